@@ -1,0 +1,178 @@
+#include "db/record_codec.h"
+
+#include <cmath>
+
+#include "db/coding.h"
+
+namespace ctdb::db {
+namespace {
+
+Status Truncated(const Reader& r) { return r.Error("truncated or malformed fields"); }
+
+}  // namespace
+
+std::string EncodeRecord(const StudyRecord& rec) {
+  Writer w(kRecordVersion);
+  w.PutString(rec.key);
+  w.PutString(rec.patient_id);
+  w.PutU8(static_cast<uint8_t>(rec.sex));
+  w.PutI32(rec.age_years);
+  w.PutI32(rec.study_date);
+  w.PutString(rec.manufacturer);
+  for (double s : rec.spacing_mm) w.PutF64(s);
+  for (int64_t s : rec.shape) w.PutI64(s);
+  w.PutString(rec.source_uri);
+  w.PutString(rec.findings);
+  w.PutString(rec.impression);
+  w.PutU32(static_cast<uint32_t>(rec.labels.size()));
+  for (const auto& l : rec.labels) w.PutString(l);
+  w.PutU32(static_cast<uint32_t>(rec.extra.size()));
+  for (const auto& [k, v] : rec.extra) {
+    w.PutString(k);
+    w.PutString(v);
+  }
+  w.PutString(rec.model_id);
+  return w.Finish();
+}
+
+Result<StudyRecord> DecodeRecord(std::string_view value, std::string_view what) {
+  Reader r;
+  CTDB_RETURN_IF_ERROR(Reader::Open(value, kRecordVersion, std::string(what), &r));
+  StudyRecord rec;
+  uint8_t sex;
+  if (!r.GetString(&rec.key) || !r.GetString(&rec.patient_id) || !r.GetU8(&sex) ||
+      !r.GetI32(&rec.age_years) || !r.GetI32(&rec.study_date) || !r.GetString(&rec.manufacturer)) {
+    return Truncated(r);
+  }
+  if (sex > 2) return r.Error("invalid sex code " + std::to_string(sex));
+  rec.sex = static_cast<Sex>(sex);
+  for (double& s : rec.spacing_mm) if (!r.GetF64(&s)) return Truncated(r);
+  for (int64_t& s : rec.shape) if (!r.GetI64(&s)) return Truncated(r);
+  if (!r.GetString(&rec.source_uri) || !r.GetString(&rec.findings) || !r.GetString(&rec.impression)) {
+    return Truncated(r);
+  }
+  uint32_t n;
+  if (!r.GetU32(&n) || n > r.remaining() / 4) return Truncated(r);
+  rec.labels.resize(n);
+  for (auto& l : rec.labels) if (!r.GetString(&l)) return Truncated(r);
+  if (!r.GetU32(&n) || n > r.remaining() / 8) return Truncated(r);
+  for (uint32_t i = 0; i < n; ++i) {
+    std::string k, v;
+    if (!r.GetString(&k) || !r.GetString(&v)) return Truncated(r);
+    rec.extra.emplace(std::move(k), std::move(v));
+  }
+  if (!r.GetString(&rec.model_id)) return Truncated(r);
+  if (!r.done()) return r.Error("trailing bytes");
+  if (rec.key.empty()) return r.Error("empty key");
+  return rec;
+}
+
+std::string EncodeVector(const std::vector<float>& v) {
+  Writer w(kVectorVersion);
+  w.PutFloats(v);
+  return w.Finish();
+}
+
+Result<std::vector<float>> DecodeVector(std::string_view value, std::string_view what) {
+  Reader r;
+  CTDB_RETURN_IF_ERROR(Reader::Open(value, kVectorVersion, std::string(what), &r));
+  std::vector<float> v;
+  if (!r.GetFloats(&v, kMaxDimension) || !r.done()) return Truncated(r);
+  return v;
+}
+
+std::string EncodeSlabs(const std::vector<SlabFeature>& slabs) {
+  Writer w(kVectorVersion);
+  w.PutU32(static_cast<uint32_t>(slabs.size()));
+  for (const auto& s : slabs) {
+    w.PutF32(s.z_mm);
+    w.PutFloats(s.vector);
+  }
+  return w.Finish();
+}
+
+Result<std::vector<SlabFeature>> DecodeSlabs(std::string_view value, std::string_view what) {
+  Reader r;
+  CTDB_RETURN_IF_ERROR(Reader::Open(value, kVectorVersion, std::string(what), &r));
+  uint32_t n;
+  if (!r.GetU32(&n) || n > kMaxFeaturesPerStudy || n > r.remaining() / 8) return Truncated(r);
+  std::vector<SlabFeature> slabs(n);
+  for (auto& s : slabs) {
+    if (!r.GetF32(&s.z_mm) || !r.GetFloats(&s.vector, kMaxDimension)) return Truncated(r);
+  }
+  if (!r.done()) return r.Error("trailing bytes");
+  return slabs;
+}
+
+std::string EncodeNamedFeatures(const std::vector<NamedFeature>& features) {
+  Writer w(kVectorVersion);
+  w.PutU32(static_cast<uint32_t>(features.size()));
+  for (const auto& f : features) {
+    w.PutString(f.name);
+    w.PutFloats(f.vector);
+  }
+  return w.Finish();
+}
+
+Result<std::vector<NamedFeature>> DecodeNamedFeatures(std::string_view value, std::string_view what) {
+  Reader r;
+  CTDB_RETURN_IF_ERROR(Reader::Open(value, kVectorVersion, std::string(what), &r));
+  uint32_t n;
+  if (!r.GetU32(&n) || n > kMaxFeaturesPerStudy || n > r.remaining() / 8) return Truncated(r);
+  std::vector<NamedFeature> out(n);
+  for (auto& f : out) {
+    if (!r.GetString(&f.name) || !r.GetFloats(&f.vector, kMaxDimension)) return Truncated(r);
+  }
+  if (!r.done()) return r.Error("trailing bytes");
+  return out;
+}
+
+std::string EncodePreview(const Preview& p) {
+  Writer w(kPreviewVersion);
+  for (int64_t s : p.shape) w.PutI64(s);
+  for (double s : p.spacing_mm) w.PutF64(s);
+  w.PutU64(p.voxels.size());
+  w.PutRaw(p.voxels.data(), p.voxels.size() * sizeof(int16_t));
+  return w.Finish();
+}
+
+Result<Preview> DecodePreview(std::string_view value, std::string_view what) {
+  Reader r;
+  CTDB_RETURN_IF_ERROR(Reader::Open(value, kPreviewVersion, std::string(what), &r));
+  Preview p;
+  for (int64_t& s : p.shape) if (!r.GetI64(&s)) return Truncated(r);
+  for (double& s : p.spacing_mm) if (!r.GetF64(&s)) return Truncated(r);
+  uint64_t n;
+  if (!r.GetU64(&n)) return Truncated(r);
+  for (int64_t s : p.shape) {
+    if (s < 0 || s > kMaxPreviewVoxels) return r.Error("invalid preview shape");
+  }
+  if (n > uint64_t(kMaxPreviewVoxels) || n != uint64_t(p.shape[0] * p.shape[1] * p.shape[2]) ||
+      n * 2 != r.remaining()) {
+    return r.Error("preview voxel count does not match its shape");
+  }
+  p.voxels.resize(n);
+  if (!r.GetRaw(p.voxels.data(), n * 2)) return Truncated(r);
+  return p;
+}
+
+std::string EncodeOplogEntry(const OplogEntry& e) {
+  Writer w(kOplogVersion);
+  w.PutU8(static_cast<uint8_t>(e.op));
+  w.PutU64(e.row);
+  w.PutString(e.key);
+  return w.Finish();
+}
+
+Result<OplogEntry> DecodeOplogEntry(std::string_view value, std::string_view what) {
+  Reader r;
+  CTDB_RETURN_IF_ERROR(Reader::Open(value, kOplogVersion, std::string(what), &r));
+  OplogEntry e;
+  uint8_t op;
+  if (!r.GetU8(&op) || !r.GetU64(&e.row) || !r.GetString(&e.key) || !r.done()) return Truncated(r);
+  if (op != 1 && op != 2) return r.Error("unknown oplog op " + std::to_string(op));
+  e.op = static_cast<OplogOp>(op);
+  return e;
+}
+
+}  // namespace ctdb::db

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs exactly the Debian 12 packages ctdb needs to build and test.
+# Idempotent; run as root (or with sudo available).
+set -euo pipefail
+packages=(
+  build-essential cmake pkg-config   # toolchain
+  libfaiss-dev libopenblas-dev       # vector search (FAISS + the BLAS it links)
+  librocksdb-dev                     # storage engine
+  doctest-dev                        # tests
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "bootstrap: all ${#packages[@]} packages present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "bootstrap: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,254 @@
+// ctdb bench search: ctdb's search path against raw FAISS on an identical
+// index, in the same run, plus the machine's memory bandwidth as the roofline
+// of an exact scan.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "ctdb/ctdb.h"
+#include "index/compute_config.h"
+#include "index/faiss_baseline.h"
+#include "tools/ctdb/cli_common.h"
+#include "tools/ctdb/commands.h"
+
+namespace ctdb::cli {
+namespace {
+
+const char kBenchHelp[] =
+    "usage: ctdb bench search [--n 100000] [--dim 512] [--k 10] [--queries 200]\n"
+    "                         [--index Flat] [--threads 0] [--dir /tmp] [--seed 1]\n"
+    "Times ctdb search and raw FAISS on identical indexes over N random unit\n"
+    "vectors, one query at a time (p50/p99 latency, QPS) and in one batch;\n"
+    "prints the measured memory read bandwidth, the bandwidth one exact query\n"
+    "reaches, RAM per vector, and last the ctdb/FAISS latency ratio.\n";
+
+// Bytes per second read by summing a large buffer with all threads.
+double MeasureReadBandwidth(int threads) {
+  const size_t bytes = size_t{1} << 30;
+  std::vector<uint32_t> buf(bytes / 4, 1);
+  double best = 0;
+  for (int rep = 0; rep < 4; ++rep) {
+    std::vector<uint64_t> sums(static_cast<size_t>(threads));
+    const double t0 = NowSeconds();
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t) {
+      pool.emplace_back([&, t] {
+        const size_t n = buf.size(), lo = n * t / threads, hi = n * (t + 1) / threads;
+        uint64_t s = 0;
+#if defined(__SSE2__)
+        __m128i a0 = _mm_setzero_si128(), a1 = a0, a2 = a0, a3 = a0;
+        size_t i = lo;
+        for (; i + 16 <= hi; i += 16) {
+          const auto* p = reinterpret_cast<const __m128i*>(&buf[i]);
+          a0 = _mm_add_epi32(a0, _mm_loadu_si128(p));
+          a1 = _mm_add_epi32(a1, _mm_loadu_si128(p + 1));
+          a2 = _mm_add_epi32(a2, _mm_loadu_si128(p + 2));
+          a3 = _mm_add_epi32(a3, _mm_loadu_si128(p + 3));
+        }
+        uint32_t lanes[4];
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(lanes),
+                         _mm_add_epi32(_mm_add_epi32(a0, a1), _mm_add_epi32(a2, a3)));
+        s = uint64_t{lanes[0]} + lanes[1] + lanes[2] + lanes[3];
+        for (; i < hi; ++i) s += buf[i];
+#else
+        for (size_t i = lo; i < hi; ++i) s += buf[i];
+#endif
+        sums[static_cast<size_t>(t)] = s;
+      });
+    }
+    for (auto& th : pool) th.join();
+    const double dt = NowSeconds() - t0;
+    uint64_t total = 0;
+    for (uint64_t s : sums) total += s;
+    if (total != buf.size()) std::fprintf(stderr, "bandwidth check sum mismatch\n");
+    best = std::max(best, bytes / dt);
+  }
+  return best;
+}
+
+uint64_t RssBytes() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+struct Timing {
+  std::vector<double> lat;  // seconds per query
+  double Percentile(double p) const {
+    std::vector<double> v = lat;
+    std::sort(v.begin(), v.end());
+    return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
+  }
+  double Mean() const {
+    double s = 0;
+    for (double x : lat) s += x;
+    return s / lat.size();
+  }
+};
+
+}  // namespace
+
+int CmdBench(int argc, char** argv) {
+  if (argc < 1 || std::strcmp(argv[0], "search") != 0) {
+    return UsageError(argc < 1 ? "bench needs a benchmark name" : "unknown benchmark " + std::string(argv[0]),
+                      kBenchHelp);
+  }
+  Args args(argc, argv, 1, {"help"});
+  if (!args.ok()) return UsageError(args.error(), kBenchHelp);
+  if (args.Has("help")) {
+    std::fputs(kBenchHelp, stdout);
+    return 0;
+  }
+  Status s = args.CheckKnown({"n", "dim", "k", "queries", "index", "threads", "dir", "seed", "help"});
+  if (!s.ok()) return UsageError(s.message(), kBenchHelp);
+  int64_t n, dim, k, nq, threads, seed;
+  for (auto [name, fb, lo, hi, out] :
+       {std::tuple{"n", 100000, 1000, 2000000, &n}, std::tuple{"dim", 512, 8, 4096, &dim},
+        std::tuple{"k", 10, 1, 1000, &k}, std::tuple{"queries", 200, 10, 100000, &nq},
+        std::tuple{"threads", 0, 0, 256, &threads}, std::tuple{"seed", 1, 0, INT32_MAX, &seed}}) {
+    s = args.GetInt(name, fb, lo, hi, out);
+    if (!s.ok()) return UsageError(s.message(), kBenchHelp);
+  }
+  const std::string factory = args.Get("index", "Flat");
+  const size_t d = static_cast<size_t>(dim), N = static_cast<size_t>(n), Q = static_cast<size_t>(nq);
+  const int nthreads = threads ? static_cast<int>(threads) : static_cast<int>(std::thread::hardware_concurrency());
+
+  // Data: N random unit vectors, Q unit queries.
+  std::mt19937_64 rng(static_cast<uint64_t>(seed));
+  std::normal_distribution<float> gauss;
+  auto unit_rows = [&](size_t rows) {
+    std::vector<float> v(rows * d);
+    for (size_t r = 0; r < rows; ++r) {
+      double n2 = 0;
+      for (size_t j = 0; j < d; ++j) n2 += double(v[r * d + j] = gauss(rng)) * v[r * d + j];
+      const float inv = static_cast<float>(1 / std::sqrt(n2));
+      for (size_t j = 0; j < d; ++j) v[r * d + j] *= inv;
+    }
+    return v;
+  };
+  const std::vector<float> data = unit_rows(N), queries = unit_rows(Q);
+
+  // ctdb database in a temporary directory.
+  std::string dir_template = args.Get("dir", "/tmp") + "/ctdb-bench-XXXXXX";
+  if (!mkdtemp(dir_template.data())) return Fail(Status::IOError("cannot create a directory under " + args.Get("dir", "/tmp")));
+  const std::string dir = dir_template;
+  struct Cleanup {
+    std::string d;
+    ~Cleanup() { std::error_code ec; std::filesystem::remove_all(d, ec); }
+  } cleanup{dir};
+  Options o;
+  o.path = dir + "/db";
+  o.create_if_missing = true;
+  o.dimension = d;
+  o.index_factory = factory;
+  o.sync_writes = false;          // bulk load; durability is not what is measured
+  o.snapshot_every_writes = 0;
+  o.threads = nthreads;
+  const uint64_t rss0 = RssBytes();
+  auto db = Database::Open(o);
+  if (!db.ok()) return Fail(db.status());
+  Progress load("loading ctdb", N);
+  for (size_t i = 0; i < N; ++i) {
+    Study st;
+    st.record.key = "b" + std::to_string(i);
+    st.vectors.image.assign(data.begin() + i * d, data.begin() + (i + 1) * d);
+    s = (*db)->Put(st);
+    if (!s.ok()) return Fail(s);
+    load.Update(i + 1);
+  }
+  load.Finish();
+  if (!(*db)->Stats()->image_index.trained) {
+    s = (*db)->Compact();  // IVF/PQ: train now, as an operator would
+    if (!s.ok()) return Fail(s);
+  }
+  const uint64_t rss_db = RssBytes() - rss0;
+  auto raw = index::FaissBaseline::Create(d, factory);
+  if (!raw.ok()) return Fail(raw.status());
+  s = (*raw)->Add(data.data(), N);
+  if (!s.ok()) return Fail(s);
+
+  std::fprintf(stderr, "measuring memory bandwidth...\n");
+  const double bandwidth = MeasureReadBandwidth(nthreads);
+
+  SearchOptions so;
+  so.k = static_cast<size_t>(k);
+  std::vector<float> dis(Q * so.k);
+  std::vector<int64_t> lab(Q * so.k);
+  auto run_raw = [&](size_t i) {
+    return (*raw)->Search(&queries[i * d], 1, so.k, o.hnsw_ef_search, o.ivf_nprobe, dis.data(), lab.data());
+  };
+  auto run_ctdb = [&](size_t i) {
+    return (*db)->Search(VectorKind::kImage, &queries[i * d], 1, so).status();
+  };
+  // Warm up, then alternate the two so machine noise hits both alike.
+  for (size_t i = 0; i < std::min<size_t>(Q, 5); ++i) {
+    (void)run_raw(i);
+    (void)run_ctdb(i);
+  }
+  Timing t_raw, t_ctdb, t_default;
+  for (size_t i = 0; i < Q; ++i) {
+    double t0 = NowSeconds();
+    s = run_ctdb(i);
+    double t1 = NowSeconds();
+    if (!s.ok()) return Fail(s);
+    s = run_raw(i);
+    double t2 = NowSeconds();
+    if (!s.ok()) return Fail(s);
+    t_ctdb.lat.push_back(t1 - t0);
+    t_raw.lat.push_back(t2 - t1);
+  }
+  // FAISS with its default BLAS threshold (20): what the knob buys.
+  index::ConfigureCompute(nthreads, 20);
+  for (size_t i = 0; i < Q; ++i) {
+    double t0 = NowSeconds();
+    s = run_raw(i);
+    t_default.lat.push_back(NowSeconds() - t0);
+  }
+  index::ConfigureCompute(nthreads, o.blas_threshold);
+  // One batch of all queries.
+  double t0 = NowSeconds();
+  s = (*db)->Search(VectorKind::kImage, queries.data(), Q, so).status();
+  const double batch_ctdb = NowSeconds() - t0;
+  t0 = NowSeconds();
+  if (s.ok()) s = (*raw)->Search(queries.data(), Q, so.k, o.hnsw_ef_search, o.ivf_nprobe, dis.data(), lab.data());
+  const double batch_raw = NowSeconds() - t0;
+  if (!s.ok()) return Fail(s);
+
+  auto stats = (*db)->Stats();
+  const double scan_bytes = double(N) * d * sizeof(float);
+  std::printf("ctdb bench search: N=%zu d=%zu k=%lld index=%s queries=%zu threads=%d\n", N, d, (long long)k,
+              factory.c_str(), Q, nthreads);
+  std::printf("memory read bandwidth (measured, %d threads): %.1f GB/s\n\n", nthreads, bandwidth / 1e9);
+  std::printf("%-34s %10s %9s %9s %11s\n", "one query per call", "QPS", "p50 ms", "p99 ms", "scan GB/s");
+  for (auto [name, t] : {std::pair{"raw FAISS, FAISS defaults", &t_default}, std::pair{"raw FAISS, ctdb settings", &t_raw},
+                         std::pair{"ctdb", &t_ctdb}}) {
+    std::printf("%-34s %10.1f %9.3f %9.3f %11.1f\n", name, 1.0 / t->Mean(), t->Percentile(0.5) * 1e3,
+                t->Percentile(0.99) * 1e3, scan_bytes / t->Percentile(0.5) / 1e9);
+  }
+  std::printf("\n%-34s %10.1f QPS (raw FAISS %.1f QPS)\n", ("batch of " + std::to_string(Q) + " queries, ctdb").c_str(),
+              Q / batch_ctdb, Q / batch_raw);
+  std::printf("RAM per vector: index %.0f B (vector alone %zu B), process RSS growth %.0f B\n",
+              double(stats->image_index.memory_bytes) / N, d * sizeof(float), double(rss_db) / N);
+  if (factory == "Flat") {
+    const double reached = scan_bytes / t_ctdb.Percentile(0.5);
+    std::printf("single exact query reads %.1f GB/s = %.0f%% of measured bandwidth %.1f GB/s (target >= 50%%)\n",
+                reached / 1e9, 100 * reached / bandwidth, bandwidth / 1e9);
+  }
+  std::printf("ratio ctdb / raw FAISS (same index, same settings): p50 %.3fx, mean %.3fx (target <= 1.10x)\n",
+              t_ctdb.Percentile(0.5) / t_raw.Percentile(0.5), t_ctdb.Mean() / t_raw.Mean());
+  return 0;
+}
+
+}  // namespace ctdb::cli

@@ -1,0 +1,17 @@
+// The ctdb subcommands. Each takes argv after the subcommand name and
+// returns the process exit code (see cli_common.h).
+#pragma once
+
+namespace ctdb::cli {
+
+int CmdCreate(int argc, char** argv);
+int CmdDemoVectors(int argc, char** argv);
+int CmdGet(int argc, char** argv);
+int CmdDelete(int argc, char** argv);
+int CmdList(int argc, char** argv);
+int CmdStats(int argc, char** argv);
+int CmdSearch(int argc, char** argv);
+int CmdCompact(int argc, char** argv);
+int CmdBench(int argc, char** argv);
+
+}  // namespace ctdb::cli

@@ -1,0 +1,58 @@
+// ctdb: command-line interface of the CT retrieval database.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "ctdb/version.h"
+#include "tools/ctdb/commands.h"
+
+namespace {
+
+const char kHelp[] =
+    "usage: ctdb <command> [options]   (ctdb <command> --help for details)\n"
+    "\n"
+    "commands:\n"
+    "  create         create an empty database\n"
+    "  demo-vectors   fill a database with synthetic studies and vectors\n"
+    "  get            print a study's record\n"
+    "  delete         delete a study\n"
+    "  list           list study keys\n"
+    "  stats          database and index statistics\n"
+    "  search         nearest studies to a stored study's vector\n"
+    "  compact        rebuild indexes without tombstones, compact storage\n"
+    "  bench          benchmarks (bench search)\n"
+    "  version        print the version\n"
+    "\n"
+    "exit codes: 0 ok, 2 usage error, 10+N error (11 not found, 12 invalid argument,\n"
+    "            13 corruption, 14 I/O error, ...)\n";
+
+struct Command {
+  const char* name;
+  int (*fn)(int, char**);
+};
+
+const Command kCommands[] = {
+    {"create", ctdb::cli::CmdCreate},   {"demo-vectors", ctdb::cli::CmdDemoVectors},
+    {"get", ctdb::cli::CmdGet},         {"delete", ctdb::cli::CmdDelete},
+    {"list", ctdb::cli::CmdList},       {"stats", ctdb::cli::CmdStats},
+    {"search", ctdb::cli::CmdSearch},   {"compact", ctdb::cli::CmdCompact},
+    {"bench", ctdb::cli::CmdBench},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+    std::fputs(kHelp, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (!std::strcmp(argv[1], "version") || !std::strcmp(argv[1], "--version")) {
+    std::printf("ctdb %s\n", ctdb::kVersionString);
+    return 0;
+  }
+  for (const auto& c : kCommands) {
+    if (!std::strcmp(argv[1], c.name)) return c.fn(argc - 2, argv + 2);
+  }
+  std::fprintf(stderr, "ctdb: unknown command '%s'\n\n%s", argv[1], kHelp);
+  return 2;
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The main job, end to end: install, build, make demo data, ingest it, answer
+# queries. (Vector-level for now: the CT encoder and synthetic CT studies
+# arrive with later issues.)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/bootstrap.sh
+bash tools/build.sh
+ctdb=build/ctdb
+db=demo-data/db
+rm -rf demo-data
+echo "== create a database (d=128, exact Flat index) and add 5000 synthetic studies"
+$ctdb create --db "$db" --dim 128
+$ctdb demo-vectors --db "$db" --n 5000 --dim 128 --seed 7
+echo; echo "== stats"
+$ctdb stats --db "$db"
+first=$($ctdb list --db "$db" --limit 1)
+echo; echo "== study $first"
+$ctdb get --db "$db" "$first"
+echo; echo "== patients most similar to $first (image vectors)"
+$ctdb search --db "$db" --like "$first" --k 5
+echo; echo "== same, women aged 50-80 scanned since 2021 with pleural effusion"
+$ctdb search --db "$db" --like "$first" --k 5 --filter "sex=F,age=50-80,date=20210101-,label=Pleural effusion"
+echo; echo "== nearest reports (report vectors), as JSON"
+$ctdb search --db "$db" --like "$first" --kind report --k 3 --json
+echo; echo "== delete $first; it no longer appears"
+$ctdb delete --db "$db" "$first"
+$ctdb search --db "$db" --like "$($ctdb list --db "$db" --limit 1)" --k 3
+echo; echo "== switch the index to HNSW32 (rebuilt from stored vectors) and search again"
+$ctdb search --db "$db" --index HNSW32 --like "$($ctdb list --db "$db" --limit 1)" --k 3
+$ctdb stats --db "$db"
