@@ -4,7 +4,9 @@
 
 namespace ctdb::index {
 
-// threads: OpenMP threads for FAISS (0 = hardware concurrency).
+// threads: OpenMP threads for FAISS and for ctdb's sliced scans
+// (0 = hardware concurrency). BLAS (OpenBLAS) is set single-threaded: the
+// sliced scans provide the parallelism.
 // blas_threshold: queries per call from which FAISS scans through BLAS.
 void ConfigureCompute(int threads, int blas_threshold);
 

@@ -23,20 +23,27 @@ using faiss_idx = faiss::Index::idx_t;
 constexpr size_t kGatherBlockRows = 4096;
 
 // Positions that are live and (optionally) whose row passes a row filter.
+// `base` shifts ids, for scans over a slice of the positions.
 class LiveSelector : public faiss::IDSelector {
  public:
-  LiveSelector(const Bitmap& tombstones, const Bitmap* rows, const std::vector<uint64_t>& pos_to_row)
-      : tombstones_(tombstones), rows_(rows), pos_to_row_(pos_to_row) {}
-  bool is_member(idx_t pos) const override {
-    if (tombstones_.Test(static_cast<size_t>(pos))) return false;
-    return rows_ == nullptr || rows_->Test(pos_to_row_[static_cast<size_t>(pos)]);
+  LiveSelector(const Bitmap& tombstones, const Bitmap* rows, const std::vector<uint64_t>& pos_to_row,
+               size_t base = 0)
+      : tombstones_(tombstones), rows_(rows), pos_to_row_(pos_to_row), base_(base) {}
+  bool is_member(idx_t id) const override {
+    const size_t pos = base_ + static_cast<size_t>(id);
+    if (tombstones_.Test(pos)) return false;
+    return rows_ == nullptr || rows_->Test(pos_to_row_[pos]);
   }
 
  private:
   const Bitmap& tombstones_;
   const Bitmap* rows_;
   const std::vector<uint64_t>& pos_to_row_;
+  const size_t base_;
 };
+
+// Positions per slice below which a scan is not split across threads.
+constexpr size_t kMinSliceRows = 8192;
 
 // Runs FAISS's OpenMP regions on the calling thread only, for this scope.
 // One query gains nothing from a team, and concurrent callers would each
@@ -230,61 +237,100 @@ Status VectorIndex::SearchExactSubset(const float* queries, size_t nq, size_t k,
 
 Status VectorIndex::SearchFaiss(const float* queries, size_t nq, size_t k, const Bitmap* rows, double fraction,
                                 bool exact, std::vector<std::vector<IndexHit>>* out) const {
-  const size_t d = options_.dimension;
   const size_t npos = pos_to_row_.size();
   const bool need_selector = rows != nullptr || num_tombstones_ > 0;
-  LiveSelector selector(tombstones_, rows, pos_to_row_);
-  const faiss::IndexFlat* flat = FlatStorage(index_.get());
   const auto* hnsw = dynamic_cast<const faiss::IndexHNSW*>(index_.get());
   const auto* ivf = dynamic_cast<const faiss::IndexIVF*>(index_.get());
-  // Share of all positions the selector lets through.
-  const double pass = std::max(fraction * static_cast<double>(npos - num_tombstones_) / static_cast<double>(npos), 1e-4);
-  // FAISS 1.7.3's HNSW reads efSearch from the index, not from
-  // SearchParametersHNSW (fixed upstream in 1.8), and a larger k does not
-  // widen its beam: filtered HNSW recall rests on hnsw_ef_search and on the
-  // exact fallback for selective filters.
-  const size_t k_search = k;
-  std::vector<float> dis(nq * k_search);
-  std::vector<faiss_idx> labels(nq * k_search, -1);
+  // Other index types may reject a selector: scan those exactly when one is needed.
+  if (exact || FlatStorage(index_.get()) == index_.get() || (need_selector && !hnsw && !ivf)) {
+    return ScanAll(queries, nq, k, rows, out);
+  }
+  LiveSelector selector(tombstones_, rows, pos_to_row_);
+  std::vector<float> dis(nq * k);
+  std::vector<faiss_idx> labels(nq * k, -1);
+  const auto n = static_cast<faiss_idx>(nq);
+  const auto kk = static_cast<faiss_idx>(k);
   SingleThreadScope single(nq == 1);
   try {
-    const bool plain_flat = flat == index_.get();
-    if (exact || plain_flat || (need_selector && !hnsw && !ivf)) {
-      // Exact scan of every position: FAISS's own flat storage or our copy.
-      faiss::knn_inner_product(queries, ExactData(), d, nq, npos, k_search, dis.data(), labels.data(),
-                               need_selector ? &selector : nullptr);
-    } else if (hnsw) {
+    if (hnsw) {
+      // FAISS 1.7.3's HNSW takes efSearch from the index, not from these
+      // params (fixed upstream in 1.8), and a larger k does not widen its
+      // beam: filtered HNSW recall rests on hnsw_ef_search and on the exact
+      // fallback for selective filters.
       faiss::SearchParametersHNSW params;
       params.efSearch = options_.hnsw_ef_search;
       params.sel = need_selector ? &selector : nullptr;
-      index_->search(static_cast<faiss_idx>(nq), queries, static_cast<faiss_idx>(k_search), dis.data(),
-                     labels.data(), &params);
+      index_->search(n, queries, kk, dis.data(), labels.data(), &params);
     } else if (ivf) {
+      // Probe more lists when the selector passes few of the positions.
+      const double pass =
+          std::max(fraction * static_cast<double>(npos - num_tombstones_) / static_cast<double>(npos), 1e-4);
       faiss::SearchParametersIVF params;
       params.sel = need_selector ? &selector : nullptr;
-      const double nprobe = options_.ivf_nprobe / pass;
-      params.nprobe = static_cast<size_t>(std::min<double>(nprobe, static_cast<double>(ivf->nlist)));
-      index_->search(static_cast<faiss_idx>(nq), queries, static_cast<faiss_idx>(k_search), dis.data(),
-                     labels.data(), &params);
+      params.nprobe = static_cast<size_t>(std::min<double>(options_.ivf_nprobe / pass, static_cast<double>(ivf->nlist)));
+      index_->search(n, queries, kk, dis.data(), labels.data(), &params);
     } else {
-      index_->search(static_cast<faiss_idx>(nq), queries, static_cast<faiss_idx>(k_search), dis.data(),
-                     labels.data());
+      index_->search(n, queries, kk, dis.data(), labels.data());
     }
   } catch (const std::exception& e) {
     return FaissError(e, "searching");
   }
   for (size_t q = 0; q < nq; ++q) {
     auto& hits = (*out)[q];
-    for (size_t j = 0; j < k_search && hits.size() < k; ++j) {
-      const faiss_idx pos = labels[q * k_search + j];
+    for (size_t j = 0; j < k; ++j) {
+      const faiss_idx pos = labels[q * k + j];
       if (pos < 0 || static_cast<size_t>(pos) >= npos) continue;
-      hits.push_back({pos_to_row_[static_cast<size_t>(pos)], dis[q * k_search + j]});
+      hits.push_back({pos_to_row_[static_cast<size_t>(pos)], dis[q * k + j]});
     }
   }
   return Status::Ok();
 }
 
 void VectorIndex::ApplySearchSettings() { ConfigureFaiss(index_.get(), options_); }
+
+Status VectorIndex::ScanAll(const float* queries, size_t nq, size_t k, const Bitmap* rows,
+                            std::vector<std::vector<IndexHit>>* out) const {
+  // The positions are cut into one slice per thread and each slice is scanned
+  // by FAISS (BLAS path, single-threaded BLAS), as faiss::IndexShards would:
+  // one query then reads memory on every core instead of one.
+  const size_t d = options_.dimension;
+  const size_t npos = pos_to_row_.size();
+  const float* data = ExactData();
+  const bool need_selector = rows != nullptr || num_tombstones_ > 0;
+  const size_t threads = static_cast<size_t>(std::max(1, omp_get_max_threads()));
+  const size_t slices = std::max<size_t>(1, std::min(threads, npos / kMinSliceRows));
+  const size_t kk = std::min(k, npos);
+  std::vector<float> dis(slices * nq * kk);
+  std::vector<faiss_idx> labels(slices * nq * kk, -1);
+  std::vector<std::string> errors(slices);
+#pragma omp parallel for num_threads(static_cast<int>(slices)) schedule(static, 1)
+  for (size_t sl = 0; sl < slices; ++sl) {
+    const size_t lo = npos * sl / slices, hi = npos * (sl + 1) / slices;
+    LiveSelector selector(tombstones_, rows, pos_to_row_, lo);
+    try {
+      faiss::knn_inner_product(queries, data + lo * d, d, nq, hi - lo, kk, &dis[sl * nq * kk],
+                               &labels[sl * nq * kk], need_selector ? &selector : nullptr);
+    } catch (const std::exception& e) {
+      errors[sl] = e.what();
+    }
+  }
+  for (const auto& e : errors) {
+    if (!e.empty()) return Status::Internal("FAISS failed in an exact scan: " + e);
+  }
+  for (size_t q = 0; q < nq; ++q) {
+    auto& hits = (*out)[q];
+    for (size_t sl = 0; sl < slices; ++sl) {
+      const size_t lo = npos * sl / slices;
+      for (size_t j = 0; j < kk; ++j) {
+        const faiss_idx local = labels[(sl * nq + q) * kk + j];
+        if (local < 0) continue;
+        hits.push_back({pos_to_row_[lo + static_cast<size_t>(local)], dis[(sl * nq + q) * kk + j]});
+      }
+    }
+    MergeTopK(&hits, k);
+  }
+  return Status::Ok();
+}
 
 Status VectorIndex::Rebuild() {
   const size_t d = options_.dimension;

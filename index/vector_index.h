@@ -103,6 +103,9 @@ class VectorIndex {
   void ApplySearchSettings();
   Status SearchExactSubset(const float* queries, size_t nq, size_t k, const std::vector<int64_t>& positions,
                            std::vector<std::vector<IndexHit>>* out) const;
+  // Exact scan of every live position, split across threads.
+  Status ScanAll(const float* queries, size_t nq, size_t k, const Bitmap* rows,
+                 std::vector<std::vector<IndexHit>>* out) const;
   Status SearchFaiss(const float* queries, size_t nq, size_t k, const Bitmap* rows, double fraction,
                      bool exact, std::vector<std::vector<IndexHit>>* out) const;
   friend class SnapshotIo;
