@@ -88,22 +88,6 @@ TEST_CASE("the HNSW selector path itself keeps recall at 50% selectivity") {
   CHECK(FilteredRecall(*ix, data, d, 0.5, 100, 10, 201) >= 0.99);
 }
 
-TEST_CASE("without the exact fallback a selective filter costs HNSW recall") {
-  // Documents why the fallback exists: HNSW + selector at 0.1% loses hits.
-  const size_t d = 32, n = 20000;
-  const auto data = test::RandomUnitVectors(n, d, 9);
-  VectorIndexOptions o;
-  o.exact_filter_max_fraction = 0;
-  o.exact_filter_max_rows = 0;
-  o.hnsw_ef_search = 16;
-  auto approx = Make("HNSW32", d, data, o);
-  VectorIndexOptions defaults;
-  auto guarded = Make("HNSW32", d, data, defaults);
-  const double r_guarded = FilteredRecall(*guarded, data, d, 0.001, 50, 10, 300);
-  CHECK(r_guarded == doctest::Approx(1.0));
-  CHECK(FilteredRecall(*approx, data, d, 0.001, 50, 10, 300) <= r_guarded);
-}
-
 TEST_CASE("tombstoned rows never come back, and Rebuild drops them") {
   const size_t d = 16, n = 2000;
   const auto data = test::RandomUnitVectors(n, d, 11);

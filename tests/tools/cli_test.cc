@@ -1,0 +1,106 @@
+// The ctdb CLI as a user runs it: outputs, --json, exit codes, bad input.
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cstdio>
+#include <string>
+#include <sys/wait.h>
+
+#include "tests/test_util.h"
+
+namespace ctdb {
+namespace {
+
+struct Run {
+  int code = -1;
+  std::string out;  // stdout and stderr together
+};
+
+Run Ctdb(const std::string& args) {
+  Run r;
+  const std::string cmd = std::string(CTDB_CLI) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+TEST_CASE("cli: create, fill, search, filter, get, delete") {
+  test::TempDir dir;
+  const std::string db = "--db " + dir.Sub("db");
+  Run r = Ctdb("create " + db + " --dim 32");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(Ctdb("create " + db + " --dim 32").code == 16);  // already exists
+  r = Ctdb("demo-vectors " + db + " --n 300 --dim 32 --seed 3");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("holds 300 studies") != std::string::npos);
+
+  r = Ctdb("search " + db + " --like demo_0_a_1 --k 3 --json");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("{\"query\":\"demo_0_a_1\"") == 0);
+  CHECK(r.out.find("{\"rank\":1,\"key\":\"demo_0_a_1\",\"score\":1.000000}") != std::string::npos);
+  CHECK(r.out.find("\"rank\":3") != std::string::npos);
+  CHECK(r.out.find("\"rank\":4") == std::string::npos);
+
+  r = Ctdb("search " + db + " --like demo_0_a_1 --k 50 --filter 'sex=F,age=60-' --json");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  // Every hit satisfies the filter.
+  size_t pos = 0, hits = 0;
+  while ((pos = r.out.find("\"key\":\"", pos)) != std::string::npos) {
+    pos += 7;
+    const std::string key = r.out.substr(pos, r.out.find('"', pos) - pos);
+    Run g = Ctdb("get " + db + " " + key + " --json");
+    REQUIRE(g.code == 0);
+    CHECK(g.out.find("\"sex\":\"F\"") != std::string::npos);
+    const size_t a = g.out.find("\"age_years\":") + 12;
+    CHECK(std::stoi(g.out.substr(a)) >= 60);
+    ++hits;
+  }
+  CHECK(hits > 0);
+
+  r = Ctdb("delete " + db + " demo_0_a_1");
+  CHECK(r.code == 0);
+  CHECK(Ctdb("get " + db + " demo_0_a_1").code == 11);
+  r = Ctdb("stats " + db + " --json");
+  REQUIRE(r.code == 0);
+  CHECK(r.out.find("\"studies\":299") != std::string::npos);
+  r = Ctdb("list " + db + " --prefix demo_1 --limit 2");
+  CHECK(r.code == 0);
+  CHECK(r.out == "demo_100_a_1\ndemo_100_a_2\n");
+}
+
+TEST_CASE("cli: bad input gives a clear message and the right exit code") {
+  test::TempDir dir;
+  const std::string db = "--db " + dir.Sub("db");
+  Run r = Ctdb("");
+  CHECK(r.code == 2);
+  r = Ctdb("frobnicate");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("unknown command 'frobnicate'") != std::string::npos);
+  r = Ctdb("get " + db + " somekey");
+  CHECK(r.code == 11);  // no database
+  CHECK(r.out.find("no database at") != std::string::npos);
+  REQUIRE(Ctdb("demo-vectors " + db + " --n 20 --dim 16").code == 0);
+  r = Ctdb("search " + db + " --like demo_0_a_1 --filter 'age=old'");
+  CHECK(r.code == 12);
+  CHECK(r.out.find("filter age") != std::string::npos);
+  r = Ctdb("search " + db + " --like demo_0_a_1 --k 0");
+  CHECK(r.code == 2);
+  r = Ctdb("search " + db + " --like demo_0_a_1 --colour red");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("unknown option --colour") != std::string::npos);
+  r = Ctdb("search " + db + " --like nobody");
+  CHECK(r.code == 11);
+  r = Ctdb("create " + db + "x --dim 0");
+  CHECK(r.code == 2);
+  r = Ctdb("search --help");
+  CHECK(r.code == 0);
+  CHECK(r.out.find("usage: ctdb search") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace ctdb
