@@ -81,50 +81,58 @@ Result<std::vector<float>> DecodeVector(std::string_view value, std::string_view
   return v;
 }
 
-std::string EncodeSlabs(const std::vector<SlabFeature>& slabs) {
+namespace {
+
+// A counted list of items: [u32 count][item]...; read_item returns false on truncation.
+template <typename T, typename WriteItem>
+std::string EncodeList(const std::vector<T>& items, WriteItem write_item) {
   Writer w(kVectorVersion);
-  w.PutU32(static_cast<uint32_t>(slabs.size()));
-  for (const auto& s : slabs) {
-    w.PutF32(s.z_mm);
-    w.PutFloats(s.vector);
-  }
+  w.PutU32(static_cast<uint32_t>(items.size()));
+  for (const T& item : items) write_item(w, item);
   return w.Finish();
 }
 
-Result<std::vector<SlabFeature>> DecodeSlabs(std::string_view value, std::string_view what) {
+template <typename T, typename ReadItem>
+Result<std::vector<T>> DecodeList(std::string_view value, std::string_view what, ReadItem read_item) {
   Reader r;
   CTDB_RETURN_IF_ERROR(Reader::Open(value, kVectorVersion, std::string(what), &r));
   uint32_t n;
+  // Every item takes at least 8 bytes: bounds the allocation by the value size.
   if (!r.GetU32(&n) || n > kMaxFeaturesPerStudy || n > r.remaining() / 8) return Truncated(r);
-  std::vector<SlabFeature> slabs(n);
-  for (auto& s : slabs) {
-    if (!r.GetF32(&s.z_mm) || !r.GetFloats(&s.vector, kMaxDimension)) return Truncated(r);
-  }
-  if (!r.done()) return r.Error("trailing bytes");
-  return slabs;
-}
-
-std::string EncodeNamedFeatures(const std::vector<NamedFeature>& features) {
-  Writer w(kVectorVersion);
-  w.PutU32(static_cast<uint32_t>(features.size()));
-  for (const auto& f : features) {
-    w.PutString(f.name);
-    w.PutFloats(f.vector);
-  }
-  return w.Finish();
-}
-
-Result<std::vector<NamedFeature>> DecodeNamedFeatures(std::string_view value, std::string_view what) {
-  Reader r;
-  CTDB_RETURN_IF_ERROR(Reader::Open(value, kVectorVersion, std::string(what), &r));
-  uint32_t n;
-  if (!r.GetU32(&n) || n > kMaxFeaturesPerStudy || n > r.remaining() / 8) return Truncated(r);
-  std::vector<NamedFeature> out(n);
-  for (auto& f : out) {
-    if (!r.GetString(&f.name) || !r.GetFloats(&f.vector, kMaxDimension)) return Truncated(r);
+  std::vector<T> out(n);
+  for (T& item : out) {
+    if (!read_item(r, item)) return Truncated(r);
   }
   if (!r.done()) return r.Error("trailing bytes");
   return out;
+}
+
+}  // namespace
+
+std::string EncodeSlabs(const std::vector<SlabFeature>& slabs) {
+  return EncodeList(slabs, [](Writer& w, const SlabFeature& s) {
+    w.PutF32(s.z_mm);
+    w.PutFloats(s.vector);
+  });
+}
+
+Result<std::vector<SlabFeature>> DecodeSlabs(std::string_view value, std::string_view what) {
+  return DecodeList<SlabFeature>(value, what, [](Reader& r, SlabFeature& s) {
+    return r.GetF32(&s.z_mm) && r.GetFloats(&s.vector, kMaxDimension);
+  });
+}
+
+std::string EncodeNamedFeatures(const std::vector<NamedFeature>& features) {
+  return EncodeList(features, [](Writer& w, const NamedFeature& f) {
+    w.PutString(f.name);
+    w.PutFloats(f.vector);
+  });
+}
+
+Result<std::vector<NamedFeature>> DecodeNamedFeatures(std::string_view value, std::string_view what) {
+  return DecodeList<NamedFeature>(value, what, [](Reader& r, NamedFeature& f) {
+    return r.GetString(&f.name) && r.GetFloats(&f.vector, kMaxDimension);
+  });
 }
 
 std::string EncodePreview(const Preview& p) {

@@ -280,38 +280,25 @@ Result<std::vector<float>> Store::GetVector(uint64_t row, VectorKind kind) const
 Result<Study> Store::GetStudy(uint64_t row) const {
   Study study;
   CTDB_ASSIGN_OR_RETURN(study.record, GetRecord(row));
-  const rocksdb::ReadOptions ro;
-  std::string v;
-  auto get = [&](Cf cf, const std::string& key, bool* found) -> Status {
-    auto s = rep_->db->Get(ro, rep_->cfs[cf], key, &v);
-    *found = s.ok();
+  // Reads one optional part of the study and decodes it into *out.
+  auto load = [&](Cf cf, const std::string& key, const char* what, auto decode, auto* out) -> Status {
+    std::string v;
+    auto s = rep_->db->Get(rocksdb::ReadOptions(), rep_->cfs[cf], key, &v);
     if (s.IsNotFound()) return Status::Ok();
-    return FromRocks(s, RowWhat("reading study", row));
+    CTDB_RETURN_IF_ERROR(FromRocks(s, RowWhat("reading study", row)));
+    CTDB_ASSIGN_OR_RETURN(*out, decode(v, RowWhat(what, row)));
+    return Status::Ok();
   };
-  bool found;
-  CTDB_RETURN_IF_ERROR(get(kVectors, VectorKey(VectorSlot::kImage, row), &found));
-  if (!found) return Status::Corruption(RowWhat("image vector", row) + " is missing");
-  CTDB_ASSIGN_OR_RETURN(study.vectors.image, DecodeVector(v, RowWhat("image vector", row)));
-  CTDB_RETURN_IF_ERROR(get(kVectors, VectorKey(VectorSlot::kReport, row), &found));
-  if (found) {
-    CTDB_ASSIGN_OR_RETURN(study.vectors.report, DecodeVector(v, RowWhat("report vector", row)));
-  }
-  CTDB_RETURN_IF_ERROR(get(kVectors, VectorKey(VectorSlot::kSlabs, row), &found));
-  if (found) {
-    CTDB_ASSIGN_OR_RETURN(study.vectors.slabs, DecodeSlabs(v, RowWhat("slab features", row)));
-  }
-  CTDB_RETURN_IF_ERROR(get(kVectors, VectorKey(VectorSlot::kDiseases, row), &found));
-  if (found) {
-    CTDB_ASSIGN_OR_RETURN(study.vectors.diseases, DecodeNamedFeatures(v, RowWhat("disease features", row)));
-  }
-  CTDB_RETURN_IF_ERROR(get(kVectors, VectorKey(VectorSlot::kSentences, row), &found));
-  if (found) {
-    CTDB_ASSIGN_OR_RETURN(study.vectors.sentences, DecodeNamedFeatures(v, RowWhat("sentence features", row)));
-  }
-  CTDB_RETURN_IF_ERROR(get(kPreviews, EncodeKeyU64(row), &found));
-  if (found) {
-    CTDB_ASSIGN_OR_RETURN(study.preview, DecodePreview(v, RowWhat("preview", row)));
-  }
+  StudyVectors& vec = study.vectors;
+  CTDB_RETURN_IF_ERROR(load(kVectors, VectorKey(VectorSlot::kImage, row), "image vector", DecodeVector, &vec.image));
+  if (vec.image.empty()) return Status::Corruption(RowWhat("image vector", row) + " is missing");
+  CTDB_RETURN_IF_ERROR(load(kVectors, VectorKey(VectorSlot::kReport, row), "report vector", DecodeVector, &vec.report));
+  CTDB_RETURN_IF_ERROR(load(kVectors, VectorKey(VectorSlot::kSlabs, row), "slab features", DecodeSlabs, &vec.slabs));
+  CTDB_RETURN_IF_ERROR(
+      load(kVectors, VectorKey(VectorSlot::kDiseases, row), "disease features", DecodeNamedFeatures, &vec.diseases));
+  CTDB_RETURN_IF_ERROR(load(kVectors, VectorKey(VectorSlot::kSentences, row), "sentence features",
+                            DecodeNamedFeatures, &vec.sentences));
+  CTDB_RETURN_IF_ERROR(load(kPreviews, EncodeKeyU64(row), "preview", DecodePreview, &study.preview));
   return study;
 }
 
