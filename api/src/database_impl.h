@@ -16,6 +16,7 @@
 #include "api/src/rw_lock.h"
 #include "ctdb/database.h"
 #include "db/store.h"
+#include "index/query_batcher.h"
 #include "index/row_attributes.h"
 #include "index/vector_index.h"
 
@@ -69,6 +70,8 @@ class DatabaseImpl final : public Database {
   std::vector<std::string> row_keys_;  // row -> key ("" when deleted)
   uint64_t snapshot_sequence_ = 0;     // oplog sequence the snapshots hold
   RecoveryInfo recovery_;              // set by Recover, then constant
+  // Coalesce concurrent unfiltered one-query searches, one per vector kind.
+  mutable std::array<std::unique_ptr<index::QueryBatcher>, kNumVectorKinds> batchers_;
 };
 
 }  // namespace ctdb

@@ -12,7 +12,9 @@ const char kMetaIndexFactory[] = "index_factory";
 }  // namespace
 
 DatabaseImpl::DatabaseImpl(Options options, std::unique_ptr<db::Store> store)
-    : options_(std::move(options)), store_(std::move(store)) {}
+    : options_(std::move(options)), store_(std::move(store)) {
+  for (auto& b : batchers_) b = std::make_unique<index::QueryBatcher>(store_->dimension());
+}
 
 DatabaseImpl::~DatabaseImpl() {
   std::lock_guard<std::mutex> lock(write_mu_);

@@ -56,7 +56,18 @@ Result<std::vector<std::vector<SearchHit>>> DatabaseImpl::Search(VectorKind kind
   std::vector<std::vector<index::IndexHit>> hits;
   std::vector<std::vector<SearchHit>> out(n);
   std::shared_lock<RwLock> lock(index_mu_);
-  if (options.filter.empty()) {
+  if (options.filter.empty() && !options.exact && n == 1) {
+    // Concurrent callers share one scan. Every member of a batch holds this
+    // shared lock while it waits, so the index cannot change under the batch.
+    const index::VectorIndex& ix = *indexes_[k];
+    hits.resize(1);
+    CTDB_RETURN_IF_ERROR(batchers_[k]->Search(
+        q.data(), want,
+        [&ix](const float* batch, size_t nq, size_t kk, std::vector<std::vector<index::IndexHit>>* results) {
+          return ix.Search(batch, nq, kk, nullptr, false, results);
+        },
+        &hits[0]));
+  } else if (options.filter.empty()) {
     CTDB_RETURN_IF_ERROR(indexes_[k]->Search(q.data(), n, want, nullptr, options.exact, &hits));
   } else {
     const index::Bitmap rows = attributes_.Select(options.filter);
