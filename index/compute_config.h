@@ -10,4 +10,8 @@ namespace ctdb::index {
 // blas_threshold: queries per call from which FAISS scans through BLAS.
 void ConfigureCompute(int threads, int blas_threshold);
 
+// Puts FAISS's own knobs (BLAS threshold, BLAS block size) back to the values
+// FAISS starts with, for benchmarks that compare against stock FAISS.
+void UseFaissDefaults();
+
 }  // namespace ctdb::index
