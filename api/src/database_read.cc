@@ -1,6 +1,6 @@
-#include <cmath>
 
 #include "api/src/database_impl.h"
+#include "api/src/normalize.h"
 
 namespace ctdb {
 
@@ -42,15 +42,7 @@ Result<std::vector<std::vector<SearchHit>>> DatabaseImpl::Search(VectorKind kind
   // Normalize the queries so scores are cosine similarities.
   std::vector<float> q(queries, queries + n * d);
   for (size_t i = 0; i < n; ++i) {
-    double norm2 = 0;
-    for (size_t j = 0; j < d; ++j) {
-      const float x = q[i * d + j];
-      if (!std::isfinite(x)) return Status::InvalidArgument("query " + std::to_string(i) + " has a non-finite value");
-      norm2 += double(x) * x;
-    }
-    if (!(norm2 > 0)) return Status::InvalidArgument("query " + std::to_string(i) + " is all zeros");
-    const float inv = static_cast<float>(1.0 / std::sqrt(norm2));
-    for (size_t j = 0; j < d; ++j) q[i * d + j] *= inv;
+    CTDB_RETURN_IF_ERROR(NormalizeL2(&q[i * d], d, "query " + std::to_string(i), &q[i * d]));
   }
   const size_t want = options.k + options.offset;
   std::vector<std::vector<index::IndexHit>> hits;

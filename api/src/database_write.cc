@@ -1,28 +1,21 @@
 #include <cmath>
 
 #include "api/src/database_impl.h"
+#include "api/src/normalize.h"
 
 namespace ctdb {
 namespace {
 
 constexpr size_t kMaxKeyBytes = 1024;
 
-// Validates a vector and returns it scaled to unit L2 norm.
+// Validates a vector's dimension and returns it scaled to unit L2 norm.
 Status NormalizeInto(const std::vector<float>& in, size_t d, const std::string& what, std::vector<float>* out) {
   if (in.size() != d) {
     return Status::InvalidArgument(what + " has dimension " + std::to_string(in.size()) + ", database has " +
                                    std::to_string(d));
   }
-  double norm2 = 0;
-  for (float x : in) {
-    if (!std::isfinite(x)) return Status::InvalidArgument(what + " contains a non-finite value");
-    norm2 += double(x) * double(x);
-  }
-  if (!(norm2 > 0)) return Status::InvalidArgument(what + " is all zeros");
-  const float inv = static_cast<float>(1.0 / std::sqrt(norm2));
   out->resize(d);
-  for (size_t i = 0; i < d; ++i) (*out)[i] = in[i] * inv;
-  return Status::Ok();
+  return NormalizeL2(in.data(), d, what, out->data());
 }
 
 // A copy of `study` with every embedding validated and L2-normalized.
