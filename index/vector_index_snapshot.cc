@@ -4,12 +4,15 @@
 //   "CTDBIDX\0"  u32 version  u64 sequence  u64 dimension  u32 len + factory
 //   u64 positions  u64[positions] pos_to_row  u8[ceil(positions/8)] tombstones
 //   u64 raw_floats  f32[raw_floats]  <faiss::write_index bytes>  u32 crc32c
-// The CRC covers every byte before it; the FAISS part is streamed through the
-// same checksum, so a snapshot is never materialized twice in memory.
+// The CRC covers every byte before it. Writing streams through the checksum;
+// loading verifies it in a first pass, then parses, so a snapshot is never
+// held twice in memory and FAISS never parses damaged bytes.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <vector>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -52,29 +55,45 @@ class ChecksumWriter : public faiss::IOWriter {
   bool failed_ = false;
 };
 
-class ChecksumReader : public faiss::IOReader {
+// Reads at most payload_bytes; FAISS's reader sees a short read past them.
+class BoundedReader : public faiss::IOReader {
  public:
-  ChecksumReader(FILE* f, uint64_t payload_bytes) : f_(f), left_(payload_bytes) {}
+  BoundedReader(FILE* f, uint64_t payload_bytes) : f_(f), left_(payload_bytes) {}
   // Reads whole items only; a short read means truncation.
   size_t operator()(void* ptr, size_t size, size_t nitems) override {
     const uint64_t want = uint64_t(size) * nitems;
     if (want == 0) return nitems;
     if (want > left_) return 0;
     if (std::fread(ptr, 1, want, f_) != want) return 0;
-    crc_ = Crc32c(ptr, want, crc_);
     left_ -= want;
     return nitems;
   }
   template <typename T>
   bool Get(T* v) { return (*this)(v, sizeof(T), 1) == 1; }
   uint64_t left() const { return left_; }
-  uint32_t crc() const { return crc_; }
 
  private:
   FILE* f_;
   uint64_t left_;
-  uint32_t crc_ = 0;
 };
+
+// Checks the CRC trailer over the whole file before anything is parsed:
+// FAISS's readers trust their input (bad lengths allocate, and a throw
+// half-way leaks), so they only ever see bytes that were written whole.
+bool ChecksumMatches(FILE* f, uint64_t size) {
+  std::vector<char> buf(1 << 20);
+  uint32_t crc = 0;
+  for (uint64_t left = size - 4; left > 0;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
+    if (std::fread(buf.data(), 1, n, f) != n) return false;
+    crc = Crc32c(buf.data(), n, crc);
+    left -= n;
+  }
+  uint32_t stored;
+  const bool ok = std::fread(&stored, 4, 1, f) == 1 && stored == crc;
+  std::rewind(f);
+  return ok;
+}
 
 struct FileCloser {
   void operator()(FILE* f) const { if (f) std::fclose(f); }
@@ -143,7 +162,8 @@ Result<std::unique_ptr<VectorIndex>> SnapshotIo::Load(const std::string& file, c
   if (!f) return Status::IOError("cannot read index snapshot " + file + ": " + std::strerror(errno));
   auto corrupt = [&](const std::string& what) { return Status::Corruption("index snapshot " + file + ": " + what); };
   if (size < sizeof(kMagic) + 4) return corrupt("truncated");
-  ChecksumReader r(f.get(), size - 4);
+  if (!ChecksumMatches(f.get(), size)) return corrupt("checksum mismatch (truncated or damaged)");
+  BoundedReader r(f.get(), size - 4);
   char magic[8];
   uint32_t version, factory_len;
   uint64_t seq, dim, npos, nraw;
@@ -175,10 +195,7 @@ Result<std::unique_ptr<VectorIndex>> SnapshotIo::Load(const std::string& file, c
   } catch (const std::exception& e) {
     return corrupt(std::string("FAISS could not read the index: ") + e.what());
   }
-  uint32_t stored_crc;
   if (r.left() != 0) return corrupt("trailing bytes");
-  const uint32_t crc = r.crc();
-  if (std::fread(&stored_crc, 4, 1, f.get()) != 1 || stored_crc != crc) return corrupt("checksum mismatch");
   // Cross-check the parts against each other before trusting them.
   if (ix->KeepsRaw() ? nraw != npos * dim : nraw != 0) return corrupt("raw vectors do not match positions");
   if (ix->index_->d != static_cast<int>(dim)) return corrupt("FAISS index dimension differs");
