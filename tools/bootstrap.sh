@@ -6,6 +6,7 @@ packages=(
   build-essential cmake pkg-config   # toolchain
   libfaiss-dev libopenblas-dev       # vector search (FAISS + the BLAS it links)
   librocksdb-dev                     # storage engine
+  libnifti2-dev zlib1g-dev           # NIfTI reader (embed/)
   doctest-dev                        # tests
 )
 missing=()
