@@ -7,7 +7,9 @@ packages=(
   libfaiss-dev libopenblas-dev       # vector search (FAISS + the BLAS it links)
   librocksdb-dev                     # storage engine
   libnifti2-dev zlib1g-dev           # NIfTI reader (embed/)
+  libgdcm-dev                        # DICOM reader (embed/)
   doctest-dev                        # tests
+  curl ca-certificates               # test setup: tools/fetch-test-data.sh
 )
 missing=()
 for p in "${packages[@]}"; do
