@@ -4,19 +4,15 @@
 #include <random>
 
 #include "ctdb/ctdb.h"
+#include "embed/ctrate.h"
 #include "tools/ctdb/cli_common.h"
 #include "tools/ctdb/commands.h"
 
 namespace ctdb::cli {
 namespace {
 
-// CT-RATE's 18 abnormality labels, in its CSV column order.
-const char* const kCtRateLabels[] = {
-    "Medical material", "Arterial wall calcification", "Cardiomegaly", "Pericardial effusion",
-    "Coronary artery wall calcification", "Hiatal hernia", "Lymphadenopathy", "Emphysema", "Atelectasis",
-    "Lung nodule", "Lung opacity", "Pulmonary fibrotic sequela", "Pleural effusion", "Mosaic attenuation pattern",
-    "Peribronchial thickening", "Consolidation", "Bronchiectasis", "Interlobular septal thickening"};
-constexpr int kNumLabels = 18;
+constexpr int kNumLabels = embed::kNumCtRateLabels;
+using embed::kCtRateLabels;
 
 const char kCommonOptions[] =
     "  --db PATH          database directory (required)\n"
