@@ -139,6 +139,7 @@ std::string EncodePreview(const Preview& p) {
   Writer w(kPreviewVersion);
   for (int64_t s : p.shape) w.PutI64(s);
   for (double s : p.spacing_mm) w.PutF64(s);
+  w.PutF64(p.z0_mm);
   w.PutU64(p.voxels.size());
   w.PutRaw(p.voxels.data(), p.voxels.size() * sizeof(int16_t));
   return w.Finish();
@@ -150,6 +151,7 @@ Result<Preview> DecodePreview(std::string_view value, std::string_view what) {
   Preview p;
   for (int64_t& s : p.shape) if (!r.GetI64(&s)) return Truncated(r);
   for (double& s : p.spacing_mm) if (!r.GetF64(&s)) return Truncated(r);
+  if (!r.GetF64(&p.z0_mm)) return Truncated(r);
   uint64_t n;
   if (!r.GetU64(&n)) return Truncated(r);
   for (int64_t s : p.shape) {

@@ -8,6 +8,7 @@ packages=(
   librocksdb-dev                     # storage engine
   libnifti2-dev zlib1g-dev           # NIfTI reader (embed/)
   libgdcm-dev                        # DICOM reader (embed/)
+  libpng-dev                         # slice thumbnails (embed/)
   doctest-dev                        # tests
   curl ca-certificates               # test setup: tools/fetch-test-data.sh
 )

@@ -61,9 +61,11 @@ struct StudyVectors {
 };
 
 // A small downsampled int16 volume (HU), for thumbnails and re-embedding.
+// Voxel axes are LPS: i toward the patient's Left, j Posterior, k Superior.
 struct Preview {
-  std::array<int64_t, 3> shape{0, 0, 0};  // x, y, z; x fastest in `voxels`
+  std::array<int64_t, 3> shape{0, 0, 0};  // i, j, k; i fastest in `voxels`
   std::array<double, 3> spacing_mm{0, 0, 0};
+  double z0_mm = 0;  // patient z (superior, mm) of slice k = 0
   std::vector<int16_t> voxels;            // shape[0]*shape[1]*shape[2] values
 };
 
