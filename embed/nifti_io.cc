@@ -1,6 +1,7 @@
 #include "embed/nifti_io.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -74,8 +75,10 @@ const char* NiftiTypeName(NiftiType type) {
   return "unknown";
 }
 
-Result<Volume> ReadNifti(const std::string& path, const NiftiReadOptions& options) {
+Result<Volume> ReadNifti(const std::string& path, const NiftiReadOptions& options, NiftiReadTimings* timings) {
   QuietLibrary();
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) return Status::NotFound("no NIfTI file " + path);
   const std::string who = "NIfTI " + path + ": ";
@@ -153,6 +156,7 @@ Result<Volume> ReadNifti(const std::string& path, const NiftiReadOptions& option
   if (nifti_image_load(nim.get()) != 0 || nim->data == nullptr) {
     return Status::Corruption(who + "voxel data could not be read (truncated or damaged file)");
   }
+  const auto t1 = Clock::now();
   double slope = nim->scl_slope, inter = nim->scl_inter;
   if (!std::isfinite(slope) || slope == 0) slope = 1;
   if (!std::isfinite(inter)) inter = 0;
@@ -169,6 +173,10 @@ Result<Volume> ReadNifti(const std::string& path, const NiftiReadOptions& option
     case DT_INT32: ConvertToHu<int32_t>(nim->data, nvox, slope, inter, v.hu.data()); break;
     case DT_FLOAT32: ConvertToHu<float>(nim->data, nvox, slope, inter, v.hu.data()); break;
     case DT_FLOAT64: ConvertToHu<double>(nim->data, nvox, slope, inter, v.hu.data()); break;
+  }
+  if (timings) {
+    timings->load_s = std::chrono::duration<double>(t1 - t0).count();
+    timings->convert_s = std::chrono::duration<double>(Clock::now() - t1).count();
   }
   const nifti_dmat44* m = nim->sform_code > 0 ? &nim->sto_xyz : nim->qform_code > 0 ? &nim->qto_xyz : nullptr;
   if (m) {

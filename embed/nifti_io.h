@@ -26,7 +26,13 @@ struct NiftiReadOptions {
 // InvalidArgument (2D or 4D image, zero/negative spacing, absurd or
 // unsupported header), Corruption (truncated data, data size disagreeing
 // with the header, unreadable gzip).
-Result<Volume> ReadNifti(const std::string& path, const NiftiReadOptions& options = {});
+// Where ReadNifti spent its time (seconds), for benchmarks.
+struct NiftiReadTimings {
+  double load_s = 0;     // header + reading and gunzipping the voxel data (nifti_clib)
+  double convert_s = 0;  // stored type -> float HU
+};
+Result<Volume> ReadNifti(const std::string& path, const NiftiReadOptions& options = {},
+                         NiftiReadTimings* timings = nullptr);
 
 // Stored types for writing. Values stored = round((HU - intercept) / slope),
 // clamped to the type's range.

@@ -11,8 +11,18 @@ constexpr double kLpsSign[3] = {-1, -1, +1};
 
 }  // namespace
 
-Volume ReorientToLps(const Volume& in) {
-  const Affine& m = in.ijk_to_ras;
+namespace {
+
+// Source axis and flip for each LPS target axis.
+struct AxisMap {
+  int perm[3];
+  bool flip[3];
+  bool identity() const {
+    return perm[0] == 0 && perm[1] == 1 && perm[2] == 2 && !flip[0] && !flip[1] && !flip[2];
+  }
+};
+
+AxisMap LpsAxisMap(const Affine& m) {
   // perm[t] = source axis feeding target axis t; pick the permutation whose
   // axes best align with the world axes.
   static const int kPerms[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
@@ -30,12 +40,22 @@ Volume ReorientToLps(const Volume& in) {
       best = p;
     }
   }
-  int perm[3];
-  bool flip[3];
+  AxisMap map;
   for (int t = 0; t < 3; ++t) {
-    perm[t] = kPerms[best][t];
-    flip[t] = m[t][perm[t]] * kLpsSign[t] < 0;
+    map.perm[t] = kPerms[best][t];
+    map.flip[t] = m[t][map.perm[t]] * kLpsSign[t] < 0;
   }
+  return map;
+}
+
+}  // namespace
+
+Volume ReorientToLps(const Volume& in) {
+  const Affine& m = in.ijk_to_ras;
+  const AxisMap map = LpsAxisMap(m);
+  if (map.identity()) return in;
+  const int* perm = map.perm;
+  const bool* flip = map.flip;
   Volume out;
   out.rescale_slope = in.rescale_slope;
   out.rescale_intercept = in.rescale_intercept;
@@ -83,7 +103,11 @@ Result<Tensor3> Preprocess(const Volume& volume, const PreprocessSpec& spec) {
   if (volume.voxels() <= 0 || static_cast<int64_t>(volume.hu.size()) != volume.voxels()) {
     return Status::InvalidArgument("volume is empty or its data does not match its shape");
   }
-  const Volume v = ReorientToLps(volume);
+  // Already LPS (the common case) is used in place; anything else is copied once.
+  Volume reoriented;
+  const bool canonical = LpsAxisMap(volume.ijk_to_ras).identity();
+  if (!canonical) reoriented = ReorientToLps(volume);
+  const Volume& v = canonical ? volume : reoriented;
   Tensor3 out;
   out.shape = spec.size;
   out.spacing_mm = spec.spacing_mm;

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdio>
+#include <fstream>
 #include <string>
 #include <sys/wait.h>
 
@@ -100,6 +101,29 @@ TEST_CASE("cli: bad input gives a clear message and the right exit code") {
   r = Ctdb("search --help");
   CHECK(r.code == 0);
   CHECK(r.out.find("usage: ctdb search") != std::string::npos);
+}
+
+TEST_CASE("cli: inspect NIfTI, DICOM series and errors") {
+  const std::string data = CTDB_TEST_DATA;
+  Run r = Ctdb("inspect " + data + "/dicomdirtests/98892001/CT5N --json");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("\"shape\":[16,16,5]") != std::string::npos);
+  CHECK(r.out.find("\"spacing_mm\":[0.488281,0.488281,2.5]") != std::string::npos);
+  CHECK(r.out.find("\"orientation\":\"LPS\"") != std::string::npos);
+  CHECK(r.out.find("\"modality\":\"CT\"") != std::string::npos);
+  r = Ctdb("inspect " + data + "/dicomdirtests");
+  CHECK(r.code == 12);
+  CHECK(r.out.find("choose one with --series") != std::string::npos);
+  r = Ctdb("inspect " + data + "/rle.dcm");
+  CHECK(r.code == 0);
+  CHECK(r.out.find("512 x 512 x 1") != std::string::npos);
+  r = Ctdb("inspect /nonexistent.nii.gz");
+  CHECK(r.code == 11);
+  test::TempDir dir;
+  std::ofstream(dir.Sub("bad.nii.gz")) << "not gzip";
+  r = Ctdb("inspect " + dir.Sub("bad.nii.gz"));
+  CHECK(r.code == 13);
+  CHECK(r.out.find("bad.nii.gz") != std::string::npos);
 }
 
 }  // namespace

@@ -13,5 +13,6 @@ int CmdStats(int argc, char** argv);
 int CmdSearch(int argc, char** argv);
 int CmdCompact(int argc, char** argv);
 int CmdBench(int argc, char** argv);
+int CmdInspect(int argc, char** argv);
 
 }  // namespace ctdb::cli

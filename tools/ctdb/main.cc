@@ -20,7 +20,8 @@ const char kHelp[] =
     "  stats          database and index statistics\n"
     "  search         nearest studies to a stored study's vector\n"
     "  compact        rebuild indexes without tombstones, compact storage\n"
-    "  bench          benchmarks (bench search)\n"
+    "  inspect        describe a NIfTI file, DICOM file/series or CT-RATE folder\n"
+    "  bench          benchmarks (bench search, bench preprocess)\n"
     "  version        print the version\n"
     "\n"
     "exit codes: 0 ok, 2 usage error, 10+N error (11 not found, 12 invalid argument,\n"
@@ -36,7 +37,7 @@ const Command kCommands[] = {
     {"get", ctdb::cli::CmdGet},         {"delete", ctdb::cli::CmdDelete},
     {"list", ctdb::cli::CmdList},       {"stats", ctdb::cli::CmdStats},
     {"search", ctdb::cli::CmdSearch},   {"compact", ctdb::cli::CmdCompact},
-    {"bench", ctdb::cli::CmdBench},
+    {"bench", ctdb::cli::CmdBench},     {"inspect", ctdb::cli::CmdInspect},
 };
 
 }  // namespace
