@@ -12,6 +12,7 @@
 #include <mutex>
 
 #include <nifti2_io.h>
+#include <zlib.h>
 
 namespace ctdb::embed {
 namespace {
@@ -195,7 +196,8 @@ Result<Volume> ReadNifti(const std::string& path, const NiftiReadOptions& option
   return v;
 }
 
-Status WriteNifti(const std::string& path, const Volume& v, NiftiType type, double slope, double intercept) {
+Status WriteNifti(const std::string& path, const Volume& v, NiftiType type, double slope, double intercept,
+                  bool nifti2) {
   QuietLibrary();
   if (v.voxels() <= 0 || static_cast<int64_t>(v.hu.size()) != v.voxels()) {
     return Status::InvalidArgument("volume to write has inconsistent shape and data");
@@ -241,6 +243,23 @@ Status WriteNifti(const std::string& path, const Volume& v, NiftiType type, doub
   }
   std::error_code ec;
   std::filesystem::remove(path, ec);
+  if (nifti2) {
+    // nifti_image_write picks the header version from the file name (always
+    // NIfTI-1 for .nii): write the NIfTI-2 header and data ourselves.
+    nifti_2_header hdr;
+    if (nifti_convert_nim2n2hdr(nim.get(), &hdr) != 0) return Status::Internal("cannot build a NIfTI-2 header");
+    std::memcpy(hdr.magic, "n+2\0\r\n\032\n", 8);
+    hdr.vox_offset = 544;
+    const char extension[4] = {0, 0, 0, 0};
+    const size_t bytes = static_cast<size_t>(nim->nvox) * static_cast<size_t>(nim->nbyper);
+    gzFile f = gzopen(path.c_str(), EndsWith(path, ".gz") ? "wb6" : "wbT");  // T: no compression
+    if (!f) return Status::IOError("cannot write NIfTI " + path);
+    const bool ok = gzwrite(f, &hdr, sizeof(hdr)) == static_cast<int>(sizeof(hdr)) &&
+                    gzwrite(f, extension, 4) == 4 && gzwrite(f, nim->data, static_cast<unsigned>(bytes)) ==
+                                                          static_cast<int>(bytes);
+    if (gzclose(f) != Z_OK || !ok) return Status::IOError("writing NIfTI " + path + " failed");
+    return Status::Ok();
+  }
   nifti_image_write(nim.get());
   if (!std::filesystem::is_regular_file(path, ec) || std::filesystem::file_size(path, ec) == 0) {
     return Status::IOError("writing NIfTI " + path + " failed");

@@ -39,9 +39,9 @@ Result<Volume> ReadNifti(const std::string& path, const NiftiReadOptions& option
 enum class NiftiType { kUint8, kInt16, kUint16, kInt32, kFloat32, kFloat64 };
 const char* NiftiTypeName(NiftiType type);
 
-// Writes `volume` (NIfTI-1, gzip when the path ends in .gz) with its
-// geometry as both sform and qform.
+// Writes `volume` (NIfTI-1, or NIfTI-2 when nifti2; gzip when the path ends
+// in .gz) with its geometry as both sform and qform.
 Status WriteNifti(const std::string& path, const Volume& volume, NiftiType type, double slope = 1,
-                  double intercept = 0);
+                  double intercept = 0, bool nifti2 = false);
 
 }  // namespace ctdb::embed

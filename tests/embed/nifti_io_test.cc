@@ -55,11 +55,16 @@ TEST_CASE("NIfTI round trip in every supported datatype, plain and gzipped") {
                         {NiftiType::kUint8, 10, -1024}, {NiftiType::kFloat32, 1, 0},
                         {NiftiType::kFloat64, 1, 0}};
   for (const Case& c : cases) {
-    for (const char* ext : {".nii", ".nii.gz"}) {
+    for (const char* ext : {".nii", ".nii.gz", "-2.nii.gz"}) {
       CAPTURE(NiftiTypeName(c.type));
       CAPTURE(ext);
+      const bool nifti2 = ext[0] == '-';  // "-2": NIfTI-2
       const std::string path = dir.Sub(std::string("v_") + NiftiTypeName(c.type) + ext);
-      REQUIRE(WriteNifti(path, v, c.type, c.slope, c.inter).ok());
+      REQUIRE(WriteNifti(path, v, c.type, c.slope, c.inter, nifti2).ok());
+      if (nifti2) {
+        const std::string head = ReadBytes(path.substr(0, path.size() - 3) + ".gz").substr(0, 2);
+        CHECK(head == "\x1f\x8b");  // gzipped
+      }
       auto back = ReadNifti(path);
       REQUIRE_MESSAGE(back.ok(), back.status().ToString());
       CHECK(back->stored_type == NiftiTypeName(c.type));
@@ -111,6 +116,16 @@ TEST_CASE("bad NIfTI input gives a clear error, never a crash or huge allocation
   const int16_t big = 30000;
   std::memcpy(&huge[42], &big, 2);
   expect("huge.nii", huge, Status::Code::kInvalidArgument, "exceeds the limit");
+  // NIfTI-2 allows 64-bit dimensions: 100000 per axis is refused before allocation.
+  const std::string n2 = dir.Sub("ok2.nii");
+  REQUIRE(WriteNifti(n2, v, NiftiType::kInt16, 1, 0, /*nifti2=*/true).ok());
+  std::string huge2 = ReadBytes(n2);
+  REQUIRE(huge2.size() > 544);
+  const int32_t sizeof_hdr = 540;
+  CHECK(std::memcmp(huge2.data(), &sizeof_hdr, 4) == 0);  // really NIfTI-2
+  const int64_t dims[3] = {100000, 100000, 100000};
+  std::memcpy(&huge2[16 + 8], dims, sizeof(dims));  // dim[1..3] (int64 at byte 16)
+  expect("huge2.nii", huge2, Status::Code::kInvalidArgument, "exceeds the limit");
   // Not NIfTI at all.
   expect("garbage.nii", std::string(400, 'x'), Status::Code::kCorruption, "not a readable");
   CHECK(ReadNifti(dir.Sub("missing.nii")).status().IsNotFound());
