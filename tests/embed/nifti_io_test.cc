@@ -82,6 +82,26 @@ TEST_CASE("NIfTI round trip in every supported datatype, plain and gzipped") {
   }
 }
 
+TEST_CASE("geometry comes from the sform, else the qform") {
+  test::TempDir dir;
+  const Volume v = Phantom();
+  const std::string nii = dir.Sub("q.nii");
+  REQUIRE(WriteNifti(nii, v, NiftiType::kInt16).ok());
+  std::string bytes = ReadBytes(nii);
+  // sform_code (int16 at byte 254 of a NIfTI-1 header) = 0, and garbage in
+  // the sform rows (srow_x at byte 280): the qform must be used.
+  const int16_t zero = 0;
+  std::memcpy(&bytes[254], &zero, 2);
+  const float junk[4] = {9, 9, 9, 9};
+  std::memcpy(&bytes[280], junk, sizeof(junk));
+  WriteBytes(nii, bytes);
+  auto back = ReadNifti(nii);
+  REQUIRE(back.ok());
+  for (int r = 0; r < 3; ++r) {
+    for (int c = 0; c < 4; ++c) CHECK(back->ijk_to_ras[r][c] == doctest::Approx(v.ijk_to_ras[r][c]).epsilon(1e-4));
+  }
+}
+
 TEST_CASE("bad NIfTI input gives a clear error, never a crash or huge allocation") {
   test::TempDir dir;
   const Volume v = Phantom();
