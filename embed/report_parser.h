@@ -1,0 +1,48 @@
+// Radiology report parsing (seed 004): sentences, and for each sentence the
+// triplets <anatomical region, finding, existence>, with negation and
+// uncertainty; plus "series X, image Y" references to a slice.
+// Rule-based and deterministic: used for training targets, for searching
+// reports by finding, and by the evaluation harness.
+//
+// Thread contract: stateless functions, thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ctdb::embed {
+
+// Stored in the database once reports are parsed at ingest: never renumber.
+enum class Existence : int { kPresent = 0, kAbsent = 1, kUncertain = 2 };
+const char* ExistenceName(Existence e);  // "present", "absent", "uncertain"
+
+struct ReportFinding {
+  size_t sentence = 0;   // index into ParsedReport::sentences
+  std::string finding;   // canonical name: one of the 18 CT-RATE labels, or "Pneumothorax"
+  std::string region;    // e.g. "right upper lobe", "pleura", "heart"; default region of the finding if unnamed
+  Existence existence = Existence::kPresent;
+};
+
+// "(series 2, image 143)": image numbers are 1-based, slice = image - 1.
+struct SliceReference {
+  size_t sentence = 0;
+  int series = 0;        // 0 when the text names no series
+  int image = 0;
+  int slice_index() const { return image - 1; }
+};
+
+struct ParsedReport {
+  std::vector<std::string> sentences;
+  std::vector<ReportFinding> findings;  // in sentence order
+  std::vector<SliceReference> references;
+};
+
+// Splits on sentence ends and line breaks, not inside decimals ("6.5 mm"),
+// common abbreviations ("e.g.", "approx.") or parentheses.
+std::vector<std::string> SplitSentences(std::string_view text);
+
+ParsedReport ParseReport(std::string_view text);
+
+}  // namespace ctdb::embed

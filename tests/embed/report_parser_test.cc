@@ -1,0 +1,96 @@
+#include <doctest/doctest.h>
+
+#include "embed/report_parser.h"
+
+namespace ctdb::embed {
+namespace {
+
+// The existence of `finding` in a one-sentence report; fails if not found.
+std::string Existence1(const std::string& text, const std::string& finding, std::string* region = nullptr) {
+  const ParsedReport r = ParseReport(text);
+  for (const auto& f : r.findings) {
+    if (f.finding == finding) {
+      if (region) *region = f.region;
+      return ExistenceName(f.existence);
+    }
+  }
+  return "missing";
+}
+
+TEST_CASE("sentences split at ends, not in decimals, abbreviations or parentheses") {
+  const auto s = SplitSentences(
+      "A 6.5 mm nodule (series 2, image 143. see prior). No effusion, e.g. on the right! Heart normal?\n"
+      "Mild atelectasis");
+  REQUIRE(s.size() == 4);
+  CHECK(s[0] == "A 6.5 mm nodule (series 2, image 143. see prior).");
+  CHECK(s[1] == "No effusion, e.g. on the right!");
+  CHECK(s[2] == "Heart normal?");
+  CHECK(s[3] == "Mild atelectasis");
+  CHECK(SplitSentences("").empty());
+}
+
+TEST_CASE("findings with negation, resolution and uncertainty") {
+  CHECK(Existence1("No pleural effusion.", "Pleural effusion") == "absent");
+  CHECK(Existence1("Bilateral pleural effusion, larger on the right.", "Pleural effusion") == "present");
+  CHECK(Existence1("There is no evidence of pneumothorax or pleural effusion.", "Pleural effusion") == "absent");
+  CHECK(Existence1("There is no evidence of pneumothorax or pleural effusion.", "Pneumothorax") == "absent");
+  CHECK(Existence1("No pleural or pericardial effusion.", "Pericardial effusion") == "absent");
+  CHECK(Existence1("No pleural or pericardial effusion.", "Pleural effusion") == "absent");
+  CHECK(Existence1("Small pericardial effusion.", "Pericardial effusion") == "present");
+  CHECK(Existence1("Small pericardial effusion.", "Pleural effusion") == "missing");
+  std::string region;
+  CHECK(Existence1("Previously seen consolidation in the right lower lobe has resolved.", "Consolidation",
+                   &region) == "absent");
+  CHECK(region == "right lower lobe");
+  CHECK(Existence1("The heart is not enlarged.", "Cardiomegaly") == "absent");
+  CHECK(Existence1("Heart size is normal.", "Cardiomegaly") == "absent");
+  CHECK(Existence1("Cardiomegaly.", "Cardiomegaly", &region) == "present");
+  CHECK(region == "heart");
+  CHECK(Existence1("Emphysema cannot be excluded.", "Emphysema") == "uncertain");
+  CHECK(Existence1("Possible small nodule in the lingula.", "Lung nodule", &region) == "uncertain");
+  CHECK(region == "lingula");
+  CHECK(Existence1("Mild bibasilar atelectasis.", "Atelectasis", &region) == "present");
+  CHECK(region == "both lungs");
+  CHECK(Existence1("No pathologically enlarged lymph nodes.", "Lymphadenopathy") == "absent");
+  CHECK(Existence1("Without hiatal hernia.", "Hiatal hernia") == "absent");
+  CHECK(Existence1("The nodule is not seen on this study.", "Lung nodule") == "absent");
+  CHECK(Existence1("Centrilobular emphysematous changes.", "Emphysema") == "present");
+  CHECK(Existence1("Dense coronary artery calcification.", "Coronary artery wall calcification") == "present");
+  CHECK(Existence1("Dense coronary artery calcification.", "Arterial wall calcification") == "missing");
+  CHECK(Existence1("Right-sided central venous catheter.", "Medical material") == "present");
+  // "know"/"notable" are not negations.
+  CHECK(Existence1("Notable consolidation in the left lower lobe.", "Consolidation") == "present");
+}
+
+TEST_CASE("negation stops at a clause boundary") {
+  const ParsedReport r =
+      ParseReport("No effusion, but a 6 mm nodule in the right upper lobe (series 2, image 143).");
+  REQUIRE(r.findings.size() == 2);
+  for (const auto& f : r.findings) {
+    if (f.finding == "Pleural effusion") CHECK(f.existence == Existence::kAbsent);
+    if (f.finding == "Lung nodule") {
+      CHECK(f.existence == Existence::kPresent);
+      CHECK(f.region == "right upper lobe");
+    }
+  }
+  REQUIRE(r.references.size() == 1);
+  CHECK(r.references[0].series == 2);
+  CHECK(r.references[0].image == 143);
+  CHECK(r.references[0].slice_index() == 142);
+}
+
+TEST_CASE("slice references in several spellings") {
+  const ParsedReport r = ParseReport(
+      "Nodule (image 55 of series 3). Opacity on series 4 image 12. Atelectasis (image #7). Imaged well.");
+  REQUIRE(r.references.size() == 3);
+  CHECK(r.references[0].image == 55);
+  CHECK(r.references[0].series == 3);
+  CHECK(r.references[0].sentence == 0);
+  CHECK(r.references[1].series == 4);
+  CHECK(r.references[1].image == 12);
+  CHECK(r.references[2].series == 0);
+  CHECK(r.references[2].image == 7);
+}
+
+}  // namespace
+}  // namespace ctdb::embed
