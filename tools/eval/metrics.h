@@ -1,0 +1,40 @@
+// Evaluation metrics of the harness (`ctdb eval`), as pure functions so they
+// can be checked against hand-computed values.
+//
+// Thread contract: stateless functions, thread-safe.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace ctdb::eval {
+
+// Area under the ROC curve: the probability that a random positive scores
+// above a random negative, ties counting one half (Mann-Whitney U with
+// average ranks). NaN when labels hold a single class.
+double RocAuc(const std::vector<float>& scores, const std::vector<int>& labels);
+
+// Mean of the finite AUCs (classes with both labels present); NaN if none.
+double MacroAuc(const std::vector<double>& aucs);
+
+// CT-CLIP's retrieval recall: similarity[q][c] scores candidate c for query
+// q, and q's own candidate is c = q. R@k is the fraction of queries whose
+// own candidate ranks in the top k. Ties are counted against the query:
+// rank = number of other candidates scoring >= the own candidate, so
+// duplicates never inflate recall.
+double RecallAtK(const std::vector<std::vector<float>>& similarity, int k);
+
+// Jaccard overlap |A n B| / |A u B| of two label sets (both empty: 1).
+double LabelOverlap(const std::vector<std::string>& a, const std::vector<std::string>& b);
+
+// Image -> image mean average precision with graded relevance: for each
+// query, the other studies ranked by similarity (the query itself
+// excluded), relevance r_j = LabelOverlap of the j-th hit,
+// AP@k = (1/k) * sum_{j<=k} (1/j) * sum_{i<=j} r_i, averaged over queries.
+double MapAtK(const std::vector<std::vector<float>>& similarity,
+              const std::vector<std::vector<std::string>>& labels, int k);
+
+// Mean absolute error (mm) between predicted and true z; NaN when empty.
+double MeanAbsoluteError(const std::vector<double>& predicted_mm, const std::vector<double>& true_mm);
+
+}  // namespace ctdb::eval
