@@ -137,10 +137,13 @@ Result<std::vector<CtRateStudy>> ScanCtRate(const std::string& root) {
          it.increment(ec)) {
       const std::string name = it->path().filename().string();
       if (!it->is_regular_file(ec) || !(EndsWith(name, ".nii.gz") || EndsWith(name, ".nii"))) continue;
+      if (EndsWith(StripVolumeExtension(name), "_mask")) continue;  // organ masks beside synthetic volumes
       CtRateStudy s;
       s.volume_name = name;
       s.key = StripVolumeExtension(name);
       s.path = it->path().string();
+      const fs::path mask = it->path().parent_path() / (s.key + "_mask.nii.gz");
+      if (fs::is_regular_file(mask, ec)) s.mask_path = mask.string();
       s.split = split;
       // <patient>/<scan>/<file>: the patient folder is two levels up.
       const fs::path rel = fs::relative(it->path(), dir, ec);

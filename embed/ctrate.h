@@ -31,6 +31,7 @@ struct CtRateStudy {
   std::string volume_name;  // "train_1_a_1.nii.gz"
   std::string key;          // "train_1_a_1"
   std::string path;         // the volume file
+  std::string mask_path;    // "<key>_mask.nii.gz" beside it (synthetic studies), or ""
   std::string split;        // "train" or "valid"
   std::string patient_id;   // "train_1"
   bool has_report = false;
@@ -48,7 +49,8 @@ struct CtRateStudy {
   std::string problem;
 };
 
-// Every volume under root/{train,valid}/, joined by file name with the
+// Every volume under root/{train,valid}/ (files named *_mask.nii.gz are
+// organ masks, not volumes), joined by file name with the
 // CSVs found anywhere under root, sorted by key. A CSV that does not parse
 // is an error naming it; a bad value in one row marks only that study
 // (CtRateStudy::problem). NotFound when root has no volumes.

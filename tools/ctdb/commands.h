@@ -14,5 +14,6 @@ int CmdSearch(int argc, char** argv);
 int CmdCompact(int argc, char** argv);
 int CmdBench(int argc, char** argv);
 int CmdInspect(int argc, char** argv);
+int CmdSynth(int argc, char** argv);
 
 }  // namespace ctdb::cli

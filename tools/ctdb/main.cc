@@ -21,6 +21,7 @@ const char kHelp[] =
     "  search         nearest studies to a stored study's vector\n"
     "  compact        rebuild indexes without tombstones, compact storage\n"
     "  inspect        describe a NIfTI file, DICOM file/series or CT-RATE folder\n"
+    "  synth          write synthetic CT studies in CT-RATE's layout\n"
     "  bench          benchmarks (bench search, bench preprocess)\n"
     "  version        print the version\n"
     "\n"
@@ -38,6 +39,7 @@ const Command kCommands[] = {
     {"list", ctdb::cli::CmdList},       {"stats", ctdb::cli::CmdStats},
     {"search", ctdb::cli::CmdSearch},   {"compact", ctdb::cli::CmdCompact},
     {"bench", ctdb::cli::CmdBench},     {"inspect", ctdb::cli::CmdInspect},
+    {"synth", ctdb::cli::CmdSynth},
 };
 
 }  // namespace
