@@ -136,7 +136,7 @@ Result<std::vector<CtRateStudy>> ScanCtRate(const std::string& root) {
     for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
          it.increment(ec)) {
       const std::string name = it->path().filename().string();
-      if (!it->is_regular_file(ec) || !(EndsWith(name, ".nii.gz") || EndsWith(name, ".nii"))) continue;
+      if (!it->is_regular_file(ec) || !IsNiftiPath(name)) continue;
       if (EndsWith(StripVolumeExtension(name), "_mask")) continue;  // organ masks beside synthetic volumes
       CtRateStudy s;
       s.volume_name = name;

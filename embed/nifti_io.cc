@@ -64,6 +64,8 @@ void StoreFromHu(const std::vector<float>& hu, double slope, double inter, void*
 
 }  // namespace
 
+bool IsNiftiPath(const std::string& path) { return EndsWith(path, ".nii") || EndsWith(path, ".nii.gz"); }
+
 const char* NiftiTypeName(NiftiType type) {
   switch (type) {
     case NiftiType::kUint8: return "uint8";

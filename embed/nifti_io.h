@@ -34,6 +34,9 @@ struct NiftiReadTimings {
 Result<Volume> ReadNifti(const std::string& path, const NiftiReadOptions& options = {},
                          NiftiReadTimings* timings = nullptr);
 
+// True for names ending in .nii or .nii.gz.
+bool IsNiftiPath(const std::string& path);
+
 // Stored types for writing. Values stored = round((HU - intercept) / slope),
 // clamped to the type's range.
 enum class NiftiType { kUint8, kInt16, kUint16, kInt32, kFloat32, kFloat64 };

@@ -20,10 +20,6 @@ const char kHelp[] =
     "  --series UID   the DICOM series to read when the folder holds several\n"
     "  --json         machine-readable output\n";
 
-bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 void PrintVolume(const embed::Volume& v, const char* format, const std::vector<embed::DicomSeriesInfo>& series,
                  bool json) {
   float lo = 0, hi = 0;
@@ -111,7 +107,7 @@ int CmdInspect(int argc, char** argv) {
   namespace fs = std::filesystem;
   std::error_code ec;
   if (!fs::exists(path, ec)) return Fail(Status::NotFound("no such file or folder " + path));
-  if (fs::is_regular_file(path, ec) && (EndsWith(path, ".nii") || EndsWith(path, ".nii.gz"))) {
+  if (fs::is_regular_file(path, ec) && embed::IsNiftiPath(path)) {
     auto v = embed::ReadNifti(path);
     if (!v.ok()) return Fail(v.status());
     PrintVolume(*v, "nifti", {}, json);
