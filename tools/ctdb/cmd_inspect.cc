@@ -52,8 +52,8 @@ void PrintVolume(const embed::Volume& v, const char* format, const std::vector<e
               v.source.c_str(), format, (long long)v.shape[0], (long long)v.shape[1], (long long)v.shape[2],
               v.spacing_mm[0], v.spacing_mm[1], v.spacing_mm[2], orient.c_str(), lo, hi, mean, v.rescale_slope,
               v.rescale_intercept, v.stored_type.c_str());
-  if (v.rescale_slope == 1 && v.rescale_intercept == 0 && lo >= 0 && hi > 1000) {
-    std::printf("note:          no value below 0 and no rescale in the header: these look like raw stored\n"
+  if (v.rescale_slope == 1 && v.rescale_intercept == 0 && lo > -200 && hi > 1000) {
+    std::printf("note:          no air (nothing near -1000) and no rescale in the header: these look like raw stored\n"
                 "               values (HU + 1024?). CT-RATE keeps RescaleIntercept in its metadata CSV;\n"
                 "               inspect the dataset root, or ingest it as CT-RATE, to apply it.\n");
   }
