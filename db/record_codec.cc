@@ -32,6 +32,13 @@ std::string EncodeRecord(const StudyRecord& rec) {
     w.PutString(v);
   }
   w.PutString(rec.model_id);
+  w.PutU32(static_cast<uint32_t>(rec.statements.size()));
+  for (const auto& st : rec.statements) {
+    w.PutString(st.finding);
+    w.PutString(st.region);
+    w.PutU8(static_cast<uint8_t>(st.existence));
+    w.PutU32(st.sentence);
+  }
   return w.Finish();
 }
 
@@ -62,6 +69,16 @@ Result<StudyRecord> DecodeRecord(std::string_view value, std::string_view what) 
     rec.extra.emplace(std::move(k), std::move(v));
   }
   if (!r.GetString(&rec.model_id)) return Truncated(r);
+  if (!r.GetU32(&n) || n > r.remaining() / 13) return Truncated(r);
+  rec.statements.resize(n);
+  for (auto& st : rec.statements) {
+    uint8_t e;
+    if (!r.GetString(&st.finding) || !r.GetString(&st.region) || !r.GetU8(&e) || !r.GetU32(&st.sentence)) {
+      return Truncated(r);
+    }
+    if (e > 2) return r.Error("invalid existence code " + std::to_string(e));
+    st.existence = static_cast<Existence>(e);
+  }
   if (!r.done()) return r.Error("trailing bytes");
   if (rec.key.empty()) return r.Error("empty key");
   return rec;

@@ -155,15 +155,6 @@ void FindReferences(const std::string& lower, size_t sentence, std::vector<Slice
 
 }  // namespace
 
-const char* ExistenceName(Existence e) {
-  switch (e) {
-    case Existence::kPresent: return "present";
-    case Existence::kAbsent: return "absent";
-    case Existence::kUncertain: return "uncertain";
-  }
-  return "unknown";
-}
-
 std::vector<std::string> SplitSentences(std::string_view text) {
   static const char* const kAbbrev[] = {"e.g", "i.e", "approx", "dr", "vs", "cf", "etc", "no", "fig", "mr", "mrs"};
   std::vector<std::string> out;
@@ -263,6 +254,18 @@ ParsedReport ParseReport(std::string_view text) {
     }
   }
   return r;
+}
+
+}  // namespace ctdb::embed
+
+namespace ctdb::embed {
+
+std::vector<ReportStatement> ParseStatements(const std::string& findings, const std::string& impression) {
+  const ParsedReport r = ParseReport(findings + "\n" + impression);
+  std::vector<ReportStatement> out;
+  out.reserve(r.findings.size());
+  for (const auto& f : r.findings) out.push_back({f.finding, f.region, f.existence, static_cast<uint32_t>(f.sentence)});
+  return out;
 }
 
 }  // namespace ctdb::embed

@@ -12,11 +12,12 @@
 #include <string_view>
 #include <vector>
 
+#include "ctdb/study.h"
+
 namespace ctdb::embed {
 
-// Stored in the database once reports are parsed at ingest: never renumber.
-enum class Existence : int { kPresent = 0, kAbsent = 1, kUncertain = 2 };
-const char* ExistenceName(Existence e);  // "present", "absent", "uncertain"
+using ctdb::Existence;
+using ctdb::ExistenceName;
 
 struct ReportFinding {
   size_t sentence = 0;   // index into ParsedReport::sentences
@@ -44,5 +45,8 @@ struct ParsedReport {
 std::vector<std::string> SplitSentences(std::string_view text);
 
 ParsedReport ParseReport(std::string_view text);
+
+// The statements of a report's findings and impression sections.
+std::vector<ReportStatement> ParseStatements(const std::string& findings, const std::string& impression);
 
 }  // namespace ctdb::embed

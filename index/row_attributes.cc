@@ -35,31 +35,43 @@ void RowAttributes::Set(uint64_t row, const StudyRecord& rec) {
   age_[row] = static_cast<int16_t>(std::clamp(rec.age_years, -1, 32767));
   date_[row] = rec.study_date;
   manufacturer_[row] = InternManufacturer(rec.manufacturer);
-  for (auto& [name, rows] : labels_) {
-    if (row < rows.size()) rows.Clear(row);
+  auto set_names = [row](std::unordered_map<std::string, Bitmap>* lists, const std::vector<std::string>& names) {
+    for (auto& [name, rows] : *lists) {
+      if (row < rows.size()) rows.Clear(row);
+    }
+    for (const auto& name : names) {
+      Bitmap& rows = (*lists)[Lower(name)];
+      if (rows.size() <= row) rows.Resize(std::max<size_t>(row + 1, rows.size() * 2));
+      rows.Set(row);
+    }
+  };
+  set_names(&labels_, rec.labels);
+  std::vector<std::string> present;
+  for (const auto& st : rec.statements) {
+    if (st.existence == Existence::kPresent) present.push_back(st.finding);
   }
-  for (const auto& label : rec.labels) {
-    Bitmap& rows = labels_[Lower(label)];
-    if (rows.size() <= row) rows.Resize(std::max<size_t>(row + 1, rows.size() * 2));
-    rows.Set(row);
-  }
+  set_names(&findings_, present);
 }
 
 void RowAttributes::Erase(uint64_t row) {
   if (row >= live_.size()) return;
   live_.Clear(row);
-  for (auto& [name, rows] : labels_) {
-    if (row < rows.size()) rows.Clear(row);
+  for (auto* lists : {&labels_, &findings_}) {
+    for (auto& [name, rows] : *lists) {
+      if (row < rows.size()) rows.Clear(row);
+    }
   }
 }
 
 Bitmap RowAttributes::Select(const Filter& f) const {
   Bitmap out = live_;
   const size_t n = live_.size();
-  for (const auto& label : f.has_labels) {
-    auto it = labels_.find(Lower(label));
-    if (it == labels_.end()) return Bitmap(n);  // no row has it
-    out.And(it->second);
+  for (const auto& [wanted, lists] : {std::pair{&f.has_labels, &labels_}, std::pair{&f.report_findings, &findings_}}) {
+    for (const auto& name : *wanted) {
+      auto it = lists->find(Lower(name));
+      if (it == lists->end()) return Bitmap(n);  // no row has it
+      out.And(it->second);
+    }
   }
   uint32_t man = 0;
   if (f.manufacturer) {
@@ -92,7 +104,9 @@ Bitmap RowAttributes::Select(const Filter& f) const {
 size_t RowAttributes::MemoryBytes() const {
   size_t b = live_.MemoryBytes() + sex_.capacity() + age_.capacity() * 2 + date_.capacity() * 4 +
              manufacturer_.capacity() * 4;
-  for (const auto& [name, rows] : labels_) b += name.size() + rows.MemoryBytes();
+  for (const auto* lists : {&labels_, &findings_}) {
+    for (const auto& [name, rows] : *lists) b += name.size() + rows.MemoryBytes();
+  }
   return b;
 }
 

@@ -40,8 +40,10 @@ class RowAttributes {
   std::vector<uint32_t> manufacturer_;  // id into manufacturers_; 0 = none
   std::vector<std::string> manufacturers_{""};
   std::unordered_map<std::string, uint32_t> manufacturer_ids_{{"", 0}};
-  // Inverted lists: lower-cased label -> rows having it.
+  // Inverted lists: lower-cased label -> rows having it; lower-cased finding
+  // -> rows whose report states it present.
   std::unordered_map<std::string, Bitmap> labels_;
+  std::unordered_map<std::string, Bitmap> findings_;
 };
 
 }  // namespace ctdb::index

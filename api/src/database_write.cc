@@ -2,6 +2,7 @@
 
 #include "api/src/database_impl.h"
 #include "api/src/normalize.h"
+#include "embed/report_parser.h"
 
 namespace ctdb {
 namespace {
@@ -35,6 +36,9 @@ Result<Study> ValidateStudy(const Study& in, size_t d) {
   }
   Study out;
   out.record = in.record;
+  if (out.record.statements.empty() && (!out.record.findings.empty() || !out.record.impression.empty())) {
+    out.record.statements = embed::ParseStatements(out.record.findings, out.record.impression);
+  }
   out.preview = in.preview;
   CTDB_RETURN_IF_ERROR(NormalizeInto(in.vectors.image, d, who + "image vector", &out.vectors.image));
   if (!in.vectors.report.empty()) {

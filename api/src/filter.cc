@@ -85,9 +85,11 @@ Result<Filter> ParseFilter(const std::string& text) {
       f.manufacturer = value;
     } else if (name == "label") {
       f.has_labels.push_back(value);
+    } else if (name == "finding") {
+      f.report_findings.push_back(value);
     } else {
       return Status::InvalidArgument("unknown filter field '" + name +
-                                     "' (expected sex, age, date, manufacturer, label)");
+                                     "' (expected sex, age, date, manufacturer, label, finding)");
     }
   }
   return f;

@@ -45,4 +45,13 @@ const char* VectorKindName(VectorKind kind) {
   return "unknown";
 }
 
+const char* ExistenceName(Existence e) {
+  switch (e) {
+    case Existence::kPresent: return "present";
+    case Existence::kAbsent: return "absent";
+    case Existence::kUncertain: return "uncertain";
+  }
+  return "unknown";
+}
+
 }  // namespace ctdb

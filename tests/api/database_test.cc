@@ -362,3 +362,48 @@ TEST_CASE("searches run concurrently with writes and always see a consistent ind
 
 }  // namespace
 }  // namespace ctdb
+
+namespace ctdb {
+namespace {
+
+TEST_CASE("reports are parsed on Put and searchable by stated finding") {
+  test::TempDir dir;
+  auto db = OpenDb(dir.Sub("db"));
+  const auto v = test::RandomUnitVectors(4, kDim, 77);
+  const char* findings[] = {"Small right pleural effusion. No nodule.", "No pleural effusion. A 6 mm nodule in the left upper lobe.",
+                            "Possible pleural effusion.", "Normal study."};
+  for (int i = 0; i < 4; ++i) {
+    Study s = test::MakeStudy("r" + std::to_string(i), &v[i * kDim], kDim);
+    s.record.findings = findings[i];
+    REQUIRE(db->Put(s).ok());
+  }
+  auto rec = db->GetRecord("r1");
+  REQUIRE(rec.ok());
+  REQUIRE(rec->statements.size() == 2);
+  CHECK(rec->statements[0].finding == "Pleural effusion");
+  CHECK(rec->statements[0].existence == Existence::kAbsent);
+  CHECK(rec->statements[1].finding == "Lung nodule");
+  CHECK(rec->statements[1].region == "left upper lobe");
+  CHECK(rec->statements[1].sentence == 1);
+  auto keys_for = [&](const std::string& expr) {
+    SearchOptions so;
+    so.k = 10;
+    so.filter = ParseFilter(expr).value();
+    std::set<std::string> keys;
+    for (const auto& h : *db->Search(VectorKind::kImage, std::vector<float>(v.begin(), v.begin() + kDim), so)) {
+      keys.insert(h.key);
+    }
+    return keys;
+  };
+  CHECK(keys_for("finding=pleural effusion") == std::set<std::string>{"r0"});  // not negated, not uncertain
+  CHECK(keys_for("finding=Lung nodule") == std::set<std::string>{"r1"});
+  CHECK(keys_for("finding=Emphysema").empty());
+  // Replacing the report updates the index of findings.
+  Study s = test::MakeStudy("r0", &v[0], kDim);
+  s.record.findings = "Pleural effusion has resolved.";
+  REQUIRE(db->Put(s).ok());
+  CHECK(keys_for("finding=pleural effusion").empty());
+}
+
+}  // namespace
+}  // namespace ctdb

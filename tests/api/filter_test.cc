@@ -7,7 +7,7 @@ namespace {
 
 TEST_CASE("ParseFilter reads every field") {
   auto f = ParseFilter(" sex=f , age=40-60, date=20200101-20201231, manufacturer=GE MEDICAL SYSTEMS,"
-                       "label=Pleural effusion,label=Cardiomegaly");
+                       "label=Pleural effusion,label=Cardiomegaly,finding=Lung nodule");
   REQUIRE(f.ok());
   CHECK(*f->sex == Sex::kFemale);
   CHECK(*f->min_age_years == 40);
@@ -16,6 +16,7 @@ TEST_CASE("ParseFilter reads every field") {
   CHECK(*f->max_study_date == 20201231);
   CHECK(*f->manufacturer == "GE MEDICAL SYSTEMS");
   CHECK(f->has_labels == std::vector<std::string>{"Pleural effusion", "Cardiomegaly"});
+  CHECK(f->report_findings == std::vector<std::string>{"Lung nodule"});
   auto open = ParseFilter("age=70-");
   REQUIRE(open.ok());
   CHECK(*open->min_age_years == 70);

@@ -24,6 +24,8 @@ StudyRecord FullRecord() {
   r.labels = {"Pleural effusion", "Cardiomegaly"};
   r.extra = {{"XYSpacing", "[0.75, 0.75]"}, {"RescaleSlope", "1"}};
   r.model_id = "ctdb-demo-1";
+  r.statements = {{"Pleural effusion", "right pleura", Existence::kPresent, 0},
+                  {"Lung nodule", "right upper lobe", Existence::kAbsent, 1}};
   return r;
 }
 
@@ -45,6 +47,11 @@ TEST_CASE("record round trip keeps every field") {
   CHECK(back->labels == r.labels);
   CHECK(back->extra == r.extra);
   CHECK(back->model_id == r.model_id);
+  REQUIRE(back->statements.size() == 2);
+  CHECK(back->statements[1].finding == "Lung nodule");
+  CHECK(back->statements[1].region == "right upper lobe");
+  CHECK(back->statements[1].existence == Existence::kAbsent);
+  CHECK(back->statements[1].sentence == 1);
 }
 
 TEST_CASE("every truncation of a record is Corruption") {

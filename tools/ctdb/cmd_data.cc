@@ -277,7 +277,8 @@ int CmdSearch(int argc, char** argv) {
                                "Finds the studies nearest to study KEY's stored vector (KEY itself ranks\n"
                                "first). Scores are cosine similarities.\n"
                                "  --filter EXPR      e.g. 'sex=F,age=40-60,date=20200101-20231231,\n"
-                               "                     manufacturer=SIEMENS,label=Pleural effusion'\n") +
+                               "                     manufacturer=SIEMENS,label=Pleural effusion,\n"
+                               "                     finding=Lung nodule' (finding: stated present in the report)\n") +
                            kCommonOptions;
   Args args(argc, argv, 0, {"help", "json", "exact"});
   int exit;

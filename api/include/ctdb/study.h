@@ -20,6 +20,18 @@ enum class VectorKind : uint8_t { kImage = 0, kReport = 1 };
 inline constexpr int kNumVectorKinds = 2;
 const char* VectorKindName(VectorKind kind);  // "image", "report"
 
+// Whether a report states a finding. Stored on disk: never renumber.
+enum class Existence : uint8_t { kPresent = 0, kAbsent = 1, kUncertain = 2 };
+const char* ExistenceName(Existence e);  // "present", "absent", "uncertain"
+
+// One <anatomical region, finding, existence> statement of a report (seed 004).
+struct ReportStatement {
+  std::string finding;  // canonical: a CT-RATE label, or e.g. "Pneumothorax"
+  std::string region;   // e.g. "right upper lobe", "pleura"
+  Existence existence = Existence::kPresent;
+  uint32_t sentence = 0;  // index of the sentence in findings + impression
+};
+
 // Everything about a study except its vectors and preview.
 struct StudyRecord {
   std::string key;          // external key, e.g. "train_1_a_1"; unique, non-empty
@@ -36,6 +48,8 @@ struct StudyRecord {
   std::vector<std::string> labels;  // names of findings present (positive labels)
   std::map<std::string, std::string> extra;  // any other metadata, verbatim
   std::string model_id;     // encoder that produced the vectors; may be empty
+  // Parsed from findings + impression by Database::Put when left empty.
+  std::vector<ReportStatement> statements;
 };
 
 // A feature of one axial slab, centred at z_mm (patient z in mm).
