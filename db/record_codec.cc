@@ -69,6 +69,10 @@ Result<StudyRecord> DecodeRecord(std::string_view value, std::string_view what) 
     rec.extra.emplace(std::move(k), std::move(v));
   }
   if (!r.GetString(&rec.model_id)) return Truncated(r);
+  if (r.version() < 2) {  // version 1 records have no statements
+    if (!r.done()) return r.Error("trailing bytes");
+    return rec;
+  }
   if (!r.GetU32(&n) || n > r.remaining() / 13) return Truncated(r);
   rec.statements.resize(n);
   for (auto& st : rec.statements) {

@@ -15,7 +15,7 @@
 namespace ctdb::db {
 
 // Value versions. Bump when a layout changes, keep decoding older ones.
-inline constexpr uint8_t kRecordVersion = 1;
+inline constexpr uint8_t kRecordVersion = 2;  // 2: + report statements
 inline constexpr uint8_t kVectorVersion = 1;
 inline constexpr uint8_t kPreviewVersion = 1;
 inline constexpr uint8_t kOplogVersion = 1;

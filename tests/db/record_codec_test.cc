@@ -75,6 +75,21 @@ TEST_CASE("every single-bit flip in a record is Corruption") {
   }
 }
 
+TEST_CASE("version 1 records (before report statements) still decode") {
+  // A v2 encoding without statements, relabelled v1 with the count removed.
+  StudyRecord r = FullRecord();
+  r.statements.clear();
+  std::string enc = EncodeRecord(r);
+  enc.erase(enc.size() - 8, 4);  // drop the u32 statement count before the CRC
+  enc[0] = 1;
+  const uint32_t crc = index::Crc32c(enc.data(), enc.size() - 4);
+  std::memcpy(&enc[enc.size() - 4], &crc, 4);
+  auto back = DecodeRecord(enc, "record");
+  REQUIRE_MESSAGE(back.ok(), back.status().ToString());
+  CHECK(back->model_id == r.model_id);
+  CHECK(back->statements.empty());
+}
+
 TEST_CASE("a newer value version is refused with a clear message") {
   std::string enc = EncodeRecord(FullRecord());
   enc[0] = 99;  // a version from the future, with a valid checksum

@@ -103,6 +103,27 @@ TEST_CASE("cli: bad input gives a clear message and the right exit code") {
   CHECK(r.out.find("usage: ctdb search") != std::string::npos);
 }
 
+TEST_CASE("cli: eval reports R@k and MAP@k of stored vectors") {
+  test::TempDir dir;
+  const std::string db = "--db " + dir.Sub("db");
+  REQUIRE(Ctdb("demo-vectors " + db + " --n 300 --dim 32 --seed 5").code == 0);
+  Run r = Ctdb("eval " + db + " --json");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  auto num = [&](const std::string& field) {
+    const size_t at = r.out.find("\"" + field + "\":");
+    REQUIRE(at != std::string::npos);
+    return std::stod(r.out.substr(at + field.size() + 3));
+  };
+  CHECK(num("studies") == 300);
+  const double r1 = num("R@1"), r10 = num("R@10"), map = num("MAP@10");
+  CHECK(r1 > 0);  // report vectors sit near their own image vectors' labels
+  CHECK(r10 >= r1);
+  CHECK(r10 <= 1);
+  CHECK(map > 0.3);  // neighbours share findings far above chance
+  CHECK(map <= 1);
+  CHECK(Ctdb("eval --db " + dir.Sub("nothing")).code == 11);
+}
+
 TEST_CASE("cli: inspect NIfTI, DICOM series and errors") {
   const std::string data = CTDB_TEST_DATA;
   Run r = Ctdb("inspect " + data + "/dicomdirtests/98892001/CT5N --json");

@@ -43,6 +43,14 @@ TEST_CASE("MAP@k with label overlap, by hand") {
   CHECK(MapAtK(sim, labels, 1) == doctest::Approx(1.0 / 3));
 }
 
+TEST_CASE("AP from a ranked list and recall from ranks") {
+  CHECK(AveragePrecisionAtK({0, 1}, 2) == doctest::Approx(0.25));
+  CHECK(AveragePrecisionAtK({1, 0}, 2) == doctest::Approx(0.75));
+  CHECK(AveragePrecisionAtK({1}, 2) == doctest::Approx(0.5));  // a missing rank counts as 0
+  CHECK(RecallFromRanks({0, 3, -1, 9}, 5) == doctest::Approx(0.5));
+  CHECK(RecallFromRanks({0, 3, -1, 9}, 10) == doctest::Approx(0.75));
+}
+
 TEST_CASE("localization MAE in mm") {
   CHECK(MeanAbsoluteError({10, -5, 30}, {12, -5, 20}) == doctest::Approx(4.0));
   CHECK(std::isnan(MeanAbsoluteError({}, {})));

@@ -15,5 +15,6 @@ int CmdCompact(int argc, char** argv);
 int CmdBench(int argc, char** argv);
 int CmdInspect(int argc, char** argv);
 int CmdSynth(int argc, char** argv);
+int CmdEval(int argc, char** argv);
 
 }  // namespace ctdb::cli

@@ -22,6 +22,7 @@ const char kHelp[] =
     "  compact        rebuild indexes without tombstones, compact storage\n"
     "  inspect        describe a NIfTI file, DICOM file/series or CT-RATE folder\n"
     "  synth          write synthetic CT studies in CT-RATE's layout\n"
+    "  eval           retrieval quality of the stored vectors (R@k, MAP@k)\n"
     "  bench          benchmarks (bench search, bench preprocess)\n"
     "  version        print the version\n"
     "\n"
@@ -39,7 +40,7 @@ const Command kCommands[] = {
     {"list", ctdb::cli::CmdList},       {"stats", ctdb::cli::CmdStats},
     {"search", ctdb::cli::CmdSearch},   {"compact", ctdb::cli::CmdCompact},
     {"bench", ctdb::cli::CmdBench},     {"inspect", ctdb::cli::CmdInspect},
-    {"synth", ctdb::cli::CmdSynth},
+    {"synth", ctdb::cli::CmdSynth},     {"eval", ctdb::cli::CmdEval},
 };
 
 }  // namespace

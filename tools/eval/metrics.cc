@@ -78,14 +78,28 @@ double MapAtK(const std::vector<std::vector<float>>& sim, const std::vector<std:
     // Best first; equal scores keep index order, so results are reproducible.
     std::stable_sort(others.begin(), others.end(), [&](size_t a, size_t b) { return sim[q][a] > sim[q][b]; });
     const size_t kk = std::min<size_t>(static_cast<size_t>(k), others.size());
-    double ap = 0, running = 0;
-    for (size_t j = 0; j < kk; ++j) {
-      running += LabelOverlap(labels[q], labels[others[j]]);
-      ap += running / static_cast<double>(j + 1);
-    }
-    total += kk ? ap / static_cast<double>(k) : 0;
+    std::vector<double> rel(kk);
+    for (size_t j = 0; j < kk; ++j) rel[j] = LabelOverlap(labels[q], labels[others[j]]);
+    total += AveragePrecisionAtK(rel, k);
   }
   return total / static_cast<double>(sim.size());
+}
+
+double AveragePrecisionAtK(const std::vector<double>& rel, int k) {
+  if (k < 1) return 0;
+  double ap = 0, running = 0;
+  for (size_t j = 0; j < std::min<size_t>(rel.size(), static_cast<size_t>(k)); ++j) {
+    running += rel[j];
+    ap += running / static_cast<double>(j + 1);
+  }
+  return ap / static_cast<double>(k);
+}
+
+double RecallFromRanks(const std::vector<int>& ranks, int k) {
+  if (ranks.empty()) return 0;
+  size_t hits = 0;
+  for (int r : ranks) hits += r >= 0 && r < k;
+  return static_cast<double>(hits) / static_cast<double>(ranks.size());
 }
 
 double MeanAbsoluteError(const std::vector<double>& predicted, const std::vector<double>& truth) {

@@ -34,6 +34,13 @@ double LabelOverlap(const std::vector<std::string>& a, const std::vector<std::st
 double MapAtK(const std::vector<std::vector<float>>& similarity,
               const std::vector<std::vector<std::string>>& labels, int k);
 
+// Graded average precision of one ranked list of relevances (best first):
+// (1/k) * sum_{j<=k} (1/j) * sum_{i<=j} r_i; missing ranks count as 0.
+double AveragePrecisionAtK(const std::vector<double>& relevances, int k);
+
+// Fraction of 0-based ranks below k (a rank < 0 means "not retrieved").
+double RecallFromRanks(const std::vector<int>& ranks, int k);
+
 // Mean absolute error (mm) between predicted and true z; NaN when empty.
 double MeanAbsoluteError(const std::vector<double>& predicted_mm, const std::vector<double>& true_mm);
 
