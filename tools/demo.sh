@@ -28,6 +28,10 @@ echo; echo "== same, women aged 50-80 scanned since 2021 with pleural effusion"
 $ctdb search --db "$db" --like "$first" --k 5 --filter "sex=F,age=50-80,date=20210101-,label=Pleural effusion"
 echo; echo "== nearest reports (report vectors), as JSON"
 $ctdb search --db "$db" --like "$first" --kind report --k 3 --json
+echo; echo "== studies whose report states pleural effusion (parsed statements, negations excluded)"
+$ctdb search --db "$db" --like "$first" --k 3 --filter "finding=Pleural effusion"
+echo; echo "== retrieval quality of the stored vectors"
+$ctdb eval --db "$db" --limit 1000
 echo; echo "== delete $first; it no longer appears"
 $ctdb delete --db "$db" "$first"
 $ctdb search --db "$db" --like "$($ctdb list --db "$db" --limit 1)" --k 3
