@@ -76,6 +76,24 @@ Status Args::CheckKnown(const std::set<std::string>& known) const {
   return Status::Ok();
 }
 
+bool Prepare(const Args& args, const std::set<std::string>& known, const std::string& help, int* exit) {
+  if (!args.ok()) {
+    *exit = UsageError(args.error(), help);
+    return false;
+  }
+  if (args.Has("help")) {
+    std::fputs(help.c_str(), stdout);
+    *exit = 0;
+    return false;
+  }
+  Status s = args.CheckKnown(known);
+  if (!s.ok()) {
+    *exit = UsageError(s.message(), help);
+    return false;
+  }
+  return true;
+}
+
 std::string JsonEscape(const std::string& s) {
   std::string out = "\"";
   for (unsigned char c : s) {

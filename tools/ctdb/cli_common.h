@@ -42,6 +42,11 @@ class Args {
   std::string error_;
 };
 
+// The common prelude of a subcommand: false with *exit set when the command
+// is done already (a parse error or unknown option: usage, exit 2; --help:
+// help, exit 0).
+bool Prepare(const Args& args, const std::set<std::string>& known, const std::string& help, int* exit);
+
 std::string JsonEscape(const std::string& s);
 
 // A one-line progress bar on stderr with rate and ETA; silent when stderr

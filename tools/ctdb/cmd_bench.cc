@@ -110,15 +110,10 @@ const char kPreprocessHelp[] =
 
 int BenchPreprocess(int argc, char** argv) {
   Args args(argc, argv, 1, {"help"});
-  if (!args.ok()) return UsageError(args.error(), kPreprocessHelp);
-  if (args.Has("help")) {
-    std::fputs(kPreprocessHelp, stdout);
-    return 0;
-  }
-  Status s = args.CheckKnown({"size", "repeat", "dir", "help"});
-  if (!s.ok()) return UsageError(s.message(), kPreprocessHelp);
+  int exit;
+  if (!Prepare(args, {"size", "repeat", "dir", "help"}, kPreprocessHelp, &exit)) return exit;
   int64_t repeat;
-  s = args.GetInt("repeat", 3, 1, 100, &repeat);
+  Status s = args.GetInt("repeat", 3, 1, 100, &repeat);
   if (!s.ok()) return UsageError(s.message(), kPreprocessHelp);
   long long nx = 512, ny = 512, nz = 300;
   if (args.Has("size") && (std::sscanf(args.Get("size").c_str(), "%lldx%lldx%lld", &nx, &ny, &nz) != 3 || nx < 8 ||
@@ -196,13 +191,11 @@ int CmdBench(int argc, char** argv) {
                       kBenchHelp);
   }
   Args args(argc, argv, 1, {"help"});
-  if (!args.ok()) return UsageError(args.error(), kBenchHelp);
-  if (args.Has("help")) {
-    std::fputs(kBenchHelp, stdout);
-    return 0;
+  int exit;
+  if (!Prepare(args, {"n", "dim", "k", "queries", "index", "threads", "dir", "seed", "help"}, kBenchHelp, &exit)) {
+    return exit;
   }
-  Status s = args.CheckKnown({"n", "dim", "k", "queries", "index", "threads", "dir", "seed", "help"});
-  if (!s.ok()) return UsageError(s.message(), kBenchHelp);
+  Status s;
   int64_t n, dim, k, nq, threads, seed;
   for (auto [name, fb, lo, hi, out] :
        {std::tuple{"n", 100000, 1000, 2000000, &n}, std::tuple{"dim", 512, 8, 4096, &dim},

@@ -29,25 +29,6 @@ Result<std::unique_ptr<Database>> OpenFromArgs(const Args& args, bool create, si
   return Database::Open(o);
 }
 
-// Parses args; on --help prints help and returns 0 via *exit.
-bool Prepare(const Args& args, const std::set<std::string>& known, const std::string& help, int* exit) {
-  if (!args.ok()) {
-    *exit = UsageError(args.error(), help);
-    return false;
-  }
-  if (args.Has("help")) {
-    std::fputs(help.c_str(), stdout);
-    *exit = 0;
-    return false;
-  }
-  Status s = args.CheckKnown(known);
-  if (!s.ok()) {
-    *exit = UsageError(s.message(), help);
-    return false;
-  }
-  return true;
-}
-
 std::string SexName(Sex s) { return s == Sex::kFemale ? "F" : s == Sex::kMale ? "M" : ""; }
 
 void PrintRecordJson(const StudyRecord& r) {

@@ -18,16 +18,11 @@ int CmdEval(int argc, char** argv) {
       "Zero-shot AUC and localization need the encoder (--model, next release).\n"
       "  --limit N   evaluate the first N studies only (0 = all)\n";
   Args args(argc, argv, 0, {"help", "json"});
-  if (!args.ok()) return UsageError(args.error(), help);
-  if (args.Has("help")) {
-    std::fputs(help.c_str(), stdout);
-    return 0;
-  }
-  Status s = args.CheckKnown({"db", "k", "limit", "json", "help"});
-  if (!s.ok()) return UsageError(s.message(), help);
+  int exit;
+  if (!Prepare(args, {"db", "k", "limit", "json", "help"}, help, &exit)) return exit;
   if (!args.Has("db")) return UsageError("--db PATH is required", help);
   int64_t k, limit;
-  s = args.GetInt("k", 10, 1, 1000, &k);
+  Status s = args.GetInt("k", 10, 1, 1000, &k);
   if (s.ok()) s = args.GetInt("limit", 0, 0, INT64_MAX, &limit);
   if (!s.ok()) return UsageError(s.message(), help);
   Options o;

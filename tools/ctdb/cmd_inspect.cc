@@ -99,13 +99,8 @@ int InspectCtRate(const std::string& root, bool json) {
 
 int CmdInspect(int argc, char** argv) {
   Args args(argc, argv, 0, {"help", "json"});
-  if (!args.ok()) return UsageError(args.error(), kHelp);
-  if (args.Has("help")) {
-    std::fputs(kHelp, stdout);
-    return 0;
-  }
-  Status s = args.CheckKnown({"series", "json", "help"});
-  if (!s.ok()) return UsageError(s.message(), kHelp);
+  int exit;
+  if (!Prepare(args, {"series", "json", "help"}, kHelp, &exit)) return exit;
   if (args.positional().size() != 1) return UsageError("inspect takes exactly one PATH", kHelp);
   const std::string path = args.positional()[0];
   const bool json = args.Has("json");

@@ -15,13 +15,9 @@ int CmdSynth(int argc, char** argv) {
       "metadata and predicted-labels CSVs. Deterministic for a seed. Phantoms for demos, tests\n"
       "and training, not patient data.\n";
   Args args(argc, argv, 0, {"help"});
-  if (!args.ok()) return UsageError(args.error(), help);
-  if (args.Has("help")) {
-    std::fputs(help.c_str(), stdout);
-    return 0;
-  }
-  Status s = args.CheckKnown({"out", "n", "seed", "valid", "inplane", "threads", "help"});
-  if (!s.ok()) return UsageError(s.message(), help);
+  int exit;
+  if (!Prepare(args, {"out", "n", "seed", "valid", "inplane", "threads", "help"}, help, &exit)) return exit;
+  Status s;
   synth::SynthOptions o;
   o.out = args.Get("out");
   if (o.out.empty()) return UsageError("--out DIR is required", help);
