@@ -22,6 +22,10 @@ class TempDir {
   std::string path_;
 };
 
+// Whole-file read and overwrite, for tests that damage files on purpose.
+std::string ReadFileBytes(const std::string& path);
+void WriteFileBytes(const std::string& path, const std::string& bytes);
+
 // n random unit vectors of dimension d (row-major), deterministic for a seed.
 std::vector<float> RandomUnitVectors(size_t n, size_t d, uint64_t seed);
 

@@ -62,10 +62,6 @@ void CheckIndexMatchesStore(Database& db) {
   }
 }
 
-void Overwrite(const std::string& file, const std::string& bytes) {
-  std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
-}
-
 TEST_CASE("a corrupt or missing index snapshot is rebuilt from the stored vectors") {
   test::TempDir dir;
   const auto v = test::RandomUnitVectors(300, kDim, 21);
@@ -78,13 +74,9 @@ TEST_CASE("a corrupt or missing index snapshot is rebuilt from the stored vector
   }
   const std::string snap = dir.Sub("db/index/image.snapshot");
   REQUIRE(std::filesystem::exists(snap));
-  std::string bytes;
-  {
-    std::ifstream f(snap, std::ios::binary);
-    bytes.assign(std::istreambuf_iterator<char>(f), {});
-  }
+  std::string bytes = test::ReadFileBytes(snap);
   bytes[bytes.size() / 3] ^= 0x40;
-  Overwrite(snap, bytes);
+  test::WriteFileBytes(snap, bytes);
   {
     auto db = Database::Open(Opts(dir.Sub("db")));
     REQUIRE(db.ok());
@@ -100,7 +92,7 @@ TEST_CASE("a corrupt or missing index snapshot is rebuilt from the stored vector
     CHECK((*db)->Stats()->recovery.replayed == 0);
   }
   std::filesystem::remove(snap);
-  Overwrite(dir.Sub("db/index/report.snapshot"), "garbage");
+  test::WriteFileBytes(dir.Sub("db/index/report.snapshot"), "garbage");
   auto db = Database::Open(Opts(dir.Sub("db")));
   REQUIRE(db.ok());
   CHECK(TopKeys(**db, v.data()) == expect);

@@ -18,16 +18,12 @@ std::string Data(const std::string& name) {
   return dir + "/" + name;
 }
 
-std::string ReadBytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
 
 // The stored 16-bit values of an uncompressed little-endian file, found by
 // locating the PixelData element (7FE0,0010) by hand, without GDCM, to check
 // its decoding independently.
 std::vector<int16_t> StoredInt16(const std::string& path, size_t count) {
-  const std::string bytes = ReadBytes(path);
+  const std::string bytes = test::ReadFileBytes(path);
   const size_t at = bytes.rfind(std::string("\xe0\x7f\x10\x00", 4));
   REQUIRE(at != std::string::npos);
   const std::string vr = bytes.substr(at + 4, 2);
@@ -144,7 +140,7 @@ TEST_CASE("several series need a choice; errors name the problem") {
 
 TEST_CASE("unreadable DICOM is Corruption naming the file") {
   test::TempDir dir;
-  const std::string bytes = ReadBytes(Data("CT_small.dcm"));
+  const std::string bytes = test::ReadFileBytes(Data("CT_small.dcm"));
   const std::string cut = dir.Sub("cut.dcm");
   std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
   auto r = ReadDicomFile(cut);

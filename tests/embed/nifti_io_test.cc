@@ -33,14 +33,7 @@ Volume Phantom(int64_t nx = 12, int64_t ny = 10, int64_t nz = 7) {
   return v;
 }
 
-std::string ReadBytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
 
-void WriteBytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-}
 
 TEST_CASE("NIfTI round trip in every supported datatype, plain and gzipped") {
   test::TempDir dir;
@@ -62,7 +55,7 @@ TEST_CASE("NIfTI round trip in every supported datatype, plain and gzipped") {
       const std::string path = dir.Sub(std::string("v_") + NiftiTypeName(c.type) + ext);
       REQUIRE(WriteNifti(path, v, c.type, c.slope, c.inter, nifti2).ok());
       if (nifti2) {
-        const std::string head = ReadBytes(path.substr(0, path.size() - 3) + ".gz").substr(0, 2);
+        const std::string head = test::ReadFileBytes(path.substr(0, path.size() - 3) + ".gz").substr(0, 2);
         CHECK(head == "\x1f\x8b");  // gzipped
       }
       auto back = ReadNifti(path);
@@ -87,14 +80,14 @@ TEST_CASE("geometry comes from the sform, else the qform") {
   const Volume v = Phantom();
   const std::string nii = dir.Sub("q.nii");
   REQUIRE(WriteNifti(nii, v, NiftiType::kInt16).ok());
-  std::string bytes = ReadBytes(nii);
+  std::string bytes = test::ReadFileBytes(nii);
   // sform_code (int16 at byte 254 of a NIfTI-1 header) = 0, and garbage in
   // the sform rows (srow_x at byte 280): the qform must be used.
   const int16_t zero = 0;
   std::memcpy(&bytes[254], &zero, 2);
   const float junk[4] = {9, 9, 9, 9};
   std::memcpy(&bytes[280], junk, sizeof(junk));
-  WriteBytes(nii, bytes);
+  test::WriteFileBytes(nii, bytes);
   auto back = ReadNifti(nii);
   REQUIRE(back.ok());
   for (int r = 0; r < 3; ++r) {
@@ -108,11 +101,11 @@ TEST_CASE("bad NIfTI input gives a clear error, never a crash or huge allocation
   const std::string nii = dir.Sub("ok.nii"), gz = dir.Sub("ok.nii.gz");
   REQUIRE(WriteNifti(nii, v, NiftiType::kInt16).ok());
   REQUIRE(WriteNifti(gz, v, NiftiType::kInt16).ok());
-  const std::string bytes = ReadBytes(nii), gzbytes = ReadBytes(gz);
+  const std::string bytes = test::ReadFileBytes(nii), gzbytes = test::ReadFileBytes(gz);
   auto expect = [&](const std::string& name, const std::string& content, Status::Code code, const char* needle) {
     CAPTURE(name);
     const std::string path = dir.Sub(name);
-    WriteBytes(path, content);
+    test::WriteFileBytes(path, content);
     auto r = ReadNifti(path);
     REQUIRE_FALSE(r.ok());
     CHECK(r.status().code() == code);
@@ -139,7 +132,7 @@ TEST_CASE("bad NIfTI input gives a clear error, never a crash or huge allocation
   // NIfTI-2 allows 64-bit dimensions: 100000 per axis is refused before allocation.
   const std::string n2 = dir.Sub("ok2.nii");
   REQUIRE(WriteNifti(n2, v, NiftiType::kInt16, 1, 0, /*nifti2=*/true).ok());
-  std::string huge2 = ReadBytes(n2);
+  std::string huge2 = test::ReadFileBytes(n2);
   REQUIRE(huge2.size() > 544);
   const int32_t sizeof_hdr = 540;
   CHECK(std::memcmp(huge2.data(), &sizeof_hdr, 4) == 0);  // really NIfTI-2

@@ -183,23 +183,19 @@ TEST_CASE("snapshot round trip, corruption and mismatch") {
     }
 
     // Flip one byte in the middle: Corruption.
-    std::string bytes;
-    {
-      std::ifstream f(file, std::ios::binary);
-      bytes.assign(std::istreambuf_iterator<char>(f), {});
-    }
+    const std::string bytes = test::ReadFileBytes(file);
     std::string bad = bytes;
     bad[bad.size() / 2] ^= 0x01;
-    std::ofstream(file, std::ios::binary | std::ios::trunc) << bad;
+    test::WriteFileBytes(file, bad);
     CHECK(VectorIndex::Load(file, o, &seq).status().IsCorruption());
     // Truncated: Corruption.
-    std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() - 9);
+    test::WriteFileBytes(file, bytes.substr(0, bytes.size() - 9));
     CHECK(VectorIndex::Load(file, o, &seq).status().IsCorruption());
     // Not a snapshot at all.
-    std::ofstream(file, std::ios::binary | std::ios::trunc) << "hello";
+    test::WriteFileBytes(file, "hello");
     CHECK(VectorIndex::Load(file, o, &seq).status().IsCorruption());
     // Built with another factory: FailedPrecondition, so the caller rebuilds.
-    std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+    test::WriteFileBytes(file, bytes);
     o.factory = "Flat";
     if (std::string(factory) != "Flat") {
       CHECK(VectorIndex::Load(file, o, &seq).status().code() == Status::Code::kFailedPrecondition);

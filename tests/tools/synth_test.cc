@@ -21,10 +21,6 @@ SynthOptions Small() {
   return o;
 }
 
-std::string ReadBytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
 
 TEST_CASE("synthetic studies are deterministic for a seed and differ across indexes") {
   const SynthOptions o = Small();
@@ -132,7 +128,7 @@ TEST_CASE("synth writes a CT-RATE tree that reads back, identically for any thre
   for (const char* f : {"train_reports.csv", "valid_metadata.csv", "train_predicted_labels.csv",
                         "train/train_2/train_2_a/train_2_a_1.nii.gz"}) {
     CAPTURE(f);
-    CHECK(ReadBytes(dir.Sub(std::string("one/") + f)) == ReadBytes(dir.Sub(std::string("three/") + f)));
+    CHECK(test::ReadFileBytes(dir.Sub(std::string("one/") + f)) == test::ReadFileBytes(dir.Sub(std::string("three/") + f)));
   }
   auto studies = embed::ScanCtRate(dir.Sub("one"));
   REQUIRE_MESSAGE(studies.ok(), studies.status().ToString());
