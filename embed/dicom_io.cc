@@ -58,18 +58,41 @@ std::string MediaStorageClass(const std::string& file) {
 
 // Bytes of uncompressed pixel data actually present in the file: from the
 // last PixelData tag (7FE0,0010) to the end of the file, capped by its
-// declared length. -1 when the tag is not found.
-int64_t UncompressedPixelBytes(const std::string& file) {
-  std::ifstream f(file, std::ios::binary);
+// declared length. -1 when the tag is not found. `needed` is what the image
+// requires: a complete file ends with exactly that much data, which 12 bytes
+// read at the tag's expected place confirm without re-reading the pixels.
+int64_t UncompressedPixelBytes(const std::string& file, uint64_t needed) {
+  std::ifstream f(file, std::ios::binary | std::ios::ate);
+  const int64_t size = static_cast<int64_t>(f.tellg());
+  auto declared_at = [](const char* p, bool explicit_long) {
+    uint32_t v;
+    std::memcpy(&v, p + (explicit_long ? 8 : 4), 4);
+    return v;
+  };
+  for (const bool explicit_long : {true, false}) {  // tag + VR + reserved + length, or tag + length
+    const int64_t at = size - static_cast<int64_t>(needed) - (explicit_long ? 12 : 8);
+    char head[12];
+    if (at < 0 || !f.seekg(at) || !f.read(head, 12)) {
+      f.clear();
+      continue;
+    }
+    const bool vr_long = (head[4] == 'O' && (head[5] == 'W' || head[5] == 'B'));
+    if (std::memcmp(head, "\xe0\x7f\x10\x00", 4) == 0 && vr_long == explicit_long &&
+        declared_at(head, explicit_long) == needed) {
+      return static_cast<int64_t>(needed);
+    }
+  }
+  // Anything else (truncated, trailing elements): find the tag the slow way.
+  f.clear();
+  f.seekg(0);
   const std::string bytes((std::istreambuf_iterator<char>(f)), {});
   const size_t at = bytes.rfind(std::string("\xe0\x7f\x10\x00", 4));
   if (at == std::string::npos || at + 8 > bytes.size()) return -1;
   const std::string vr = bytes.substr(at + 4, 2);
   const bool explicit_long = vr == "OW" || vr == "OB";
-  const size_t len_at = at + (explicit_long ? 8 : 4), data_at = at + (explicit_long ? 12 : 8);
+  const size_t data_at = at + (explicit_long ? 12 : 8);
   if (data_at > bytes.size()) return 0;
-  uint32_t declared;
-  std::memcpy(&declared, bytes.data() + len_at, 4);
+  const uint32_t declared = declared_at(bytes.data() + at, explicit_long);
   const int64_t present = static_cast<int64_t>(bytes.size() - data_at);
   return declared == 0xFFFFFFFFu ? present : std::min<int64_t>(present, declared);
 }
@@ -138,7 +161,7 @@ Result<Slice> DecodeFile(const std::string& file, const DicomReadOptions& option
   // risk") and pads it: for uncompressed data, check the length ourselves.
   const gdcm::DataSet& meta_ds = reader.GetFile().GetDataSet();
   if (!image.GetTransferSyntax().IsEncapsulated()) {
-    const int64_t have = UncompressedPixelBytes(file);
+    const int64_t have = UncompressedPixelBytes(file, image.GetBufferLength());
     if (have >= 0 && have < static_cast<int64_t>(image.GetBufferLength())) {
       return Status::Corruption(who + "pixel data holds " + std::to_string(have) + " bytes, the image needs " +
                                 std::to_string(image.GetBufferLength()) + " (truncated file)");

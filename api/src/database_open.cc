@@ -86,7 +86,8 @@ Result<std::unique_ptr<index::VectorIndex>> DatabaseImpl::RebuildFromStore(Vecto
     return ix->Add(row, v.data());
   }));
   // Train now if the factory needs it and there are enough rows.
-  if (!ix->Stats().trained && ix->Stats().live >= ix->TrainMinRows()) CTDB_RETURN_IF_ERROR(ix->Rebuild());
+  const index::VectorIndexStats stats = ix->Stats();
+  if (!stats.trained && stats.live >= ix->TrainMinRows()) CTDB_RETURN_IF_ERROR(ix->Rebuild());
   return ix;
 }
 
