@@ -182,29 +182,15 @@ Result<Volume> ReadCtRateVolume(const CtRateStudy& s, const NiftiReadOptions& op
   if (!s.problem.empty()) return Status::InvalidArgument("CT-RATE study " + s.key + ": " + s.problem);
   CTDB_ASSIGN_OR_RETURN(Volume v, ReadNifti(s.path, options));
   if (s.rescale_slope || s.rescale_intercept) {
-    const double slope = s.rescale_slope.value_or(1), inter = s.rescale_intercept.value_or(0);
-    for (float& x : v.hu) {
-      const double stored = (static_cast<double>(x) - v.rescale_intercept) / v.rescale_slope;
-      x = static_cast<float>(slope * stored + inter);
-    }
-    v.rescale_slope = slope;
-    v.rescale_intercept = inter;
+    OverrideRescale(&v, s.rescale_slope.value_or(1), s.rescale_intercept.value_or(0));
   }
-  std::array<double, 3> spacing = v.spacing_mm;
+  std::array<double, 3> spacing{0, 0, 0};
   if (s.xy_spacing_mm) {
     spacing[0] = (*s.xy_spacing_mm)[0];
     spacing[1] = (*s.xy_spacing_mm)[1];
   }
   if (s.z_spacing_mm) spacing[2] = *s.z_spacing_mm;
-  for (int a = 0; a < 3; ++a) {
-    // Keep each axis direction, rescale its length to the new spacing.
-    const double len = std::sqrt(v.ijk_to_ras[0][a] * v.ijk_to_ras[0][a] + v.ijk_to_ras[1][a] * v.ijk_to_ras[1][a] +
-                                 v.ijk_to_ras[2][a] * v.ijk_to_ras[2][a]);
-    if (len > 0) {
-      for (int r = 0; r < 3; ++r) v.ijk_to_ras[r][a] *= spacing[a] / len;
-    }
-  }
-  v.spacing_mm = spacing;
+  OverrideSpacing(&v, spacing);
   return v;
 }
 

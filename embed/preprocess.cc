@@ -174,7 +174,9 @@ Result<Tensor3> Preprocess(const Volume& volume, const PreprocessSpec& spec) {
     }
   }
   out.slice_z_mm.resize(static_cast<size_t>(spec.size[2]));
+  out.slice_inside.resize(static_cast<size_t>(spec.size[2]));
   for (int64_t k = 0; k < spec.size[2]; ++k) {
+    out.slice_inside[static_cast<size_t>(k)] = taps[2][k].i0 >= 0;
     const auto& m = v.ijk_to_ras;
     const double ci = centre[0], cj = centre[1], ck = src_index(2, k);
     out.slice_z_mm[static_cast<size_t>(k)] = static_cast<float>(m[2][0] * ci + m[2][1] * cj + m[2][2] * ck + m[2][3]);

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <vector>
 
 #include "ctdb/result.h"
@@ -39,6 +40,8 @@ struct Tensor3 {
   std::vector<float> data;
   // Patient z (RAS/LPS superior coordinate, mm) at the centre of each k slice.
   std::vector<float> slice_z_mm;
+  // Whether each k slice lies inside the scan (false: padding).
+  std::vector<uint8_t> slice_inside;
 };
 
 // The same voxels with axes permuted and flipped so OrientationCode is "LPS".

@@ -23,4 +23,25 @@ std::string OrientationCode(const Affine& m) {
   return code;
 }
 
+void OverrideRescale(Volume* v, double slope, double intercept) {
+  for (float& x : v->hu) {
+    const double stored = (static_cast<double>(x) - v->rescale_intercept) / v->rescale_slope;
+    x = static_cast<float>(slope * stored + intercept);
+  }
+  v->rescale_slope = slope;
+  v->rescale_intercept = intercept;
+}
+
+void OverrideSpacing(Volume* v, const std::array<double, 3>& spacing_mm) {
+  for (int a = 0; a < 3; ++a) {
+    if (!(spacing_mm[a] > 0)) continue;
+    const double len = std::sqrt(v->ijk_to_ras[0][a] * v->ijk_to_ras[0][a] + v->ijk_to_ras[1][a] * v->ijk_to_ras[1][a] +
+                                 v->ijk_to_ras[2][a] * v->ijk_to_ras[2][a]);
+    if (len > 0) {
+      for (int r = 0; r < 3; ++r) v->ijk_to_ras[r][a] *= spacing_mm[a] / len;
+    }
+    v->spacing_mm[a] = spacing_mm[a];
+  }
+}
+
 }  // namespace ctdb::embed

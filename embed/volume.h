@@ -41,4 +41,12 @@ struct Volume {
 // axis of each voxel axis).
 std::string OrientationCode(const Affine& ijk_to_ras);
 
+// Re-derives HU as if the stored values had been rescaled with this slope
+// and intercept instead (CT-RATE keeps the true ones in its metadata CSV).
+void OverrideRescale(Volume* volume, double slope, double intercept);
+
+// Sets the voxel spacing along each axis (0 = keep), keeping each axis's
+// direction in the affine.
+void OverrideSpacing(Volume* volume, const std::array<double, 3>& spacing_mm);
+
 }  // namespace ctdb::embed

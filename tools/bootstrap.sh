@@ -9,6 +9,8 @@ packages=(
   libnifti2-dev zlib1g-dev           # NIfTI reader (embed/)
   libgdcm-dev                        # DICOM reader (embed/)
   libpng-dev                         # slice thumbnails (embed/)
+  libtorch-dev libgflags-dev         # encoders and training (embed/; LibTorch 1.13, CPU)
+  nlohmann-json3-dev                 # model manifests, REST (api/)
   doctest-dev                        # tests
   curl ca-certificates               # test setup: tools/fetch-test-data.sh
 )

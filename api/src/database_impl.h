@@ -22,6 +22,10 @@
 
 namespace ctdb {
 
+// Checks options->model_id against the model the database records and
+// sets it to the model writes must carry (database_model.cc).
+Status ResolveModel(db::Store* store, Options* effective);
+
 class DatabaseImpl final : public Database {
  public:
   ~DatabaseImpl() override;
@@ -37,6 +41,7 @@ class DatabaseImpl final : public Database {
   Status Compact() override;
   Status SnapshotIndex() override;
   Result<DatabaseStats> Stats() const override;
+  Status FinishModelChange() override;  // database_model.cc
   size_t dimension() const override { return store_->dimension(); }
 
  private:

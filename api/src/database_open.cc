@@ -52,6 +52,7 @@ Result<std::unique_ptr<Database>> Database::Open(const Options& options) {
   if (!stored_factory.ok() || *stored_factory != effective.index_factory) {
     CTDB_RETURN_IF_ERROR(store->PutMeta(kMetaIndexFactory, effective.index_factory));
   }
+  CTDB_RETURN_IF_ERROR(ResolveModel(store.get(), &effective));
   index::ConfigureCompute(options.threads, options.blas_threshold);
   std::unique_ptr<DatabaseImpl> impl(new DatabaseImpl(effective, std::move(store)));
   CTDB_RETURN_IF_ERROR(impl->Recover());

@@ -81,6 +81,10 @@ Result<DatabaseStats> DatabaseImpl::Stats() const {
   s.format_version = db::kFormatVersion;
   s.last_sequence = store_->last_sequence();
   s.disk_bytes = store_->ApproximateDiskBytes();
+  auto model = store_->GetMeta("model_id");
+  if (model.ok()) s.model_id = *model;
+  auto pending = store_->GetMeta("model_pending");
+  if (pending.ok()) s.model_pending = *pending;
   std::shared_lock<RwLock> lock(index_mu_);
   s.snapshot_sequence = snapshot_sequence_;
   s.recovery = recovery_;

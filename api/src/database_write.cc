@@ -79,6 +79,15 @@ Result<Study> ValidateStudy(const Study& in, size_t d) {
 
 Status DatabaseImpl::Put(const Study& study) {
   CTDB_ASSIGN_OR_RETURN(Study clean, ValidateStudy(study, store_->dimension()));
+  const std::string& model = options_.model_id;
+  if (!model.empty()) {
+    if (clean.record.model_id.empty()) {
+      clean.record.model_id = model;
+    } else if (clean.record.model_id != model) {
+      return Status::InvalidArgument("study '" + clean.record.key + "' has vectors of model " +
+                                     clean.record.model_id + "; this database holds model " + model);
+    }
+  }
   std::lock_guard<std::mutex> lock(write_mu_);
   CTDB_ASSIGN_OR_RETURN(db::PutResult put, store_->PutStudy(clean));
   CTDB_RETURN_IF_ERROR(ApplyPut(put, clean));

@@ -131,16 +131,17 @@ void Progress::Update(uint64_t done) {
   const double el = now - start_, rate = el > 0 ? done / el : 0;
   const double eta = rate > 0 ? (total_ - done) / rate : 0;
   const int width = 30, filled = total_ ? static_cast<int>(width * done / total_) : width;
-  std::fprintf(stderr, "\r%s [%s%s] %llu/%llu  %.0f/s  ETA %.0fs ", label_.c_str(), std::string(filled, '#').c_str(),
-               std::string(width - filled, '.').c_str(), (unsigned long long)done, (unsigned long long)total_, rate,
-               eta);
+  std::fprintf(stderr, "\r%s [%s%s] %llu/%llu  %.*f/s  ETA %.0fs ", label_.c_str(), std::string(filled, '#').c_str(),
+               std::string(width - filled, '.').c_str(), (unsigned long long)done, (unsigned long long)total_,
+               rate < 10 ? 2 : 0, rate, eta);
 }
 
 void Progress::Finish() {
   const double el = NowSeconds() - start_;
   if (tty_) std::fprintf(stderr, "\n");
-  std::fprintf(stderr, "%s: %llu in %.1fs (%.0f/s)\n", label_.c_str(), (unsigned long long)total_, el,
-               el > 0 ? total_ / el : 0.0);
+  const double rate = el > 0 ? total_ / el : 0.0;
+  std::fprintf(stderr, "%s: %llu in %.1fs (%.*f/s)\n", label_.c_str(), (unsigned long long)total_, el,
+               rate < 10 ? 2 : 0, rate);
 }
 
 }  // namespace ctdb::cli

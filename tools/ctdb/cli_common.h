@@ -54,6 +54,7 @@ std::string JsonEscape(const std::string& s);
 class Progress {
  public:
   Progress(std::string label, uint64_t total);
+  void SetTotal(uint64_t total) { total_ = total; }
   void Update(uint64_t done);
   void Finish();
 

@@ -233,16 +233,20 @@ int CmdStats(int argc, char** argv) {
       return std::string(buf);
     };
     std::printf("{\"studies\":%llu,\"dimension\":%zu,\"format_version\":%u,\"last_sequence\":%llu,"
-                "\"snapshot_sequence\":%llu,\"disk_bytes\":%llu,\"image_index\":%s,\"report_index\":%s}\n",
+                "\"snapshot_sequence\":%llu,\"disk_bytes\":%llu,\"model_id\":%s,\"model_pending\":%s,"
+                "\"image_index\":%s,\"report_index\":%s}\n",
                 (unsigned long long)s.studies, s.dimension, s.format_version, (unsigned long long)s.last_sequence,
                 (unsigned long long)s.snapshot_sequence, (unsigned long long)s.disk_bytes,
-                ix(s.image_index).c_str(), ix(s.report_index).c_str());
+                JsonEscape(s.model_id).c_str(), JsonEscape(s.model_pending).c_str(), ix(s.image_index).c_str(),
+                ix(s.report_index).c_str());
     return 0;
   }
   std::printf("studies:           %llu\ndimension:         %zu\nformat version:    %u\n"
               "oplog sequence:    %llu (snapshot at %llu)\ndisk:              %.1f MiB\n",
               (unsigned long long)s.studies, s.dimension, s.format_version, (unsigned long long)s.last_sequence,
               (unsigned long long)s.snapshot_sequence, s.disk_bytes / 1048576.0);
+  std::printf("model:             %s%s%s\n", s.model_id.empty() ? "(none recorded)" : s.model_id.c_str(),
+              s.model_pending.empty() ? "" : ", re-embedding to ", s.model_pending.c_str());
   for (auto [name, i] : {std::pair{"image index", &s.image_index}, std::pair{"report index", &s.report_index}}) {
     std::printf("%-18s %s%s, %llu live, %llu tombstones, %.1f MiB RAM\n", (std::string(name) + ":").c_str(),
                 i->factory.c_str(), i->trained ? "" : " (untrained: exact)", (unsigned long long)i->live,

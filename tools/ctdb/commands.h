@@ -16,5 +16,8 @@ int CmdBench(int argc, char** argv);
 int CmdInspect(int argc, char** argv);
 int CmdSynth(int argc, char** argv);
 int CmdEval(int argc, char** argv);
+int CmdModel(int argc, char** argv);
+int CmdIngest(int argc, char** argv);
+int CmdReembed(int argc, char** argv);
 
 }  // namespace ctdb::cli

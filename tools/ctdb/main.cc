@@ -21,9 +21,12 @@ const char kHelp[] =
     "  search         nearest studies to a stored study's vector\n"
     "  compact        rebuild indexes without tombstones, compact storage\n"
     "  inspect        describe a NIfTI file, DICOM file/series or CT-RATE folder\n"
+    "  ingest         embed CT studies (NIfTI, DICOM, CT-RATE) with a model into a database\n"
+    "  reembed        re-embed a database's studies with another model\n"
+    "  model          create (model init) or describe (model info) a model directory\n"
     "  synth          write synthetic CT studies in CT-RATE's layout\n"
     "  eval           retrieval quality of the stored vectors (R@k, MAP@k)\n"
-    "  bench          benchmarks (bench search, bench preprocess)\n"
+    "  bench          benchmarks (bench search, bench preprocess, bench encoder)\n"
     "  version        print the version\n"
     "\n"
     "exit codes: 0 ok, 2 usage error, 10+N error (11 not found, 12 invalid argument,\n"
@@ -41,6 +44,8 @@ const Command kCommands[] = {
     {"search", ctdb::cli::CmdSearch},   {"compact", ctdb::cli::CmdCompact},
     {"bench", ctdb::cli::CmdBench},     {"inspect", ctdb::cli::CmdInspect},
     {"synth", ctdb::cli::CmdSynth},     {"eval", ctdb::cli::CmdEval},
+    {"model", ctdb::cli::CmdModel},     {"ingest", ctdb::cli::CmdIngest},
+    {"reembed", ctdb::cli::CmdReembed},
 };
 
 }  // namespace

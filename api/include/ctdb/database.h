@@ -62,6 +62,8 @@ struct DatabaseStats {
   IndexStats image_index;
   IndexStats report_index;
   RecoveryInfo recovery;
+  std::string model_id;          // model the vectors come from ("" = none recorded)
+  std::string model_pending;     // model a re-embed is changing to ("" = none)
 };
 
 class Database {
@@ -80,7 +82,9 @@ class Database {
   // row number). All-or-nothing: the record, vectors, preview and oplog entry
   // go in one atomic batch; when Put returns OK the study is durable and
   // searchable. Errors: InvalidArgument (empty key, missing image vector,
-  // wrong dimension, non-finite or zero vector, preview size mismatch).
+  // wrong dimension, non-finite or zero vector, preview size mismatch, a
+  // record.model_id other than the database's model; an empty one is
+  // filled in with it).
   virtual Status Put(const Study& study) = 0;
 
   // Removes a study. NotFound if no study has this key.
@@ -120,6 +124,11 @@ class Database {
   virtual Status SnapshotIndex() = 0;
 
   virtual Result<DatabaseStats> Stats() const = 0;
+  // Completes a re-embed started with Options::change_model: checks that
+  // every study now carries the new model id, then records it as the
+  // database's model. FailedPrecondition (with the count) while studies
+  // still hold the old model's vectors, or when no change is pending.
+  virtual Status FinishModelChange() = 0;
 
   virtual size_t dimension() const = 0;
 };

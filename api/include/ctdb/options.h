@@ -73,6 +73,18 @@ struct Options {
   // Threads for FAISS/OpenMP and BLAS in this process. 0 = hardware
   // concurrency. Default: 0.
   int threads = 0;
+  // Id of the encoder whose vectors this handle writes and queries with
+  // (Model::id()). A database remembers the model it was built with: opening
+  // it with another id fails with FailedPrecondition, because its vectors
+  // would not be comparable with the new model's. "" = no check (vectors
+  // made elsewhere, or read-only use). Default: "".
+  std::string model_id;
+  // Open a database built with another model in order to re-embed it
+  // (`ctdb reembed`): it is marked as changing to model_id until
+  // FinishModelChange() succeeds, and other handles are refused meanwhile.
+  // Requires `dimension` = the new model's (Open checks it against the
+  // stored one before marking anything). Default: false.
+  bool change_model = false;
 };
 
 struct SearchOptions {

@@ -1,0 +1,72 @@
+// ctdb::Model over an embed::Encoder loaded from a model directory.
+#include "ctdb/model.h"
+
+#include "api/src/model_manifest_json.h"
+#include "api/src/study_pipeline.h"
+
+namespace ctdb {
+namespace {
+
+class ModelImpl final : public Model {
+ public:
+  explicit ModelImpl(std::unique_ptr<embed::Encoder> encoder) : encoder_(std::move(encoder)) {
+    const auto& m = encoder_->manifest();
+    info_.id = encoder_->id();
+    info_.name = m.name;
+    info_.version = m.version;
+    info_.format = m.format;
+    info_.description = m.description;
+    info_.dimension = static_cast<size_t>(m.dimension);
+    info_.spacing_mm = m.preprocess.spacing_mm;
+    info_.size = m.preprocess.size;
+    info_.slab_mm = m.slab_mm;
+    info_.max_tokens = static_cast<int>(m.max_tokens);
+    info_.diseases = m.diseases;
+    info_.volume_flops = encoder_->VolumeFlops();
+  }
+
+  const ModelInfo& info() const override { return info_; }
+
+  Result<std::vector<std::vector<float>>> EmbedTexts(const std::vector<std::string>& texts) override {
+    return encoder_->EncodeTexts(texts);
+  }
+
+  Result<StudyVectors> EmbedVolume(const Preview& volume) override {
+    const size_t n = static_cast<size_t>(volume.shape[0] * volume.shape[1] * volume.shape[2]);
+    if (n == 0 || volume.voxels.size() != n) return Status::InvalidArgument("volume is empty or does not match its shape");
+    CTDB_ASSIGN_OR_RETURN(PreparedStudy p,
+                          PrepareStudy(VolumeFromPreview(volume), StudyRecord{}, encoder_->manifest(), false));
+    p.study.record.key = "volume";
+    CTDB_RETURN_IF_ERROR(EncodePrepared(*encoder_, &p));
+    return std::move(p.study.vectors);
+  }
+
+  Result<Study> EmbedStudyFile(const std::string& path, const StudyRecord& record,
+                               const VolumeReadOptions& read) override {
+    CTDB_ASSIGN_OR_RETURN(embed::Volume v, ReadVolumeFile(path, read));
+    CTDB_ASSIGN_OR_RETURN(PreparedStudy p, PrepareStudy(v, record, encoder_->manifest()));
+    CTDB_RETURN_IF_ERROR(EncodePrepared(*encoder_, &p));
+    return std::move(p.study);
+  }
+
+  embed::Encoder& encoder() { return *encoder_; }
+
+ private:
+  std::unique_ptr<embed::Encoder> encoder_;
+  ModelInfo info_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Model>> Model::Open(const std::string& dir, const ModelOptions& options) {
+  CTDB_ASSIGN_OR_RETURN(embed::ModelManifest manifest, ReadManifest(dir));
+  embed::EncoderRuntime rt;
+  rt.threads = options.threads;
+  auto enc = embed::LoadEncoder(dir, manifest, rt);
+  if (!enc.ok()) return enc.status().WithContext("model " + dir);
+  return std::unique_ptr<Model>(new ModelImpl(std::move(enc).value()));
+}
+
+embed::Encoder& EncoderOf(Model& model) { return static_cast<ModelImpl&>(model).encoder(); }
+
+}  // namespace ctdb

@@ -1,0 +1,34 @@
+// Creating a native model directory: manifest.json, vocab.txt (from an
+// existing BERT vocabulary or learnt from a corpus of reports) and freshly
+// initialized weights. `ctdb model init` and training start here.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "ctdb/status.h"
+#include "embed/model_manifest.h"
+
+namespace ctdb {
+
+struct NewModelSpec {
+  // name, version, dimension, preprocessing, diseases, architecture... The
+  // default is the demo model's layout: 96 x 96 x 64 voxels at 1.5 x 1.5 x 3
+  // mm (a 144 x 144 x 192 mm box: the synthetic chests), 12 mm slabs, the
+  // 18 CT-RATE diseases, d = 256, about 0.9 GFLOP per volume.
+  embed::ModelManifest manifest = DefaultManifest();
+  // Vocabulary: an existing vocab.txt, or learnt from these texts.
+  std::string vocab_file;
+  std::vector<std::string> corpus;
+  size_t vocab_size = 8000;
+  uint64_t seed = 1;
+
+  static embed::ModelManifest DefaultManifest();
+  // A few-MFLOP model (32 x 32 x 16 input, width 32) for tests.
+  static embed::ModelManifest TinyManifest();
+};
+
+// Writes the model into `dir` (created; existing model files are replaced).
+Status CreateNativeModel(const std::string& dir, const NewModelSpec& spec);
+
+}  // namespace ctdb

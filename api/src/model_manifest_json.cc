@@ -1,0 +1,244 @@
+#include "api/src/model_manifest_json.h"
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace ctdb {
+namespace {
+
+using json = nlohmann::json;
+
+// Reads optional typed fields of one JSON object, remembering the first
+// error with the field's path.
+class Fields {
+ public:
+  Fields(const json& j, std::string path, Status* error) : j_(j), path_(std::move(path)), error_(error) {
+    if (!j_.is_object() && error_->ok()) *error_ = Status::InvalidArgument("manifest " + path_ + ": must be an object");
+  }
+
+  bool Has(const char* key) const { return j_.is_object() && j_.contains(key); }
+  const json& At(const char* key) const { return j_.at(key); }
+  std::string Path(const char* key) const { return path_.empty() ? key : path_ + "." + key; }
+
+  void Str(const char* key, std::string* out, bool required = false) {
+    if (!Check(key, required)) return;
+    if (!At(key).is_string()) return Fail(key, "must be a string");
+    *out = At(key).get<std::string>();
+  }
+  void Bool(const char* key, bool* out) {
+    if (!Check(key, false)) return;
+    if (!At(key).is_boolean()) return Fail(key, "must be true or false");
+    *out = At(key).get<bool>();
+  }
+  template <typename T>
+  void Num(const char* key, T* out, bool required = false) {
+    if (!Check(key, required)) return;
+    const json& v = At(key);
+    if (!v.is_number()) return Fail(key, "must be a number");
+    if (std::is_integral_v<T> && !v.is_number_integer()) return Fail(key, "must be an integer");
+    *out = v.get<T>();
+  }
+  template <typename T, size_t N>
+  void Array(const char* key, std::array<T, N>* out) {
+    if (!Check(key, false)) return;
+    const json& v = At(key);
+    if (!v.is_array() || v.size() != N) return Fail(key, "must be an array of " + std::to_string(N) + " numbers");
+    for (size_t i = 0; i < N; ++i) {
+      if (!v[i].is_number() || (std::is_integral_v<T> && !v[i].is_number_integer())) {
+        return Fail(key, std::is_integral_v<T> ? "must hold integers" : "must hold numbers");
+      }
+      (*out)[i] = v[i].get<T>();
+    }
+  }
+  void Fail(const char* key, const std::string& why) {
+    if (error_->ok()) *error_ = Status::InvalidArgument("manifest " + Path(key) + ": " + why);
+  }
+
+ private:
+  bool Check(const char* key, bool required) {
+    if (!error_->ok() || !j_.is_object()) return false;
+    if (Has(key)) return true;
+    if (required) Fail(key, "is required");
+    return false;
+  }
+  const json& j_;
+  const std::string path_;
+  Status* error_;
+};
+
+}  // namespace
+
+Result<embed::ModelManifest> ParseManifest(const std::string& text) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    return Status::InvalidArgument(std::string("manifest is not valid JSON: ") + e.what());
+  }
+  embed::ModelManifest m;
+  Status err;
+  Fields top(j, "", &err);
+  top.Str("format", &m.format, true);
+  top.Str("name", &m.name, true);
+  top.Str("version", &m.version, true);
+  top.Str("description", &m.description);
+  top.Num("dimension", &m.dimension, true);
+  top.Num("slab_mm", &m.slab_mm);
+  if (err.ok() && top.Has("input")) {
+    Fields in(top.At("input"), "input", &err);
+    in.Str("orientation", &m.orientation);
+    in.Array("spacing_mm", &m.preprocess.spacing_mm);
+    in.Array("size", &m.preprocess.size);
+    std::array<float, 2> window{m.preprocess.hu_min, m.preprocess.hu_max};
+    in.Array("hu_window", &window);
+    m.preprocess.hu_min = window[0];
+    m.preprocess.hu_max = window[1];
+    in.Num("pad_value", &m.preprocess.pad_value);
+    if (err.ok() && in.Has("scale")) {
+      Fields sc(in.At("scale"), "input.scale", &err);
+      sc.Num("offset", &m.preprocess.offset);
+      sc.Num("divisor", &m.preprocess.divisor);
+    }
+  }
+  if (err.ok() && top.Has("tokenizer")) {
+    Fields tk(top.At("tokenizer"), "tokenizer", &err);
+    std::string type = "wordpiece";
+    tk.Str("type", &type);
+    if (err.ok() && type != "wordpiece") tk.Fail("type", "only \"wordpiece\" (BERT vocab.txt) is supported");
+    tk.Str("vocab", &m.vocab);
+    tk.Bool("lower_case", &m.tokenizer.lower_case);
+    m.tokenizer.strip_accents = m.tokenizer.lower_case;  // BERT's default follows lower_case
+    tk.Bool("strip_accents", &m.tokenizer.strip_accents);
+    tk.Num("max_tokens", &m.max_tokens);
+  }
+  if (err.ok() && top.Has("diseases")) {
+    const json& d = top.At("diseases");
+    if (!d.is_array()) {
+      top.Fail("diseases", "must be an array of names");
+    } else {
+      for (const auto& e : d) {
+        if (!e.is_string()) {
+          top.Fail("diseases", "must be an array of names");
+          break;
+        }
+        m.diseases.push_back(e.get<std::string>());
+      }
+    }
+  }
+  if (err.ok() && top.Has("files")) {
+    Fields f(top.At("files"), "files", &err);
+    f.Str("weights", &m.weights);
+    f.Str("image_module", &m.image_module);
+    f.Str("text_module", &m.text_module);
+  }
+  if (err.ok() && top.Has("architecture")) {
+    auto& a = m.architecture;
+    Fields ar(top.At("architecture"), "architecture", &err);
+    if (ar.Has("stem")) {
+      const json& st = ar.At("stem");
+      if (!st.is_array()) {
+        ar.Fail("stem", "must be an array of stages");
+      } else {
+        a.stem.clear();
+        for (size_t i = 0; i < st.size() && err.ok(); ++i) {
+          embed::NativeArchitecture::Stage stage;
+          Fields sf(st[i], "architecture.stem[" + std::to_string(i) + "]", &err);
+          sf.Num("channels", &stage.channels, true);
+          sf.Array("kernel", &stage.kernel);
+          sf.Array("stride", &stage.stride);
+          a.stem.push_back(stage);
+        }
+      }
+    }
+    ar.Num("width", &a.width);
+    ar.Num("layers", &a.layers);
+    ar.Num("heads", &a.heads);
+    ar.Num("ffn", &a.ffn);
+    if (err.ok() && ar.Has("text")) {
+      Fields tx(ar.At("text"), "architecture.text", &err);
+      tx.Num("width", &a.text_width);
+      tx.Num("layers", &a.text_layers);
+      tx.Num("heads", &a.text_heads);
+      tx.Num("ffn", &a.text_ffn);
+    }
+  }
+  if (!err.ok()) return err;
+  return m;
+}
+
+std::string ManifestToJson(const embed::ModelManifest& m) {
+  using ojson = nlohmann::ordered_json;  // keeps the documented field order
+  const auto& p = m.preprocess;
+  ojson j = {
+      {"format", m.format},
+      {"name", m.name},
+      {"version", m.version},
+      {"description", m.description},
+      {"dimension", m.dimension},
+      {"input",
+       {{"orientation", m.orientation},
+        {"spacing_mm", p.spacing_mm},
+        {"size", p.size},
+        {"hu_window", {p.hu_min, p.hu_max}},
+        {"scale", {{"offset", p.offset}, {"divisor", p.divisor}}},
+        {"pad_value", p.pad_value}}},
+      {"tokenizer",
+       {{"type", "wordpiece"},
+        {"vocab", m.vocab},
+        {"lower_case", m.tokenizer.lower_case},
+        {"strip_accents", m.tokenizer.strip_accents},
+        {"max_tokens", m.max_tokens}}},
+      {"slab_mm", m.slab_mm},
+      {"diseases", m.diseases},
+  };
+  if (m.format == "native") {
+    const auto& a = m.architecture;
+    ojson stem = ojson::array();
+    for (const auto& s : a.stem) stem.push_back({{"channels", s.channels}, {"kernel", s.kernel}, {"stride", s.stride}});
+    j["files"] = {{"weights", m.weights}};
+    j["architecture"] = {{"stem", stem},
+                         {"width", a.width},
+                         {"layers", a.layers},
+                         {"heads", a.heads},
+                         {"ffn", a.ffn},
+                         {"text",
+                          {{"width", a.text_width},
+                           {"layers", a.text_layers},
+                           {"heads", a.text_heads},
+                           {"ffn", a.text_ffn}}}};
+  } else {
+    j["files"] = {{"image_module", m.image_module}, {"text_module", m.text_module}};
+  }
+  return j.dump(2) + "\n";
+}
+
+Result<embed::ModelManifest> ReadManifest(const std::string& dir) {
+  if (!std::filesystem::is_directory(dir)) return Status::NotFound("model directory not found: " + dir);
+  const std::string path = (std::filesystem::path(dir) / "manifest.json").string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound("no manifest.json in model directory " + dir);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto m = ParseManifest(ss.str());
+  if (!m.ok()) return m.status().WithContext(path);
+  return m;
+}
+
+Status WriteManifest(const std::string& dir, const embed::ModelManifest& manifest) {
+  const std::string path = (std::filesystem::path(dir) / "manifest.json").string();
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << ManifestToJson(manifest);
+    out.close();
+    if (!out) return Status::IOError("cannot write " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Status::IOError("cannot write " + path + ": " + ec.message());
+  return Status::Ok();
+}
+
+}  // namespace ctdb

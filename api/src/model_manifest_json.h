@@ -1,0 +1,36 @@
+// manifest.json <-> embed::ModelManifest (nlohmann_json stays in api/).
+//
+// {
+//   "format": "native" | "torchscript", "name": "...", "version": "1", "description": "...",
+//   "dimension": 256,
+//   "input": {"orientation": "LPS", "spacing_mm": [x, y, z], "size": [x, y, z],
+//             "hu_window": [-1000, 1000], "scale": {"offset": 0, "divisor": 1000}, "pad_value": -1},
+//   "tokenizer": {"type": "wordpiece", "vocab": "vocab.txt", "lower_case": true,
+//                 "strip_accents": true, "max_tokens": 128},
+//   "slab_mm": 12,
+//   "diseases": ["Pleural effusion", ...],
+//   "files": {"weights": "weights.pt", "image_module": "image.pt", "text_module": "text.pt"},
+//   "architecture": {"stem": [{"channels": 8, "kernel": [z, y, x], "stride": [z, y, x]}, ...],
+//                    "width": 128, "layers": 2, "heads": 4, "ffn": 256,
+//                    "text": {"width": 128, "layers": 2, "heads": 4, "ffn": 256}}
+// }
+// Every field but format, name, version and dimension has the default of
+// embed::ModelManifest; unknown fields are ignored (exports may carry more).
+#pragma once
+
+#include <string>
+
+#include "ctdb/result.h"
+#include "embed/model_manifest.h"
+
+namespace ctdb {
+
+// InvalidArgument naming the field for a wrong type or missing required field.
+Result<embed::ModelManifest> ParseManifest(const std::string& json_text);
+std::string ManifestToJson(const embed::ModelManifest& manifest);
+
+// dir/manifest.json. NotFound when the directory or file is missing.
+Result<embed::ModelManifest> ReadManifest(const std::string& dir);
+Status WriteManifest(const std::string& dir, const embed::ModelManifest& manifest);
+
+}  // namespace ctdb

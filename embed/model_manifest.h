@@ -1,0 +1,63 @@
+// What a model directory's manifest.json says (see DESIGN.md "Encoders"):
+// the embedding, the preprocessing the model expects, the tokenizer, the
+// slab thickness, the diseases and, for native models, the architecture.
+// The JSON codec lives in api/ (nlohmann_json stays there); this is the
+// plain struct the encoders are built from.
+//
+// Thread contract: plain value type.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "embed/preprocess.h"
+#include "embed/tokenizer.h"
+
+namespace ctdb::embed {
+
+// Layout of the native hybrid CNN-ViT model (seed 000). Defaults: about 0.9
+// GFLOP per 96 x 96 x 64 volume, trainable on a 2-core CPU.
+struct NativeArchitecture {
+  // CNN stem, one entry per stage: output channels, kernel and stride along
+  // (k, j, i) = (z, y, x). The last stage acts as the patch embedding.
+  struct Stage {
+    int64_t channels = 0;
+    std::array<int64_t, 3> kernel{3, 3, 3};
+    std::array<int64_t, 3> stride{2, 2, 2};
+  };
+  std::vector<Stage> stem = {
+      {8, {3, 3, 3}, {2, 2, 2}}, {32, {3, 3, 3}, {2, 2, 2}}, {128, {1, 4, 4}, {1, 4, 4}}};
+  int64_t width = 128;        // transformer width (= last stem channels)
+  int64_t layers = 2;         // image transformer layers
+  int64_t heads = 4;
+  int64_t ffn = 256;          // feed-forward width
+  int64_t text_width = 128;
+  int64_t text_layers = 2;
+  int64_t text_heads = 4;
+  int64_t text_ffn = 256;
+};
+
+struct ModelManifest {
+  std::string format = "native";  // "native" (torch::nn weights) or "torchscript"
+  std::string name;               // e.g. "ctdb-synthetic-small"
+  std::string version;            // e.g. "1"
+  int64_t dimension = 256;        // embedding dimension
+  std::string orientation = "LPS";  // the only one supported: preprocessing's canonical order
+  PreprocessSpec preprocess;      // spacing, size, HU window and scaling, pad value
+  TokenizerOptions tokenizer;
+  int64_t max_tokens = 128;       // per text, including [CLS] and [SEP]
+  double slab_mm = 12;            // thickness of one slab feature along z
+  std::vector<std::string> diseases;  // one query token per disease, in this order
+  NativeArchitecture architecture;    // native models only
+  // Files, relative to the model directory.
+  std::string weights = "weights.pt";     // native
+  std::string image_module = "image.pt";  // torchscript
+  std::string text_module = "text.pt";    // torchscript
+  std::string vocab = "vocab.txt";
+  // Free-form provenance (what it was trained on); shown by `ctdb model info`.
+  std::string description;
+};
+
+}  // namespace ctdb::embed

@@ -1,0 +1,109 @@
+// Encoder over the native torch::nn model (embed/native_model.h).
+#include <torch/serialize.h>
+
+#include <filesystem>
+#include <mutex>
+
+#include "embed/encoder_impl.h"
+#include "embed/native_model.h"
+#include "embed/torch_util.h"
+
+namespace ctdb::embed {
+namespace {
+
+Status CheckVolume(const Tensor3& v, const ModelManifest& m) {
+  for (int a = 0; a < 3; ++a) {
+    if (v.shape[a] != m.preprocess.size[a] || std::abs(v.spacing_mm[a] - m.preprocess.spacing_mm[a]) > 1e-6) {
+      return Status::InvalidArgument("volume is not preprocessed for this model (shape or spacing differs)");
+    }
+  }
+  if (v.data.size() != static_cast<size_t>(v.shape[0] * v.shape[1] * v.shape[2]) ||
+      v.slice_z_mm.size() != static_cast<size_t>(v.shape[2])) {
+    return Status::InvalidArgument("volume data does not match its shape");
+  }
+  return Status::Ok();
+}
+
+class NativeEncoder final : public Encoder {
+ public:
+  NativeEncoder(ModelManifest manifest, std::string id, std::unique_ptr<WordPiece> tokenizer, ClipModel model)
+      : manifest_(std::move(manifest)), id_(std::move(id)), tokenizer_(std::move(tokenizer)), model_(model) {}
+
+  const ModelManifest& manifest() const override { return manifest_; }
+  const std::string& id() const override { return id_; }
+
+  Result<std::vector<VolumeEncoding>> EncodeVolumes(const std::vector<const Tensor3*>& volumes) override {
+    for (const Tensor3* v : volumes) {
+      Status s = CheckVolume(*v, manifest_);
+      if (!s.ok()) return s;
+    }
+    std::vector<VolumeEncoding> out(volumes.size());
+    std::lock_guard<std::mutex> lock(mu_);
+    Status s = CatchTorch("encoding a volume", [&] {
+      torch::InferenceMode guard;
+      for (size_t i = 0; i < volumes.size(); ++i) {
+        ImageOutput o = model_->image->forward(VolumesToTensor({volumes[i]}));
+        out[i].global = ToVector(o.global[0]);
+        out[i].slabs = SlabsOf(o.slabs[0], *volumes[i]);
+        for (int64_t k = 0; k < o.diseases.size(1); ++k) out[i].diseases.push_back(ToVector(o.diseases[0][k]));
+      }
+      return Status::Ok();
+    });
+    if (!s.ok()) return s;
+    return out;
+  }
+
+  Result<std::vector<std::vector<float>>> EncodeTexts(const std::vector<std::string>& texts) override {
+    std::vector<std::vector<float>> out;
+    if (texts.empty()) return out;
+    std::lock_guard<std::mutex> lock(mu_);
+    Status s = CatchTorch("encoding texts", [&] {
+      torch::InferenceMode guard;
+      // One text per pass: a text's embedding must not depend on the
+      // padding its batch neighbours would force on it.
+      for (const auto& t : texts) {
+        TokenBatch b = TokenizeBatch(*tokenizer_, {t}, static_cast<int>(manifest_.max_tokens));
+        out.push_back(ToVector(model_->text->forward(b.ids, b.mask)[0]));
+      }
+      return Status::Ok();
+    });
+    if (!s.ok()) return s;
+    return out;
+  }
+
+  double VolumeFlops() const override { return ImageFlops(manifest_); }
+  double TextFlops(int tokens) const override { return embed::TextFlops(manifest_, tokens); }
+
+ private:
+  const ModelManifest manifest_;
+  const std::string id_;
+  const std::unique_ptr<WordPiece> tokenizer_;
+  std::mutex mu_;
+  ClipModel model_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Encoder>> LoadNativeEncoder(const std::string& dir, const ModelManifest& manifest,
+                                                   const EncoderRuntime& runtime) {
+  const std::string vocab = (std::filesystem::path(dir) / manifest.vocab).string();
+  const std::string weights = (std::filesystem::path(dir) / manifest.weights).string();
+  auto tokenizer = WordPiece::Load(vocab, manifest.tokenizer);
+  if (!tokenizer.ok()) return tokenizer.status();
+  if (!std::filesystem::exists(weights)) return Status::NotFound("model weights missing: " + weights);
+  auto id = ModelId(manifest, {weights, vocab});
+  if (!id.ok()) return id.status();
+  ClipModel model(nullptr);
+  Status s = CatchTorch("loading " + weights, [&] {
+    model = ClipModel(manifest, static_cast<int64_t>((*tokenizer)->size()));
+    torch::load(model, weights);
+    model->eval();
+    return Status::Ok();
+  });
+  if (!s.ok()) {
+    return Status::Corruption(s.message() + " (do the weights match the manifest's architecture and vocabulary?)");
+  }
+  return std::unique_ptr<Encoder>(new NativeEncoder(manifest, std::move(*id), std::move(*tokenizer), model));
+}
+
+}  // namespace ctdb::embed

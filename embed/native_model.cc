@@ -1,0 +1,165 @@
+#include "embed/native_model.h"
+
+#include <cmath>
+
+namespace ctdb::embed {
+namespace {
+
+namespace nn = torch::nn;
+
+int64_t Padding(int64_t kernel, int64_t stride) { return kernel > stride ? (kernel - 1) / 2 : 0; }
+
+int64_t ConvOut(int64_t in, int64_t kernel, int64_t stride) {
+  return (in + 2 * Padding(kernel, stride) - kernel) / stride + 1;
+}
+
+nn::TransformerEncoder MakeTransformer(int64_t width, int64_t heads, int64_t ffn, int64_t layers) {
+  // Dropout stays 0: the synthetic training sets are small and augmented in
+  // text instead, and eval/train then run the same arithmetic.
+  auto layer = nn::TransformerEncoderLayerOptions(width, heads).dim_feedforward(ffn).dropout(0.0).activation(
+      torch::kGELU);
+  return nn::TransformerEncoder(nn::TransformerEncoderOptions(layer, layers));
+}
+
+// Flops of one transformer layer over T tokens.
+double LayerFlops(double t, double c, double f) {
+  return 2 * t * c * c * 4    // q, k, v, out projections
+         + 2 * t * t * c * 2  // scores and weighted sum
+         + 2 * t * c * f * 2;  // feed-forward
+}
+
+}  // namespace
+
+std::array<int64_t, 3> TokenGrid(const ModelManifest& m) {
+  // Manifest sizes are (i, j, k) = (x, y, z); the stem works in (z, y, x).
+  std::array<int64_t, 3> g{m.preprocess.size[2], m.preprocess.size[1], m.preprocess.size[0]};
+  for (const auto& st : m.architecture.stem) {
+    for (int a = 0; a < 3; ++a) g[a] = ConvOut(g[a], st.kernel[a], st.stride[a]);
+  }
+  return g;
+}
+
+int64_t SlabSlices(const ModelManifest& m) {
+  int64_t s = 1;
+  for (const auto& st : m.architecture.stem) s *= st.stride[0];
+  return s;
+}
+
+ImageEncoderImpl::ImageEncoderImpl(const ModelManifest& m) {
+  const auto& a = m.architecture;
+  stem_ = register_module("stem", nn::Sequential());
+  int64_t in = 1;
+  for (size_t s = 0; s < a.stem.size(); ++s) {
+    const auto& st = a.stem[s];
+    std::vector<int64_t> k(st.kernel.begin(), st.kernel.end()), str(st.stride.begin(), st.stride.end()), pad;
+    for (int d = 0; d < 3; ++d) pad.push_back(Padding(st.kernel[d], st.stride[d]));
+    stem_->push_back(nn::Conv3d(nn::Conv3dOptions(in, st.channels, k).stride(str).padding(pad)));
+    if (s + 1 < a.stem.size()) {
+      stem_->push_back(nn::GroupNorm(nn::GroupNormOptions(st.channels % 4 == 0 ? 4 : 1, st.channels)));
+      stem_->push_back(nn::GELU());
+    }
+    in = st.channels;
+  }
+  grid_ = TokenGrid(m);
+  const int64_t w = a.width;
+  pos_z_ = register_parameter("pos_z", torch::randn({grid_[0], 1, 1, w}) * 0.02);
+  pos_y_ = register_parameter("pos_y", torch::randn({1, grid_[1], 1, w}) * 0.02);
+  pos_x_ = register_parameter("pos_x", torch::randn({1, 1, grid_[2], w}) * 0.02);
+  transformer_ = register_module("transformer", MakeTransformer(w, a.heads, a.ffn, a.layers));
+  norm_ = register_module("norm", nn::LayerNorm(nn::LayerNormOptions({w})));
+  pool_query_ = register_parameter("pool_query", torch::randn({1, 1, w}) * 0.02);
+  pool_ = register_module("pool", nn::MultiheadAttention(nn::MultiheadAttentionOptions(w, a.heads)));
+  num_diseases_ = static_cast<int64_t>(m.diseases.size());
+  disease_queries_ = register_parameter("disease_queries", torch::randn({std::max<int64_t>(num_diseases_, 1), 1, w}) * 0.02);
+  disease_attn_ = register_module("disease_attn", nn::MultiheadAttention(nn::MultiheadAttentionOptions(w, a.heads)));
+  disease_norm_ = register_module("disease_norm", nn::LayerNorm(nn::LayerNormOptions({w})));
+  proj_ = register_module("proj", nn::Linear(nn::LinearOptions(w, m.dimension).bias(false)));
+}
+
+torch::Tensor ImageEncoderImpl::Project(const torch::Tensor& features) {
+  return torch::nn::functional::normalize(proj_->forward(features),
+                                          torch::nn::functional::NormalizeFuncOptions().dim(-1).eps(1e-8));
+}
+
+ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
+  const int64_t b = x.size(0);
+  auto f = stem_->forward(x);                    // (B, C, Z', Y', X')
+  f = f.permute({0, 2, 3, 4, 1});                // (B, Z', Y', X', C)
+  f = f + pos_z_ + pos_y_ + pos_x_;
+  const int64_t c = f.size(4), t = grid_[0] * grid_[1] * grid_[2];
+  auto seq = f.reshape({b, t, c}).transpose(0, 1);  // (T, B, C): LibTorch's layers are sequence-first
+  seq = norm_->forward(transformer_->forward(seq));
+  ImageOutput out;
+  out.tokens = seq.transpose(0, 1).reshape({b, grid_[0], grid_[1], grid_[2], c});
+  auto q = pool_query_.expand({1, b, c});
+  auto pooled = std::get<0>(pool_->forward(q, seq, seq)).squeeze(0);  // (B, C)
+  out.global = Project(pooled);
+  out.slabs = Project(out.tokens.mean({2, 3}));  // (B, Z', d)
+  if (num_diseases_ > 0) {
+    auto dq = disease_queries_.expand({num_diseases_, b, c});
+    auto dis = disease_norm_->forward(dq + std::get<0>(disease_attn_->forward(dq, seq, seq)));
+    out.diseases = Project(dis.transpose(0, 1));  // (B, K, d)
+  } else {
+    out.diseases = torch::zeros({b, 0, out.global.size(1)});
+  }
+  return out;
+}
+
+TextEncoderImpl::TextEncoderImpl(const ModelManifest& m, int64_t vocab_size) : max_tokens_(m.max_tokens) {
+  const auto& a = m.architecture;
+  tokens_ = register_module("tokens", nn::Embedding(nn::EmbeddingOptions(vocab_size, a.text_width)));
+  positions_ = register_module("positions", nn::Embedding(nn::EmbeddingOptions(m.max_tokens, a.text_width)));
+  transformer_ = register_module("transformer", MakeTransformer(a.text_width, a.text_heads, a.text_ffn, a.text_layers));
+  norm_ = register_module("norm", nn::LayerNorm(nn::LayerNormOptions({a.text_width})));
+  proj_ = register_module("proj", nn::Linear(nn::LinearOptions(a.text_width, m.dimension).bias(false)));
+}
+
+torch::Tensor TextEncoderImpl::forward(const torch::Tensor& ids, const torch::Tensor& mask) {
+  const int64_t l = ids.size(1);
+  auto pos = torch::arange(l, torch::kLong).unsqueeze(0);
+  auto h = tokens_->forward(ids) + positions_->forward(pos);  // (B, L, W)
+  h = transformer_->forward(h.transpose(0, 1), {}, mask.eq(0)).transpose(0, 1);
+  h = norm_->forward(h);
+  auto m = mask.unsqueeze(-1).to(h.dtype());
+  auto mean = (h * m).sum(1) / m.sum(1).clamp_min(1);
+  return torch::nn::functional::normalize(proj_->forward(mean),
+                                          torch::nn::functional::NormalizeFuncOptions().dim(-1).eps(1e-8));
+}
+
+ClipModelImpl::ClipModelImpl(const ModelManifest& m, int64_t vocab_size) {
+  image = register_module("image", ImageEncoder(m));
+  text = register_module("text", TextEncoder(m, vocab_size));
+  logit_scale = register_parameter("logit_scale", torch::full({1}, std::log(10.0)));
+  logit_bias = register_parameter("logit_bias", torch::full({1}, -10.0));
+}
+
+double ImageFlops(const ModelManifest& m) {
+  const auto& a = m.architecture;
+  std::array<int64_t, 3> g{m.preprocess.size[2], m.preprocess.size[1], m.preprocess.size[0]};
+  double flops = 0;
+  int64_t in = 1;
+  for (const auto& st : a.stem) {
+    for (int d = 0; d < 3; ++d) g[d] = ConvOut(g[d], st.kernel[d], st.stride[d]);
+    const double out_voxels = static_cast<double>(g[0] * g[1] * g[2]);
+    flops += 2.0 * static_cast<double>(in * st.channels * st.kernel[0] * st.kernel[1] * st.kernel[2]) * out_voxels;
+    in = st.channels;
+  }
+  const double t = static_cast<double>(g[0] * g[1] * g[2]), c = static_cast<double>(a.width);
+  const double k = static_cast<double>(m.diseases.size()), d = static_cast<double>(m.dimension);
+  flops += static_cast<double>(a.layers) * LayerFlops(t, c, static_cast<double>(a.ffn));
+  // Attention pooling and disease cross-attention: keys and values over all
+  // tokens, then one (or K) query rows.
+  flops += 2 * t * c * c * 2 + 2 * t * c * 2 + 2 * c * c * 2;
+  if (k > 0) flops += 2 * t * c * c * 2 + 2 * k * t * c * 2 + 2 * k * c * c * 2;
+  flops += 2 * c * d * (1 + static_cast<double>(g[0]) + k);  // projections
+  return flops;
+}
+
+double TextFlops(const ModelManifest& m, int64_t tokens) {
+  const auto& a = m.architecture;
+  const double t = static_cast<double>(tokens), c = static_cast<double>(a.text_width);
+  return static_cast<double>(a.text_layers) * LayerFlops(t, c, static_cast<double>(a.text_ffn)) +
+         2 * c * static_cast<double>(m.dimension);
+}
+
+}  // namespace ctdb::embed

@@ -1,0 +1,94 @@
+// The native CT vision-language model as torch::nn modules (LibTorch stays
+// inside embed/; only embed/*.cc include this header).
+//
+// Image (seed 000's hybrid, seed 001's slabs): a 3D CNN stem in place of ViT
+// patch embedding -> factorized (z, y, x) position embeddings -> transformer
+// layers over the token grid. From the visual tokens:
+//   global    attention pooling with a learned query,
+//   slabs     tokens averaged over (y, x): one feature per z token, i.e. one
+//             per slab of (product of stem z strides) model slices,
+//   diseases  K learned disease query tokens cross-attending to the tokens.
+// All three go through one projection into the joint space, L2-normalized.
+// Text: token + position embeddings -> transformer with a padding mask ->
+// mean over the real tokens -> projection, L2-normalized.
+//
+// Thread contract: forward() in eval mode under torch::NoGradGuard mutates
+// nothing; training (embed/ training code) owns its model exclusively.
+#pragma once
+
+#include <torch/nn.h>
+
+#include "embed/model_manifest.h"
+
+namespace ctdb::embed {
+
+// The visual token grid a preprocessed volume yields: (z, y, x) counts.
+std::array<int64_t, 3> TokenGrid(const ModelManifest& manifest);
+// Model slices per slab (product of the stem's z strides).
+int64_t SlabSlices(const ModelManifest& manifest);
+
+struct ImageOutput {
+  torch::Tensor global;    // (B, d)
+  torch::Tensor slabs;     // (B, Z', d)
+  torch::Tensor diseases;  // (B, K, d); (B, 0, d) when K = 0
+  torch::Tensor tokens;    // (B, Z', Y', X', width), before pooling (anatomy pooling)
+};
+
+class ImageEncoderImpl : public torch::nn::Module {
+ public:
+  explicit ImageEncoderImpl(const ModelManifest& manifest);
+  // x: (B, 1, Z, Y, X) preprocessed volumes.
+  ImageOutput forward(const torch::Tensor& x);
+  // The shared projection + normalization, for features pooled elsewhere
+  // (e.g. over an organ mask during training): (..., width) -> (..., d).
+  torch::Tensor Project(const torch::Tensor& features);
+
+ private:
+  torch::nn::Sequential stem_{nullptr};
+  torch::Tensor pos_z_, pos_y_, pos_x_;
+  torch::nn::TransformerEncoder transformer_{nullptr};
+  torch::nn::LayerNorm norm_{nullptr};
+  torch::Tensor pool_query_;
+  torch::nn::MultiheadAttention pool_{nullptr};
+  torch::Tensor disease_queries_;
+  torch::nn::MultiheadAttention disease_attn_{nullptr};
+  torch::nn::LayerNorm disease_norm_{nullptr};
+  torch::nn::Linear proj_{nullptr};
+  std::array<int64_t, 3> grid_{0, 0, 0};
+  int64_t num_diseases_ = 0;
+};
+TORCH_MODULE(ImageEncoder);
+
+class TextEncoderImpl : public torch::nn::Module {
+ public:
+  TextEncoderImpl(const ModelManifest& manifest, int64_t vocab_size);
+  // ids, mask: (B, L) int64; mask 1 for real tokens, 0 for padding.
+  torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& mask);
+
+ private:
+  torch::nn::Embedding tokens_{nullptr};
+  torch::nn::Embedding positions_{nullptr};
+  torch::nn::TransformerEncoder transformer_{nullptr};
+  torch::nn::LayerNorm norm_{nullptr};
+  torch::nn::Linear proj_{nullptr};
+  int64_t max_tokens_ = 0;
+};
+TORCH_MODULE(TextEncoder);
+
+// Both towers plus SigLIP's learned temperature and bias (seed 001).
+class ClipModelImpl : public torch::nn::Module {
+ public:
+  ClipModelImpl(const ModelManifest& manifest, int64_t vocab_size);
+  ImageEncoder image{nullptr};
+  TextEncoder text{nullptr};
+  torch::Tensor logit_scale;  // log t, initialized to log 10
+  torch::Tensor logit_bias;   // b, initialized to -10
+};
+TORCH_MODULE(ClipModel);
+
+// Multiply-adds x 2 of one forward pass (convolutions, attention, linear
+// layers; normalizations and activations are left out as negligible).
+double ImageFlops(const ModelManifest& manifest);
+double TextFlops(const ModelManifest& manifest, int64_t tokens);
+
+}  // namespace ctdb::embed

@@ -1,0 +1,120 @@
+#include "embed/torch_util.h"
+
+#include <torch/nn/functional/normalization.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+namespace ctdb::embed {
+
+void ConfigureTorchThreads(int threads) {
+  const int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  static std::once_flag interop_once;
+  std::call_once(interop_once, [] {
+    try {
+      at::set_num_interop_threads(1);
+    } catch (const c10::Error&) {
+      // Already fixed by an earlier parallel call in this process: keep it.
+    }
+  });
+  at::set_num_threads(n);
+}
+
+torch::Tensor VolumesToTensor(const std::vector<const Tensor3*>& volumes) {
+  const auto& s = volumes.front()->shape;
+  auto t = torch::empty({static_cast<int64_t>(volumes.size()), 1, s[2], s[1], s[0]}, torch::kFloat32);
+  const int64_t n = s[0] * s[1] * s[2];
+  for (size_t b = 0; b < volumes.size(); ++b) {
+    // Tensor3 is i fastest, i.e. already (k, j, i) = (z, y, x) row-major.
+    std::memcpy(t.data_ptr<float>() + static_cast<int64_t>(b) * n, volumes[b]->data.data(),
+                static_cast<size_t>(n) * sizeof(float));
+  }
+  return t;
+}
+
+std::vector<float> ToVector(const torch::Tensor& row) {
+  auto c = row.contiguous().to(torch::kFloat32);
+  return std::vector<float>(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+}
+
+torch::Tensor Normalize(const torch::Tensor& t) {
+  return torch::nn::functional::normalize(t, torch::nn::functional::NormalizeFuncOptions().dim(-1).eps(1e-8));
+}
+
+TokenBatch TokenizeBatch(const WordPiece& tokenizer, const std::vector<std::string>& texts, int max_tokens) {
+  TokenBatch b;
+  std::vector<TokenIds> enc;
+  size_t longest = 2;
+  for (const auto& t : texts) {
+    enc.push_back(tokenizer.Encode(t, max_tokens));
+    longest = std::max(longest, enc.back().ids.size());
+  }
+  const auto n = static_cast<int64_t>(texts.size()), l = static_cast<int64_t>(longest);
+  b.ids = torch::full({n, l}, tokenizer.pad_id(), torch::kLong);
+  b.mask = torch::zeros({n, l}, torch::kLong);
+  auto ids = b.ids.accessor<int64_t, 2>();
+  auto mask = b.mask.accessor<int64_t, 2>();
+  for (int64_t i = 0; i < n; ++i) {
+    const auto& e = enc[static_cast<size_t>(i)].ids;
+    for (size_t j = 0; j < e.size(); ++j) {
+      ids[i][static_cast<int64_t>(j)] = e[j];
+      mask[i][static_cast<int64_t>(j)] = 1;
+    }
+    b.lengths.push_back(static_cast<int64_t>(e.size()));
+  }
+  return b;
+}
+
+std::vector<SlabEncoding> SlabsOf(const torch::Tensor& slabs, const Tensor3& volume) {
+  std::vector<SlabEncoding> out;
+  const int64_t s_count = slabs.size(0), z = volume.shape[2];
+  const int64_t per = s_count > 0 ? z / s_count : 0;
+  for (int64_t s = 0; s < s_count; ++s) {
+    double sum = 0;
+    int inside = 0;
+    for (int64_t k = s * per; k < (s + 1) * per; ++k) {
+      sum += volume.slice_z_mm[static_cast<size_t>(k)];
+      inside += volume.slice_inside.empty() || volume.slice_inside[static_cast<size_t>(k)];
+    }
+    if (inside == 0) continue;
+    out.push_back({static_cast<float>(sum / static_cast<double>(per)), ToVector(slabs[s])});
+  }
+  return out;
+}
+
+Result<std::string> ModelId(const ModelManifest& manifest, const std::vector<std::string>& files) {
+  uint64_t h = 1469598103934665603ULL;
+  std::vector<char> buf(1 << 20);
+  for (const auto& f : files) {
+    std::ifstream in(f, std::ios::binary);
+    if (!in) return Status::NotFound("cannot open model file " + f);
+    while (in) {
+      in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+      for (std::streamsize i = 0; i < in.gcount(); ++i) {
+        h = (h ^ static_cast<unsigned char>(buf[static_cast<size_t>(i)])) * 1099511628211ULL;
+      }
+    }
+    if (in.bad()) return Status::IOError("reading model file " + f);
+  }
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
+  return manifest.name + "@" + manifest.version + "#" + hex;
+}
+
+Status CatchTorch(const std::string& what, const std::function<Status()>& fn) {
+  try {
+    return fn();
+  } catch (const c10::Error& e) {
+    // LibTorch messages carry a C++ backtrace after the first line.
+    std::string msg = e.what_without_backtrace();
+    return Status::InvalidArgument(what + ": " + msg.substr(0, msg.find('\n')));
+  } catch (const std::exception& e) {
+    return Status::Internal(what + ": " + e.what());
+  }
+}
+
+}  // namespace ctdb::embed

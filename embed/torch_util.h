@@ -1,0 +1,49 @@
+// Helpers shared by the LibTorch-backed encoders and training: thread
+// set-up, tensors to and from ctdb's plain vectors, tokenized batches, and
+// weight-file identity. Internal to embed/.
+#pragma once
+
+#include <torch/types.h>
+
+#include <string>
+#include <vector>
+
+#include "ctdb/result.h"
+#include "embed/encoder.h"
+#include "embed/tokenizer.h"
+
+namespace ctdb::embed {
+
+// Sets LibTorch's intra-op threads (0 = hardware concurrency) and, once per
+// process, a single inter-op thread (ctdb parallelizes across studies itself).
+void ConfigureTorchThreads(int threads);
+
+// (B, 1, Z, Y, X) from preprocessed volumes of one shape (copies).
+torch::Tensor VolumesToTensor(const std::vector<const Tensor3*>& volumes);
+
+// One row of a 1-D float tensor as a vector.
+std::vector<float> ToVector(const torch::Tensor& row);
+
+// L2-normalizes the last dimension.
+torch::Tensor Normalize(const torch::Tensor& t);
+
+struct TokenBatch {
+  torch::Tensor ids;   // (B, L) int64, padded with [PAD]
+  torch::Tensor mask;  // (B, L) int64, 1 for real tokens
+  std::vector<int64_t> lengths;
+};
+TokenBatch TokenizeBatch(const WordPiece& tokenizer, const std::vector<std::string>& texts, int max_tokens);
+
+// Slab features (S, d) of one volume: slab s spans model slices
+// [s*n, (s+1)*n) with n = Z / S; its z is their mean, and slabs wholly in
+// the padding outside the scan are dropped.
+std::vector<SlabEncoding> SlabsOf(const torch::Tensor& slabs, const Tensor3& volume);
+
+// "<name>@<version>#<16 hex digits>" hashing the files' bytes (FNV-1a 64).
+Result<std::string> ModelId(const ModelManifest& manifest, const std::vector<std::string>& files);
+
+// Runs fn, turning LibTorch's exceptions (c10::Error) into a Status with
+// `what` as context.
+Status CatchTorch(const std::string& what, const std::function<Status()>& fn);
+
+}  // namespace ctdb::embed
