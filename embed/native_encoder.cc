@@ -2,6 +2,7 @@
 #include <torch/serialize.h>
 
 #include <filesystem>
+#include <map>
 #include <mutex>
 
 #include "embed/encoder_impl.h"
@@ -96,7 +97,17 @@ Result<std::unique_ptr<Encoder>> LoadNativeEncoder(const std::string& dir, const
   ClipModel model(nullptr);
   Status s = CatchTorch("loading " + weights, [&] {
     model = ClipModel(manifest, static_cast<int64_t>((*tokenizer)->size()));
+    std::map<std::string, std::vector<int64_t>> want;
+    for (const auto& p : model->named_parameters()) want[p.key()] = p.value().sizes().vec();
     torch::load(model, weights);
+    // torch::load replaces tensors whatever their shape: check them here, or
+    // a mismatch only shows as a failed forward pass much later.
+    for (const auto& p : model->named_parameters()) {
+      if (p.value().sizes().vec() != want[p.key()]) {
+        return Status::InvalidArgument("parameter " + p.key() + " has shape " + c10::str(p.value().sizes()) +
+                                       ", the manifest's architecture needs " + c10::str(c10::IntArrayRef(want[p.key()])));
+      }
+    }
     model->eval();
     return Status::Ok();
   });

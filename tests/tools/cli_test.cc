@@ -147,5 +147,49 @@ TEST_CASE("cli: inspect NIfTI, DICOM series and errors") {
   CHECK(r.out.find("bad.nii.gz") != std::string::npos);
 }
 
+TEST_CASE("cli: model init and info, ingest with a summary, refusal of another model, reembed") {
+  test::TempDir dir;
+  Run r = Ctdb("synth --out " + dir.Sub("data") + " --n 4 --seed 2 --inplane 48");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(Ctdb("model init --out " + dir.Sub("m")).code == 2);  // needs --corpus or --vocab
+  r = Ctdb("model init --tiny --out " + dir.Sub("m") + " --corpus " + dir.Sub("data"));
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("ctdb-tiny@1#") != std::string::npos);
+  r = Ctdb("model init --tiny --seed 2 --out " + dir.Sub("m2") + " --vocab " + dir.Sub("m") + "/vocab.txt");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  r = Ctdb("model info " + dir.Sub("m") + " --json");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("\"dimension\":32") != std::string::npos);
+  CHECK(r.out.find("\"slab_mm\":24") != std::string::npos);
+  CHECK(Ctdb("model info " + dir.Sub("nothing")).code == 11);
+
+  const std::string db = " --db " + dir.Sub("db");
+  r = Ctdb("ingest " + dir.Sub("data") + db + " --model " + dir.Sub("m") + " --jobs 2 --json");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("\"format\":\"ct-rate\"") != std::string::npos);
+  CHECK(r.out.find("\"ingested\":4") != std::string::npos);
+  CHECK(r.out.find("\"failed\":0") != std::string::npos);
+  r = Ctdb("stats" + db + " --json");
+  CHECK(r.out.find("\"model_id\":\"ctdb-tiny@1#") != std::string::npos);
+  // A broken file is listed and the exit code says "some failed".
+  std::ofstream(dir.Sub("data") + "/extra.nii.gz") << "junk";
+  r = Ctdb("ingest " + dir.Sub("data") + "/extra.nii.gz" + db + " --model " + dir.Sub("m"));
+  CHECK(r.code == 1);
+  CHECK(r.out.find("failed: ") != std::string::npos);
+  CHECK(r.out.find("extra.nii.gz") != std::string::npos);
+  // Another model is refused, with the way out named.
+  r = Ctdb("ingest " + dir.Sub("data") + db + " --model " + dir.Sub("m2"));
+  CHECK(r.code == 17);
+  CHECK(r.out.find("ctdb reembed") != std::string::npos);
+  r = Ctdb("reembed" + db + " --model " + dir.Sub("m2") + " --from previews --json");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("\"ingested\":4") != std::string::npos);
+  r = Ctdb("ingest " + dir.Sub("data") + db + " --model " + dir.Sub("m2"));
+  CHECK(r.code == 0);
+  CHECK(r.out.find("4 ingested (4 replaced)") != std::string::npos);
+  CHECK(Ctdb("reembed" + db + " --model " + dir.Sub("m2") + " --from nowhere").code == 2);
+  CHECK(Ctdb("ingest " + dir.Sub("data") + db + " --model " + dir.Sub("m2") + " --shard 3/2").code == 2);
+}
+
 }  // namespace
 }  // namespace ctdb

@@ -1,0 +1,172 @@
+// ctdb::Model and manifest.json: parsing, errors naming fields, embedding
+// whole studies, and the database's model check.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "api/src/model_builder.h"
+#include "api/src/model_manifest_json.h"
+#include "ctdb/ctdb.h"
+#include "ctdb/model.h"
+#include "embed/nifti_io.h"
+#include "tests/test_util.h"
+#include "tools/synth/synth.h"
+
+namespace ctdb {
+namespace {
+
+std::string MakeTinyModel(const std::string& dir, uint64_t seed = 1) {
+  NewModelSpec spec;
+  spec.manifest = NewModelSpec::TinyManifest();
+  spec.corpus = {"No pleural effusion.", "Right pleural effusion.", "Cardiomegaly.", "Lung nodule."};
+  spec.seed = seed;
+  REQUIRE(CreateNativeModel(dir, spec).ok());
+  return dir;
+}
+
+TEST_CASE("manifest: round trip, defaults and field-named errors") {
+  embed::ModelManifest m = NewModelSpec::DefaultManifest();
+  m.description = "synthetic phantoms";
+  auto back = ParseManifest(ManifestToJson(m));
+  REQUIRE(back.ok());
+  CHECK(ManifestToJson(*back) == ManifestToJson(m));
+  CHECK(back->architecture.stem.size() == 3);
+  CHECK(back->diseases.size() == 18);
+
+  auto minimal = ParseManifest(R"({"format":"torchscript","name":"x","version":"2","dimension":512})");
+  REQUIRE(minimal.ok());
+  CHECK(minimal->preprocess.size[0] == 128);  // defaults fill the rest
+  CHECK(minimal->vocab == "vocab.txt");
+
+  auto err = [](const std::string& json) { return ParseManifest(json).status(); };
+  CHECK(err("{").message().find("not valid JSON") != std::string::npos);
+  CHECK(err(R"({"format":"native","name":"x","version":"1"})").message().find("dimension: is required") !=
+        std::string::npos);
+  CHECK(err(R"({"format":"native","name":"x","version":"1","dimension":"256"})").message().find("dimension") !=
+        std::string::npos);
+  CHECK(err(R"({"format":"native","name":"x","version":"1","dimension":2.5})").message().find("integer") !=
+        std::string::npos);
+  CHECK(err(R"({"format":"native","name":"x","version":"1","dimension":8,"input":{"size":[1,2]}})")
+            .message()
+            .find("input.size") != std::string::npos);
+  CHECK(err(R"({"format":"native","name":"x","version":"1","dimension":8,"tokenizer":{"type":"bpe"}})")
+            .message()
+            .find("tokenizer.type") != std::string::npos);
+  CHECK(err(R"({"format":"native","name":"x","version":"1","dimension":8,"architecture":{"stem":[{"kernel":[1,1,1]}]}})")
+            .message()
+            .find("architecture.stem[0].channels") != std::string::npos);
+  CHECK(err(R"({"format":"native","name":"x","version":"1","dimension":8,"diseases":["a",3]})").IsInvalidArgument());
+}
+
+TEST_CASE("model: open errors name the problem") {
+  test::TempDir dir;
+  CHECK(Model::Open(dir.Sub("none")).status().IsNotFound());
+  std::filesystem::create_directories(dir.Sub("empty"));
+  CHECK(Model::Open(dir.Sub("empty")).status().message().find("manifest.json") != std::string::npos);
+  const std::string path = MakeTinyModel(dir.Sub("m"));
+  auto m = ReadManifest(path);
+  REQUIRE(m.ok());
+  m->slab_mm = 7;
+  REQUIRE(WriteManifest(path, *m).ok());
+  auto bad = Model::Open(path);
+  CHECK(bad.status().IsInvalidArgument());
+  CHECK(bad.status().message().find("slab_mm") != std::string::npos);
+}
+
+TEST_CASE("model: a study from a NIfTI file, with report and sentence embeddings") {
+  test::TempDir dir;
+  auto model = Model::Open(MakeTinyModel(dir.Sub("m")));
+  REQUIRE(model.ok());
+  const ModelInfo& info = (*model)->info();
+  CHECK(info.dimension == 32);
+  CHECK(info.slab_mm == 24);
+  CHECK(info.volume_flops > 0);
+  synth::SynthOptions so;
+  so.inplane = 64;
+  auto s = synth::MakeStudy(9, 0, 4, so);
+  REQUIRE(embed::WriteNifti(dir.Sub("scan_1.nii.gz"), s.volume, embed::NiftiType::kInt16).ok());
+  StudyRecord r;
+  r.findings = "Right pleural effusion. Mild cardiomegaly.";
+  r.impression = "Pleural effusion.";
+  auto study = (*model)->EmbedStudyFile(dir.Sub("scan_1.nii.gz"), r);
+  REQUIRE_MESSAGE(study.ok(), study.status().ToString());
+  CHECK(study->record.key == "scan_1");
+  CHECK(study->record.model_id == (*model)->id());
+  CHECK(study->record.shape == s.volume.shape);
+  CHECK(study->vectors.image.size() == 32);
+  CHECK(study->vectors.report.size() == 32);
+  REQUIRE(study->vectors.sentences.size() == 3);
+  CHECK(study->vectors.sentences[1].name == "Mild cardiomegaly.");
+  CHECK(study->vectors.diseases.size() == 18);
+  CHECK(study->vectors.diseases[12].name == "Pleural effusion");
+  CHECK(!study->vectors.slabs.empty());
+  CHECK(study->preview.voxels.size() > 0);
+  // The same volume as a preview-like grid embeds too (re-embedding path).
+  auto v = (*model)->EmbedVolume(study->preview);
+  REQUIRE(v.ok());
+  CHECK(v->image.size() == 32);
+  CHECK((*model)->EmbedStudyFile(dir.Sub("missing.nii.gz"), r).status().IsNotFound());
+  Preview empty;
+  CHECK((*model)->EmbedVolume(empty).status().IsInvalidArgument());
+}
+
+TEST_CASE("database: remembers its model, refuses another, re-embed marks and finishes a change") {
+  test::TempDir dir;
+  auto a = Model::Open(MakeTinyModel(dir.Sub("a"), 1));
+  auto b = Model::Open(MakeTinyModel(dir.Sub("b"), 2));
+  REQUIRE((a.ok() && b.ok()));
+  Options o;
+  o.path = dir.Sub("db");
+  o.create_if_missing = true;
+  o.dimension = 32;
+  o.model_id = (*a)->id();
+  {
+    auto db = Database::Open(o);
+    REQUIRE(db.ok());
+    auto v = test::RandomUnitVectors(1, 32, 1);
+    Study s = test::MakeStudy("k1", v.data(), 32);
+    REQUIRE((*db)->Put(s).ok());
+    auto rec = (*db)->GetRecord("k1");
+    CHECK(rec->model_id == (*a)->id());  // filled in
+    s.record.model_id = (*b)->id();
+    CHECK((*db)->Put(s).IsInvalidArgument());
+    CHECK((*(*db)->Stats()).model_id == (*a)->id());
+  }
+  Options ob = o;
+  ob.model_id = (*b)->id();
+  auto refused = Database::Open(ob);
+  CHECK(refused.status().code() == Status::Code::kFailedPrecondition);
+  CHECK(refused.status().message().find((*a)->id()) != std::string::npos);
+  CHECK(refused.status().message().find("reembed") != std::string::npos);
+  Options plain = o;
+  plain.model_id = "";
+  CHECK(Database::Open(plain).ok());  // model-free reads still work
+
+  ob.change_model = true;
+  {
+    auto db = Database::Open(ob);
+    REQUIRE(db.ok());
+    CHECK((*(*db)->Stats()).model_pending == (*b)->id());
+    Status unfinished = (*db)->FinishModelChange();
+    CHECK(unfinished.code() == Status::Code::kFailedPrecondition);
+    CHECK(unfinished.message().find("1 studies") != std::string::npos);
+  }
+  // Interrupted: neither model may write now.
+  CHECK(Database::Open(o).status().message().find("interrupted") != std::string::npos);
+  ob.change_model = false;
+  CHECK(Database::Open(ob).status().code() == Status::Code::kFailedPrecondition);
+  ob.change_model = true;
+  auto db = Database::Open(ob);
+  REQUIRE(db.ok());
+  auto v = test::RandomUnitVectors(1, 32, 2);
+  REQUIRE((*db)->Put(test::MakeStudy("k1", v.data(), 32)).ok());  // re-embedded with b
+  REQUIRE((*db)->FinishModelChange().ok());
+  auto st = (*db)->Stats();
+  CHECK(st->model_id == (*b)->id());
+  CHECK(st->model_pending.empty());
+  CHECK((*db)->FinishModelChange().code() == Status::Code::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace ctdb

@@ -1,0 +1,315 @@
+// Encoders: the native model (shapes, normalization, slabs, determinism,
+// thread safety, bad weights) and TorchScript modules the test builds
+// itself with torch::jit.
+// LibTorch pulls in glog, whose CHECK macros would shadow doctest's: include
+// it first and drop them.
+#include <torch/script.h>
+#undef CHECK
+#undef CHECK_EQ
+#undef CHECK_NE
+#undef CHECK_LT
+#undef CHECK_LE
+#undef CHECK_GT
+#undef CHECK_GE
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <thread>
+
+#include "api/src/model_builder.h"
+#include "embed/encoder.h"
+#include "embed/native_model.h"
+#include "tests/test_util.h"
+#include "tools/synth/synth.h"
+
+namespace ctdb::embed {
+namespace {
+
+double Norm(const std::vector<float>& v) {
+  double s = 0;
+  for (float x : v) s += static_cast<double>(x) * x;
+  return std::sqrt(s);
+}
+
+Tensor3 SynthInput(const ModelManifest& m, int index) {
+  synth::SynthOptions o;
+  o.inplane = 64;
+  auto study = synth::MakeStudy(5, index, 8, o);
+  auto t = Preprocess(study.volume, m.preprocess);
+  REQUIRE(t.ok());
+  return std::move(t).value();
+}
+
+std::string TinyModel(const test::TempDir& dir, uint64_t seed = 1) {
+  NewModelSpec spec;
+  spec.manifest = NewModelSpec::TinyManifest();
+  spec.corpus = {"No pleural effusion.", "Right pleural effusion.", "Cardiomegaly."};
+  spec.seed = seed;
+  const std::string path = dir.Sub("model" + std::to_string(seed));
+  REQUIRE(CreateNativeModel(path, spec).ok());
+  return path;
+}
+
+std::unique_ptr<Encoder> Load(const std::string& path, ModelManifest m = NewModelSpec::TinyManifest()) {
+  auto e = LoadEncoder(path, m, {});
+  REQUIRE_MESSAGE(e.ok(), e.status().ToString());
+  return std::move(e).value();
+}
+
+TEST_CASE("native encoder: normalized global, slab and disease features with slab z in mm") {
+  test::TempDir dir;
+  const ModelManifest m = NewModelSpec::TinyManifest();
+  auto enc = Load(TinyModel(dir), m);
+  const Tensor3 in = SynthInput(m, 0);
+  auto out = enc->EncodeVolumes({&in});
+  REQUIRE(out.ok());
+  const VolumeEncoding& e = (*out)[0];
+  CHECK(e.global.size() == 32);
+  CHECK(Norm(e.global) == doctest::Approx(1).epsilon(1e-5));
+  REQUIRE(e.diseases.size() == m.diseases.size());
+  for (const auto& d : e.diseases) CHECK(Norm(d) == doctest::Approx(1).epsilon(1e-5));
+  // 16 model slices of 12 mm, 2 per slab: 8 slabs of 24 mm, minus those wholly outside the scan.
+  const int64_t per = SlabSlices(m);
+  CHECK(per == 2);
+  REQUIRE(!e.slabs.empty());
+  CHECK(e.slabs.size() <= 8);
+  float lo = 1e9, hi = -1e9;
+  for (size_t k = 0; k < in.slice_z_mm.size(); ++k) {
+    if (in.slice_inside[k]) lo = std::min(lo, in.slice_z_mm[k]), hi = std::max(hi, in.slice_z_mm[k]);
+  }
+  for (size_t s = 0; s < e.slabs.size(); ++s) {
+    CHECK(Norm(e.slabs[s].vector) == doctest::Approx(1).epsilon(1e-5));
+    CHECK(e.slabs[s].z_mm > lo - 24);
+    CHECK(e.slabs[s].z_mm < hi + 24);
+    if (s) CHECK(e.slabs[s].z_mm - e.slabs[s - 1].z_mm == doctest::Approx(m.slab_mm).epsilon(1e-4));
+  }
+  auto texts = enc->EncodeTexts({"Right pleural effusion.", "", "cardiomegaly"});
+  REQUIRE(texts.ok());
+  REQUIRE(texts->size() == 3);
+  for (const auto& t : *texts) CHECK(Norm(t) == doctest::Approx(1).epsilon(1e-5));
+  CHECK((*texts)[0] != (*texts)[2]);
+}
+
+TEST_CASE("native encoder: identical bits across loads and calls; seeds and inputs matter") {
+  test::TempDir dir;
+  const ModelManifest m = NewModelSpec::TinyManifest();
+  const std::string path = TinyModel(dir);
+  auto a = Load(path), b = Load(path);
+  CHECK(a->id() == b->id());
+  CHECK(a->id().rfind("ctdb-tiny@1#", 0) == 0);
+  const Tensor3 in0 = SynthInput(m, 0), in1 = SynthInput(m, 1);
+  auto ea = a->EncodeVolumes({&in0, &in1});
+  auto eb = b->EncodeVolumes({&in0});
+  auto ea2 = a->EncodeVolumes({&in0});
+  REQUIRE((ea.ok() && eb.ok() && ea2.ok()));
+  CHECK((*ea)[0].global == (*eb)[0].global);  // bit-identical, whatever the batch
+  CHECK((*ea)[0].global == (*ea2)[0].global);
+  CHECK((*ea)[0].diseases == (*eb)[0].diseases);
+  CHECK((*ea)[1].global != (*ea)[0].global);
+  // A text's embedding does not depend on its neighbours.
+  auto t1 = a->EncodeTexts({"mild emphysema"});
+  auto t2 = b->EncodeTexts({"a much longer sentence about the pleural space and the heart", "mild emphysema"});
+  REQUIRE((t1.ok() && t2.ok()));
+  CHECK((*t1)[0] == (*t2)[1]);
+  // Another seed: other weights, other id.
+  auto c = Load(TinyModel(dir, 2));
+  CHECK(c->id() != a->id());
+  auto ec = c->EncodeVolumes({&in0});
+  REQUIRE(ec.ok());
+  CHECK((*ec)[0].global != (*ea)[0].global);
+}
+
+TEST_CASE("native encoder: concurrent callers get the sequential results") {
+  test::TempDir dir;
+  const ModelManifest m = NewModelSpec::TinyManifest();
+  auto enc = Load(TinyModel(dir), m);
+  std::vector<Tensor3> ins;
+  for (int i = 0; i < 4; ++i) ins.push_back(SynthInput(m, i));
+  std::vector<std::vector<float>> want, want_text;
+  for (const auto& in : ins) want.push_back((*enc->EncodeVolumes({&in}))[0].global);
+  const std::vector<std::string> texts = {"no effusion", "right lower lobe nodule", "cardiomegaly", "emphysema"};
+  for (const auto& t : texts) want_text.push_back((*enc->EncodeTexts({t}))[0]);
+  std::vector<std::thread> threads;
+  std::atomic<int> mismatches{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int rep = 0; rep < 3; ++rep) {
+        const int i = (t + rep) % 4;
+        auto v = enc->EncodeVolumes({&ins[static_cast<size_t>(i)]});
+        auto x = enc->EncodeTexts({texts[static_cast<size_t>(i)]});
+        if (!v.ok() || !x.ok() || (*v)[0].global != want[static_cast<size_t>(i)] ||
+            (*x)[0] != want_text[static_cast<size_t>(i)]) {
+          ++mismatches;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(mismatches.load() == 0);
+}
+
+TEST_CASE("native encoder: bad inputs, weights and manifests are refused with reasons") {
+  test::TempDir dir;
+  const ModelManifest m = NewModelSpec::TinyManifest();
+  const std::string path = TinyModel(dir);
+  auto enc = Load(path, m);
+  Tensor3 wrong = SynthInput(m, 0);
+  wrong.shape[2] = 8;
+  wrong.data.resize(32 * 32 * 8);
+  CHECK(enc->EncodeVolumes({&wrong}).status().IsInvalidArgument());
+
+  // Weights of another architecture.
+  ModelManifest wider = m;
+  wider.architecture.text_width = 64;
+  wider.architecture.text_ffn = 128;
+  auto s = LoadEncoder(path, wider, {});
+  CHECK(s.status().IsCorruption());
+  CHECK(s.status().message().find("architecture") != std::string::npos);
+  // Damaged weights.
+  std::string bytes = test::ReadFileBytes(path + "/weights.pt");
+  test::WriteFileBytes(path + "/weights.pt", bytes.substr(0, bytes.size() / 2));
+  CHECK(LoadEncoder(path, m, {}).status().IsCorruption());
+  std::filesystem::remove(path + "/weights.pt");
+  CHECK(LoadEncoder(path, m, {}).status().IsNotFound());
+  std::filesystem::remove(path + "/vocab.txt");
+  CHECK(LoadEncoder(path, m, {}).status().IsNotFound());
+
+  // Manifests the architecture cannot honour.
+  ModelManifest bad = m;
+  bad.slab_mm = 12;
+  CHECK(ValidateManifest(bad).message().find("slab_mm") != std::string::npos);
+  bad = m;
+  bad.preprocess.size = {30, 32, 16};
+  CHECK(ValidateManifest(bad).message().find("size") != std::string::npos);
+  bad = m;
+  bad.architecture.heads = 3;
+  CHECK(ValidateManifest(bad).IsInvalidArgument());
+  bad = m;
+  bad.format = "onnx";
+  CHECK(ValidateManifest(bad).message().find("format") != std::string::npos);
+}
+
+TEST_CASE("native model: FLOPs per volume counted by layer") {
+  const ModelManifest m = NewModelSpec::TinyManifest();
+  // Stem by hand: conv 3x3x3 1->8 onto 8x16x16, conv 1x4x4 8->32 onto 8x4x4 (128 tokens).
+  const double stem = 2.0 * 1 * 8 * 27 * (8 * 16 * 16) + 2.0 * 8 * 32 * 16 * 128;
+  // One layer over 128 tokens of width 32, ffn 64: projections, attention, feed-forward.
+  const double layer = 2.0 * 128 * 32 * 32 * 4 + 2.0 * 128 * 128 * 32 * 2 + 2.0 * 128 * 32 * 64 * 2;
+  const double pool = 2.0 * 128 * 32 * 32 * 2 + 2.0 * 128 * 32 * 2 + 2.0 * 32 * 32 * 2;
+  const double dis = 2.0 * 128 * 32 * 32 * 2 + 2.0 * 18 * 128 * 32 * 2 + 2.0 * 18 * 32 * 32 * 2;
+  const double proj = 2.0 * 32 * 32 * (1 + 8 + 18);
+  CHECK(ImageFlops(m) == doctest::Approx(stem + layer + pool + dis + proj));
+  // The default layout stays under the 1 GFLOP budget of DESIGN.md.
+  CHECK(ImageFlops(NewModelSpec::DefaultManifest()) < 1e9);
+}
+
+// --- TorchScript ------------------------------------------------------
+
+constexpr int64_t kD = 16;
+
+void WriteTorchScriptModel(const std::string& dir, const std::string& image_src, ModelManifest* m) {
+  std::filesystem::create_directories(dir);
+  torch::manual_seed(3);
+  torch::jit::Module image("Image");
+  image.register_parameter("w", torch::randn({kD}), false);
+  image.register_parameter("dq", torch::randn({2, kD}), false);
+  image.define(image_src);
+  image.save(dir + "/image.pt");
+  torch::jit::Module text("Text");
+  text.register_parameter("table", torch::randn({8, kD}), false);
+  text.define(R"(
+def forward(self, ids, mask):
+    e = self.table.index_select(0, ids.flatten()).view(ids.size(0), ids.size(1), -1)
+    m = mask.unsqueeze(-1).to(e.dtype)
+    return (e * m).sum(1) / m.sum(1)
+)");
+  text.save(dir + "/text.pt");
+  test::WriteFileBytes(dir + "/vocab.txt", "[PAD]\n[UNK]\n[CLS]\n[SEP]\nno\neffusion\npleural\n##s\n");
+  m->format = "torchscript";
+  m->name = "ts-test";
+  m->version = "0";
+  m->dimension = kD;
+  m->preprocess.size = {16, 16, 8};
+  m->preprocess.spacing_mm = {10, 10, 20};
+  m->slab_mm = 40;
+  m->diseases = {"Pleural effusion", "Cardiomegaly"};
+}
+
+const char kFullImage[] = R"(
+def forward(self, x):
+    b = x.size(0)
+    g = x.flatten(1)[:, 0:16] + 0.5
+    z = x.mean(dim=[1, 3, 4]).view(b, 4, 2).mean(-1)
+    s = z.unsqueeze(-1) * self.w + 1.0
+    d = self.dq.unsqueeze(0).repeat(b, 1, 1) + g.unsqueeze(1)
+    return (g, s, d)
+)";
+
+TEST_CASE("torchscript encoder: modules trained elsewhere, normalized, with slabs and diseases") {
+  test::TempDir dir;
+  ModelManifest m;
+  WriteTorchScriptModel(dir.Sub("ts"), kFullImage, &m);
+  REQUIRE(ValidateManifest(m).ok());
+  auto enc = Load(dir.Sub("ts"), m);
+  CHECK(enc->id().rfind("ts-test@0#", 0) == 0);
+  const Tensor3 in = SynthInput(m, 0);
+  auto out = enc->EncodeVolumes({&in});
+  REQUIRE_MESSAGE(out.ok(), out.status().ToString());
+  const auto& e = (*out)[0];
+  CHECK(Norm(e.global) == doctest::Approx(1).epsilon(1e-5));
+  CHECK(e.diseases.size() == 2);
+  CHECK(!e.slabs.empty());
+  CHECK(e.slabs.size() <= 4);
+  for (const auto& s : e.slabs) CHECK(Norm(s.vector) == doctest::Approx(1).epsilon(1e-5));
+  auto t = enc->EncodeTexts({"No pleural effusions", "effusion"});
+  REQUIRE(t.ok());
+  CHECK(Norm((*t)[0]) == doctest::Approx(1).epsilon(1e-5));
+  CHECK((*t)[0] != (*t)[1]);
+  CHECK(enc->VolumeFlops() == 0);  // unknown for foreign modules
+}
+
+TEST_CASE("torchscript encoder: global-only and dict outputs; wrong shapes named") {
+  test::TempDir dir;
+  ModelManifest m;
+  WriteTorchScriptModel(dir.Sub("g"), "def forward(self, x):\n    return x.flatten(1)[:, 0:16] + 0.5\n", &m);
+  const Tensor3 in = SynthInput(m, 0);
+  auto out = Load(dir.Sub("g"), m)->EncodeVolumes({&in});
+  REQUIRE(out.ok());
+  CHECK((*out)[0].slabs.empty());
+  CHECK((*out)[0].diseases.empty());
+
+  WriteTorchScriptModel(dir.Sub("d"), R"(
+def forward(self, x):
+    g = x.flatten(1)[:, 0:16] + 0.5
+    return {"global": g, "slabs": g.unsqueeze(1).repeat(1, 8, 1)}
+)",
+                        &m);
+  out = Load(dir.Sub("d"), m)->EncodeVolumes({&in});
+  REQUIRE_MESSAGE(out.ok(), out.status().ToString());
+  CHECK(!(*out)[0].slabs.empty());
+
+  WriteTorchScriptModel(dir.Sub("w"), "def forward(self, x):\n    return x.flatten(1)[:, 0:15]\n", &m);
+  auto bad = Load(dir.Sub("w"), m)->EncodeVolumes({&in});
+  CHECK(bad.status().IsInvalidArgument());
+  CHECK(bad.status().message().find("[1, 15]") != std::string::npos);
+
+  WriteTorchScriptModel(dir.Sub("s"), R"(
+def forward(self, x):
+    g = x.flatten(1)[:, 0:16] + 0.5
+    return (g, g.unsqueeze(1).repeat(1, 3, 1))
+)",
+                        &m);
+  bad = Load(dir.Sub("s"), m)->EncodeVolumes({&in});
+  CHECK(bad.status().message().find("dividing 8") != std::string::npos);
+
+  // A module that throws at run time becomes a Status.
+  WriteTorchScriptModel(dir.Sub("t"), "def forward(self, x):\n    return x.view(7, -1)\n", &m);
+  CHECK(!Load(dir.Sub("t"), m)->EncodeVolumes({&in}).ok());
+  // Not TorchScript at all.
+  test::WriteFileBytes(dir.Sub("t") + "/image.pt", "not a zip");
+  CHECK(LoadEncoder(dir.Sub("t"), m, {}).status().IsCorruption());
+}
+
+}  // namespace
+}  // namespace ctdb::embed
