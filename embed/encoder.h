@@ -68,6 +68,10 @@ Result<std::unique_ptr<Encoder>> LoadEncoder(const std::string& dir, const Model
 Status InitNativeModel(const std::string& dir, const ModelManifest& manifest, const std::vector<std::string>& vocab,
                        uint64_t seed);
 
+// GFLOP/s of an n x n float32 matrix product through LibTorch on its
+// current threads: the dense-compute ceiling an encoder is measured against.
+double MatmulGflops(int64_t n, int repeats);
+
 // Checks a manifest's values (positive sizes, a slab thickness the
 // architecture produces, ...). InvalidArgument naming the field.
 Status ValidateManifest(const ModelManifest& manifest);

@@ -3,6 +3,7 @@
 #include <torch/nn/functional/normalization.h>
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -103,6 +104,19 @@ Result<std::string> ModelId(const ModelManifest& manifest, const std::vector<std
   char hex[17];
   std::snprintf(hex, sizeof(hex), "%016llx", static_cast<unsigned long long>(h));
   return manifest.name + "@" + manifest.version + "#" + hex;
+}
+
+double MatmulGflops(int64_t n, int repeats) {
+  torch::InferenceMode guard;
+  auto a = torch::randn({n, n}), b = torch::randn({n, n});
+  auto c = torch::mm(a, b);  // warm-up
+  double best = 1e30;
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    c = torch::mm(a, b);
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return 2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n) / best / 1e9;
 }
 
 Status CatchTorch(const std::string& what, const std::function<Status()>& fn) {

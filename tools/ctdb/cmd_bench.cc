@@ -33,7 +33,8 @@ const char kBenchHelp[] =
     "Times ctdb search and raw FAISS on identical indexes over N random unit\n"
     "vectors, one query at a time (p50/p99 latency, QPS) and in one batch;\n"
     "prints the measured memory read bandwidth, the bandwidth one exact query\n"
-    "reaches, RAM per vector, and last the ctdb/FAISS latency ratio.\n";
+    "reaches, RAM per vector, and last the ctdb/FAISS latency ratio.\n"
+    "Other benchmarks: ctdb bench preprocess --help, ctdb bench encoder --help.\n";
 
 // Bytes per second read by summing a large buffer with all threads.
 double MeasureReadBandwidth(int threads) {
@@ -186,6 +187,7 @@ int BenchPreprocess(int argc, char** argv) {
 
 int CmdBench(int argc, char** argv) {
   if (argc >= 1 && std::strcmp(argv[0], "preprocess") == 0) return BenchPreprocess(argc, argv);
+  if (argc >= 1 && std::strcmp(argv[0], "encoder") == 0) return BenchEncoder(argc, argv);
   if (argc < 1 || std::strcmp(argv[0], "search") != 0) {
     return UsageError(argc < 1 ? "bench needs a benchmark name" : "unknown benchmark " + std::string(argv[0]),
                       kBenchHelp);

@@ -13,6 +13,7 @@ int CmdStats(int argc, char** argv);
 int CmdSearch(int argc, char** argv);
 int CmdCompact(int argc, char** argv);
 int CmdBench(int argc, char** argv);
+int BenchEncoder(int argc, char** argv);  // ctdb bench encoder
 int CmdInspect(int argc, char** argv);
 int CmdSynth(int argc, char** argv);
 int CmdEval(int argc, char** argv);
