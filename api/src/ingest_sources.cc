@@ -127,7 +127,9 @@ Result<std::vector<SourceItem>> DiscoverSources(const std::string& path, const I
   } else if (fs::is_directory(path, ec) && LooksLikeCtRate(path)) {
     *format = "ct-rate";
     CTDB_ASSIGN_OR_RETURN(std::vector<embed::CtRateStudy> studies, embed::ScanCtRate(path));
-    for (const auto& s : studies) items.push_back(CtRateItem(s));
+    for (const auto& s : studies) {
+      if (options.split.empty() || s.split == options.split) items.push_back(CtRateItem(s));
+    }
   } else if (fs::is_directory(path, ec) && !NiftiFilesUnder(path).empty()) {
     *format = "nifti";
     for (const std::string& f : NiftiFilesUnder(path)) {

@@ -1,5 +1,6 @@
 #include "api/src/study_pipeline.h"
 
+#include <cstdio>
 #include <filesystem>
 
 #include "embed/dicom_io.h"
@@ -70,6 +71,13 @@ Result<PreparedStudy> PrepareStudy(const embed::Volume& volume, StudyRecord reco
     record.shape = volume.shape;
     record.spacing_mm = volume.spacing_mm;
     if (record.source_uri.empty()) record.source_uri = volume.source;
+    // Where each stored slice k sits along z, so "(series 2, image N)" in the
+    // report maps to millimetres (localization targets and evaluation).
+    const auto& m = volume.ijk_to_ras;
+    const double ci = (static_cast<double>(volume.shape[0]) - 1) / 2, cj = (static_cast<double>(volume.shape[1]) - 1) / 2;
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.6g %.6g", m[2][0] * ci + m[2][1] * cj + m[2][3], m[2][2]);
+    record.extra[kExtraSliceZ] = buf;
   }
   if (!record.findings.empty() || !record.impression.empty()) {
     p.sentences = embed::ParseReport(record.findings + "\n" + record.impression).sentences;

@@ -24,6 +24,9 @@ struct PreparedStudy {
   std::vector<std::string> sentences;  // of findings + impression, in ParseStatements' order
 };
 
+// Record extra "z0 dz": patient z (mm) of stored slice k is z0 + k * dz.
+inline constexpr char kExtraSliceZ[] = "ctdb.slice_z_mm";
+
 // "a/b.nii.gz" -> "a/b" (also .nii and .dcm): study keys from file names.
 std::string StripVolumeExtension(std::string name);
 

@@ -1,85 +1,142 @@
-// ctdb eval: retrieval quality of the vectors stored in a database.
-#include <algorithm>
+// ctdb eval: retrieval, zero-shot and localization quality (tools/eval).
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 #include "ctdb/ctdb.h"
+#include "ctdb/ingest.h"
+#include "ctdb/model.h"
 #include "tools/ctdb/cli_common.h"
 #include "tools/ctdb/commands.h"
-#include "tools/eval/metrics.h"
+#include "tools/eval/harness.h"
 
 namespace ctdb::cli {
+namespace {
+
+const char kHelp[] =
+    "usage: ctdb eval (--db PATH | --data DIR) [--model MODELDIR] [--split valid] [--k 10]\n"
+    "                 [--limit 0] [--out FILE.json] [--json]\n"
+    "Quality of the vectors and of the model that made them:\n"
+    "  report -> volume R@1/5/10  CT-CLIP's definition: the fraction of reports whose own\n"
+    "                             volume ranks in the top k (stored report vectors)\n"
+    "  text -> image R@1/5/10     the impression alone, embedded by --model\n"
+    "  image -> image MAP@k       graded by label overlap |A n B| / |A u B|\n"
+    "  zero-shot AUC              per disease and macro, score x . (p+ - p-) with diagnosis-aware\n"
+    "                             prompts, on the global embedding and on the disease's token\n"
+    "  localization MAE (mm)      sentences with \"(series X, image N)\": best slab's z vs the slice's\n"
+    "With --data (a CT-RATE layout) and no --db, the split is ingested with --model into a\n"
+    "temporary database first. --db alone reports the stored-vector metrics only.\n"
+    "  --split S   the CT-RATE split to evaluate with --data (default valid; \"\" = all)\n"
+    "  --limit N   the first N studies only (0 = all)\n"
+    "  --out FILE  also write the results as JSON to FILE\n";
+
+void PrintTable(const eval::EvalReport& r) {
+  auto f = [](double x) {
+    char b[16];
+    std::snprintf(b, sizeof(b), std::isfinite(x) ? "%.3f" : "  -  ", x);
+    return std::string(b);
+  };
+  std::printf("studies evaluated: %zu\n\n", r.studies);
+  std::printf("%-28s %7s %7s %7s   n\n", "retrieval", "R@1", "R@5", "R@10");
+  std::printf("%-28s %7s %7s %7s   %zu\n", "report -> volume", f(r.report_r1).c_str(), f(r.report_r5).c_str(),
+              f(r.report_r10).c_str(), r.reports);
+  std::printf("%-28s %7s %7s %7s   %zu\n", "text (impression) -> image", f(r.text_r1).c_str(), f(r.text_r5).c_str(),
+              f(r.text_r10).c_str(), r.texts);
+  std::printf("%-28s MAP@%d %s\n\n", "image -> image", r.k, f(r.map).c_str());
+  if (!r.diseases.empty()) {
+    std::printf("%-36s %6s %6s %9s %9s\n", "zero-shot AUC", "pos", "neg", "global", "token");
+    for (const auto& d : r.diseases) {
+      std::printf("%-36s %6d %6d %9s %9s\n", d.disease.c_str(), d.positives, d.negatives, f(d.auc_global).c_str(),
+                  f(d.auc_token).c_str());
+    }
+    std::printf("%-36s %6s %6s %9s %9s\n\n", "macro", "", "", f(r.macro_auc_global).c_str(),
+                f(r.macro_auc_token).c_str());
+    std::printf("localization: %zu sentences with a slice reference, MAE %s mm (slab %.3g mm)\n", r.localized,
+                f(r.mae_mm).c_str(), r.slab_mm);
+  }
+}
+
+}  // namespace
 
 int CmdEval(int argc, char** argv) {
-  const std::string help =
-      "usage: ctdb eval --db PATH [--k 10] [--limit 0] [--json]\n"
-      "Retrieval quality of the stored vectors: report -> volume R@1/5/10 (CT-CLIP's\n"
-      "definition: the fraction of reports whose own volume ranks in the top k) and\n"
-      "image -> image MAP@k with label overlap |A n B| / |A u B| as graded relevance.\n"
-      "Zero-shot AUC and localization need the encoder (--model, next release).\n"
-      "  --limit N   evaluate the first N studies only (0 = all)\n";
   Args args(argc, argv, 0, {"help", "json"});
   int exit;
-  if (!Prepare(args, {"db", "k", "limit", "json", "help"}, help, &exit)) return exit;
-  if (!args.Has("db")) return UsageError("--db PATH is required", help);
+  if (!Prepare(args, {"db", "data", "model", "split", "k", "limit", "out", "json", "help"}, kHelp, &exit)) return exit;
+  if (!args.Has("db") && !args.Has("data")) return UsageError("give --db PATH or --data DIR", kHelp);
+  if (args.Has("data") && !args.Has("db") && !args.Has("model")) return UsageError("--data needs --model", kHelp);
   int64_t k, limit;
   Status s = args.GetInt("k", 10, 1, 1000, &k);
   if (s.ok()) s = args.GetInt("limit", 0, 0, INT64_MAX, &limit);
-  if (!s.ok()) return UsageError(s.message(), help);
+  if (!s.ok()) return UsageError(s.message(), kHelp);
+
+  std::unique_ptr<Model> model;
+  if (args.Has("model")) {
+    auto m = Model::Open(args.Get("model"));
+    if (!m.ok()) return Fail(m.status());
+    model = std::move(*m);
+  }
+  std::string db_path = args.Get("db");
+  std::string temp;
+  struct Cleanup {
+    std::string* d;
+    ~Cleanup() {
+      std::error_code ec;
+      if (!d->empty()) std::filesystem::remove_all(*d, ec);
+    }
+  } cleanup{&temp};
+  if (db_path.empty()) {
+    temp = (std::filesystem::temp_directory_path() / "ctdb-eval-XXXXXX").string();
+    if (!mkdtemp(temp.data())) return Fail(Status::IOError("cannot create a temporary directory"));
+    db_path = temp + "/db";
+    Options o;
+    o.path = db_path;
+    o.create_if_missing = true;
+    o.dimension = model->info().dimension;
+    o.model_id = model->id();
+    o.sync_writes = false;  // scratch database
+    auto db = Database::Open(o);
+    if (!db.ok()) return Fail(db.status());
+    IngestOptions io;
+    io.split = args.Get("split", "valid");
+    Progress progress("ingest", 0);
+    io.progress = [&](const IngestProgress& p) {
+      progress.SetTotal(p.total);
+      progress.Update(p.done);
+    };
+    auto sum = Ingest(**db, *model, args.Get("data"), io);
+    if (!sum.ok()) return Fail(sum.status());
+    progress.Finish();
+    if (sum->failed) std::fprintf(stderr, "ctdb eval: %llu studies failed to ingest and are left out\n",
+                                  (unsigned long long)sum->failed);
+  }
   Options o;
-  o.path = args.Get("db");
+  o.path = db_path;
   auto db = Database::Open(o);
   if (!db.ok()) return Fail(db.status());
-  ListOptions lo;
-  lo.limit = static_cast<size_t>(limit);
-  auto keys = (*db)->ListKeys(lo);
-  if (!keys.ok()) return Fail(keys.status());
-  if (keys->empty()) return Fail(Status::InvalidArgument("the database holds no studies"));
-  const int top = std::max<int>(static_cast<int>(k), 10);
-  std::vector<int> report_ranks;
-  double map_sum = 0;
-  size_t map_n = 0;
-  Progress progress("eval", keys->size());
-  for (size_t q = 0; q < keys->size(); ++q) {
-    const std::string& key = (*keys)[q];
-    auto study = (*db)->Get(key);
-    if (!study.ok()) return Fail(study.status());
-    SearchOptions so;
-    so.k = static_cast<size_t>(top) + 1;
-    if (!study->vectors.report.empty()) {
-      auto hits = (*db)->Search(VectorKind::kImage, study->vectors.report, so);
-      if (!hits.ok()) return Fail(hits.status());
-      int rank = -1;
-      for (size_t j = 0; j < hits->size(); ++j) {
-        if ((*hits)[j].key == key) rank = static_cast<int>(j);
-      }
-      report_ranks.push_back(rank);
-    }
-    auto hits = (*db)->Search(VectorKind::kImage, study->vectors.image, so);
-    if (!hits.ok()) return Fail(hits.status());
-    std::vector<double> rel;
-    for (const auto& h : *hits) {
-      if (h.key == key || static_cast<int64_t>(rel.size()) >= k) continue;  // the query itself is excluded
-      auto rec = (*db)->GetRecord(h.key);
-      if (!rec.ok()) return Fail(rec.status());
-      rel.push_back(eval::LabelOverlap(study->record.labels, rec->labels));
-    }
-    map_sum += eval::AveragePrecisionAtK(rel, static_cast<int>(k));
-    ++map_n;
-    progress.Update(q + 1);
-  }
+  eval::EvalOptions eo;
+  eo.k = static_cast<int>(k);
+  eo.limit = static_cast<size_t>(limit);
+  Progress progress("eval", 0);
+  eo.progress = [&](size_t done, size_t total) {
+    progress.SetTotal(total);
+    progress.Update(done);
+  };
+  auto report = eval::Evaluate(**db, model.get(), eo);
+  if (!report.ok()) return Fail(report.status());
   progress.Finish();
-  const double map = map_sum / static_cast<double>(map_n);
-  const double r1 = eval::RecallFromRanks(report_ranks, 1), r5 = eval::RecallFromRanks(report_ranks, 5),
-               r10 = eval::RecallFromRanks(report_ranks, 10);
-  if (args.Has("json")) {
-    std::printf("{\"studies\":%zu,\"reports\":%zu,\"report_to_volume\":{\"R@1\":%.4f,\"R@5\":%.4f,\"R@10\":%.4f},"
-                "\"image_to_image\":{\"MAP@%lld\":%.4f}}\n",
-                keys->size(), report_ranks.size(), r1, r5, r10, (long long)k, map);
-    return 0;
+  const std::string json = eval::ReportJson(*report);
+  if (args.Has("out")) {
+    std::ofstream out(args.Get("out"));
+    out << json << "\n";
+    if (!out) return Fail(Status::IOError("cannot write " + args.Get("out")));
   }
-  std::printf("studies evaluated:      %zu (%zu with a report vector)\n", keys->size(), report_ranks.size());
-  std::printf("report -> volume:       R@1 %.3f   R@5 %.3f   R@10 %.3f\n", r1, r5, r10);
-  std::printf("image -> image:         MAP@%lld %.3f (graded by label overlap)\n", (long long)k, map);
+  if (args.Has("json")) {
+    std::printf("%s\n", json.c_str());
+  } else {
+    PrintTable(*report);
+  }
   return 0;
 }
 

@@ -47,6 +47,8 @@ struct IngestOptions {
   int queue = 4;
   // DICOM folders with several series: ingest only this one. Default: all.
   std::string series_uid;
+  // CT-RATE layouts: only this split ("train" or "valid"). Default: all.
+  std::string split;
   // Ingest only studies i with i % shard_count == shard_index (in discovery
   // order), so a batch scheduler can split one data set across machines.
   // Default: 0 of 1 (everything).

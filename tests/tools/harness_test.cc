@@ -1,0 +1,118 @@
+// The evaluation harness on hand-made vectors (hand-computed results) and
+// end to end on synthetic studies with a (tiny, untrained) model.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "api/src/model_builder.h"
+#include "ctdb/ctdb.h"
+#include "ctdb/ingest.h"
+#include "ctdb/model.h"
+#include "embed/report_parser.h"
+#include "tests/test_util.h"
+#include "tools/eval/harness.h"
+#include "tools/synth/synth.h"
+
+namespace ctdb::eval {
+namespace {
+
+std::vector<float> V(float a, float b, float c, float d) { return {a, b, c, d}; }
+
+TEST_CASE("harness: stored-vector metrics match a hand computation") {
+  test::TempDir dir;
+  Options o;
+  o.path = dir.Sub("db");
+  o.create_if_missing = true;
+  o.dimension = 4;
+  auto db = Database::Open(o);
+  REQUIRE(db.ok());
+  // Images: A = e1, B = 0.8 e1 + 0.6 e2, C = e3. Reports: A -> e1 (own rank 0),
+  // B -> 0.9 e1 + 0.1 e2 (A first, B second: rank 1), C -> e3 (rank 0).
+  struct S {
+    const char* key;
+    std::vector<float> image, report;
+    std::vector<std::string> labels;
+  };
+  const S studies[] = {{"A", V(1, 0, 0, 0), V(1, 0, 0, 0), {"x"}},
+                       {"B", V(0.8f, 0.6f, 0, 0), V(0.9f, 0.1f, 0, 0), {"x"}},
+                       {"C", V(0, 0, 1, 0), V(0, 0, 1, 0), {"y"}}};
+  for (const auto& s : studies) {
+    Study st;
+    st.record.key = s.key;
+    st.record.labels = s.labels;
+    st.vectors.image = s.image;
+    st.vectors.report = s.report;
+    REQUIRE((*db)->Put(st).ok());
+  }
+  EvalOptions eo;
+  eo.k = 2;
+  auto r = Evaluate(**db, nullptr, eo);
+  REQUIRE(r.ok());
+  CHECK(r->studies == 3);
+  CHECK(r->reports == 3);
+  CHECK(r->report_r1 == doctest::Approx(2.0 / 3));
+  CHECK(r->report_r5 == doctest::Approx(1.0));
+  // AP@2: A -> [B rel 1, C rel 0] = (1 + 1/2) / 2 = 0.75; B likewise; C -> 0.
+  CHECK(r->map == doctest::Approx(0.5));
+  CHECK(std::isnan(r->text_r1));  // needs a model
+  CHECK(r->diseases.empty());
+  const std::string json = ReportJson(*r);
+  CHECK(json.find("\"MAP@2\":0.5000") != std::string::npos);
+  CHECK(json.find("\"R@1\":null") != std::string::npos);
+}
+
+TEST_CASE("harness: with a model, every metric is computed and counts match the reports") {
+  test::TempDir dir;
+  synth::SynthOptions so;
+  so.out = dir.Sub("data");
+  so.n = 8;
+  so.seed = 6;
+  so.inplane = 48;
+  REQUIRE(synth::Synthesize(so).ok());
+  NewModelSpec spec;
+  spec.manifest = NewModelSpec::TinyManifest();
+  spec.corpus = {"No pleural effusion.", "Cardiomegaly."};
+  REQUIRE(CreateNativeModel(dir.Sub("m"), spec).ok());
+  auto model = Model::Open(dir.Sub("m"));
+  REQUIRE(model.ok());
+  Options o;
+  o.path = dir.Sub("db");
+  o.create_if_missing = true;
+  o.dimension = 32;
+  o.model_id = (*model)->id();
+  auto db = Database::Open(o);
+  REQUIRE(db.ok());
+  auto sum = Ingest(**db, **model, so.out, {});
+  REQUIRE(sum.ok());
+  REQUIRE(sum->ingested == 8);
+  auto r = Evaluate(**db, model->get(), {});
+  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+  CHECK(r->texts == 8);
+  CHECK(r->diseases.size() == 18);
+  size_t refs = 0;
+  for (const auto& key : *(*db)->ListKeys({})) {
+    auto rec = (*db)->GetRecord(key);
+    refs += embed::ParseReport(rec->findings + "\n" + rec->impression).references.size();
+  }
+  CHECK(r->localized == refs);
+  CHECK(refs > 0);
+  CHECK(r->mae_mm >= 0);
+  CHECK(r->slab_mm == 24);
+  for (const auto& d : r->diseases) {
+    if (d.positives > 0 && d.negatives > 0) {
+      CHECK(d.auc_global >= 0);
+      CHECK(d.auc_global <= 1);
+    } else {
+      CHECK(std::isnan(d.auc_global));
+    }
+  }
+  // Another model's vectors are not evaluated with this one.
+  NewModelSpec other = spec;
+  other.seed = 9;
+  REQUIRE(CreateNativeModel(dir.Sub("m9"), other).ok());
+  auto m9 = Model::Open(dir.Sub("m9"));
+  CHECK(Evaluate(**db, m9->get(), {}).status().code() == Status::Code::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace ctdb::eval

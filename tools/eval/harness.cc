@@ -1,0 +1,235 @@
+#include "tools/eval/harness.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <sstream>
+
+#include "embed/ctrate.h"
+#include "embed/report_parser.h"
+#include "tools/eval/metrics.h"
+
+namespace ctdb::eval {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+float Dot(const std::vector<float>& a, const std::vector<float>& b) {
+  float s = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Rank (0-based) of `key` among the hits, -1 when absent.
+int RankOf(const std::vector<SearchHit>& hits, const std::string& key) {
+  for (size_t j = 0; j < hits.size(); ++j) {
+    if (hits[j].key == key) return static_cast<int>(j);
+  }
+  return -1;
+}
+
+// Mean of the embeddings of `texts`, as one direction.
+Result<std::vector<float>> MeanEmbedding(Model& model, const std::vector<std::string>& texts) {
+  CTDB_ASSIGN_OR_RETURN(auto e, model.EmbedTexts(texts));
+  std::vector<float> mean(e.front().size(), 0.0f);
+  for (const auto& v : e) {
+    for (size_t i = 0; i < v.size(); ++i) mean[i] += v[i] / static_cast<float>(e.size());
+  }
+  return mean;
+}
+
+std::string Num(double x) {
+  if (!std::isfinite(x)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.4f", x);
+  return buf;
+}
+
+std::string Quote(const std::string& s) {
+  std::string o = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') o += '\\';
+    o += c;
+  }
+  return o + "\"";
+}
+
+}  // namespace
+
+void DefaultPrompts(const std::string& disease, std::vector<std::string>* positive, std::vector<std::string>* negative) {
+  const std::string d = Lower(disease);
+  *positive = {d + ".", "There is " + d + ".", d + " is present.", "Findings consistent with " + d + "."};
+  *negative = {"No " + d + ".", "There is no " + d + ".", "No evidence of " + d + ".", d + " is not seen."};
+}
+
+Result<EvalReport> Evaluate(const Database& db, Model* model, const EvalOptions& options) {
+  if (options.k < 1) return Status::InvalidArgument("k must be >= 1");
+  if (model != nullptr) {
+    CTDB_ASSIGN_OR_RETURN(DatabaseStats st, db.Stats());
+    if (st.model_id != model->id()) {
+      return Status::FailedPrecondition("the database holds vectors of model '" + st.model_id + "', not " +
+                                        model->id());
+    }
+  }
+  ListOptions lo;
+  lo.limit = options.limit;
+  CTDB_ASSIGN_OR_RETURN(std::vector<std::string> keys, db.ListKeys(lo));
+  if (keys.empty()) return Status::InvalidArgument("the database holds no studies");
+  EvalReport r;
+  r.studies = keys.size();
+  r.k = options.k;
+  const size_t top = static_cast<size_t>(std::max(options.k, 10)) + 1;
+
+  std::vector<Study> studies;
+  studies.reserve(keys.size());
+  for (const auto& key : keys) {
+    CTDB_ASSIGN_OR_RETURN(Study s, db.Get(key));
+    s.preview = Preview{};  // not needed here
+    studies.push_back(std::move(s));
+  }
+
+  // Retrieval from the stored vectors.
+  std::vector<int> report_ranks;
+  double map_sum = 0;
+  for (size_t q = 0; q < studies.size(); ++q) {
+    const Study& s = studies[q];
+    SearchOptions so;
+    so.k = top;
+    if (!s.vectors.report.empty()) {
+      CTDB_ASSIGN_OR_RETURN(auto hits, db.Search(VectorKind::kImage, s.vectors.report, so));
+      report_ranks.push_back(RankOf(hits, s.record.key));
+    }
+    CTDB_ASSIGN_OR_RETURN(auto hits, db.Search(VectorKind::kImage, s.vectors.image, so));
+    std::vector<double> rel;
+    for (const auto& h : hits) {
+      if (h.key == s.record.key || static_cast<int>(rel.size()) >= options.k) continue;  // the query itself is excluded
+      CTDB_ASSIGN_OR_RETURN(StudyRecord other, db.GetRecord(h.key));
+      rel.push_back(LabelOverlap(s.record.labels, other.labels));
+    }
+    map_sum += AveragePrecisionAtK(rel, options.k);
+    if (options.progress) options.progress(q + 1, studies.size() * (model ? 2 : 1));
+  }
+  r.reports = report_ranks.size();
+  r.report_r1 = RecallFromRanks(report_ranks, 1);
+  r.report_r5 = RecallFromRanks(report_ranks, 5);
+  r.report_r10 = RecallFromRanks(report_ranks, 10);
+  r.map = map_sum / static_cast<double>(studies.size());
+  r.text_r1 = r.text_r5 = r.text_r10 = kNaN;
+  r.macro_auc_global = r.macro_auc_token = r.mae_mm = kNaN;
+  if (model == nullptr) return r;
+  r.slab_mm = model->info().slab_mm;
+
+  // text -> image: the impression alone.
+  std::vector<int> text_ranks;
+  for (size_t q = 0; q < studies.size(); ++q) {
+    const Study& s = studies[q];
+    if (!s.record.impression.empty()) {
+      CTDB_ASSIGN_OR_RETURN(auto e, model->EmbedTexts({s.record.impression}));
+      SearchOptions so;
+      so.k = top;
+      CTDB_ASSIGN_OR_RETURN(auto hits, db.Search(VectorKind::kImage, e[0], so));
+      text_ranks.push_back(RankOf(hits, s.record.key));
+    }
+    if (options.progress) options.progress(studies.size() + q + 1, studies.size() * 2);
+  }
+  r.texts = text_ranks.size();
+  if (!text_ranks.empty()) {
+    r.text_r1 = RecallFromRanks(text_ranks, 1);
+    r.text_r5 = RecallFromRanks(text_ranks, 5);
+    r.text_r10 = RecallFromRanks(text_ranks, 10);
+  }
+
+  // Zero-shot classification: score = x . (mean p+ - mean p-).
+  std::vector<double> aucs_global, aucs_token;
+  const std::vector<std::string>& diseases = model->info().diseases.empty()
+                                                 ? std::vector<std::string>(embed::kCtRateLabels,
+                                                                            embed::kCtRateLabels + embed::kNumCtRateLabels)
+                                                 : model->info().diseases;
+  for (const std::string& d : diseases) {
+    std::vector<std::string> pos, neg;
+    DefaultPrompts(d, &pos, &neg);
+    CTDB_ASSIGN_OR_RETURN(auto pp, MeanEmbedding(*model, pos));
+    CTDB_ASSIGN_OR_RETURN(auto pn, MeanEmbedding(*model, neg));
+    std::vector<float> w(pp.size());
+    for (size_t i = 0; i < w.size(); ++i) w[i] = pp[i] - pn[i];
+    DiseaseScore ds;
+    ds.disease = d;
+    std::vector<float> sg, st;
+    std::vector<int> labels;
+    bool have_token = true;
+    for (const Study& s : studies) {
+      const bool positive = std::find(s.record.labels.begin(), s.record.labels.end(), d) != s.record.labels.end();
+      labels.push_back(positive);
+      (positive ? ds.positives : ds.negatives)++;
+      sg.push_back(Dot(s.vectors.image, w));
+      const NamedFeature* f = nullptr;
+      for (const auto& nf : s.vectors.diseases) {
+        if (nf.name == d) f = &nf;
+      }
+      have_token &= f != nullptr;
+      st.push_back(f ? Dot(f->vector, w) : 0.0f);
+    }
+    ds.auc_global = RocAuc(sg, labels);
+    ds.auc_token = have_token ? RocAuc(st, labels) : kNaN;
+    aucs_global.push_back(ds.auc_global);
+    aucs_token.push_back(ds.auc_token);
+    r.diseases.push_back(ds);
+  }
+  r.macro_auc_global = MacroAuc(aucs_global);
+  r.macro_auc_token = MacroAuc(aucs_token);
+
+  // Localization: sentences with an image reference.
+  std::vector<double> pred, truth;
+  for (const Study& s : studies) {
+    auto z = s.record.extra.find("ctdb.slice_z_mm");
+    if (z == s.record.extra.end() || s.vectors.slabs.empty()) continue;
+    std::istringstream in(z->second);
+    double z0 = 0, dz = 0;
+    if (!(in >> z0 >> dz)) continue;
+    const embed::ParsedReport parsed = embed::ParseReport(s.record.findings + "\n" + s.record.impression);
+    for (const auto& ref : parsed.references) {
+      if (ref.sentence >= s.vectors.sentences.size() || ref.slice_index() < 0) continue;
+      const auto& sv = s.vectors.sentences[ref.sentence];
+      if (sv.name != parsed.sentences[ref.sentence]) continue;  // stored under another split: skip
+      size_t best = 0;
+      float best_score = -2;
+      for (size_t j = 0; j < s.vectors.slabs.size(); ++j) {
+        const float d = Dot(sv.vector, s.vectors.slabs[j].vector);
+        if (d > best_score) best_score = d, best = j;
+      }
+      pred.push_back(s.vectors.slabs[best].z_mm);
+      truth.push_back(z0 + dz * ref.slice_index());
+    }
+  }
+  r.localized = pred.size();
+  r.mae_mm = MeanAbsoluteError(pred, truth);
+  return r;
+}
+
+std::string ReportJson(const EvalReport& r) {
+  std::string j = "{\"studies\":" + std::to_string(r.studies) + ",\"report_to_volume\":{\"n\":" +
+                  std::to_string(r.reports) + ",\"R@1\":" + Num(r.report_r1) + ",\"R@5\":" + Num(r.report_r5) +
+                  ",\"R@10\":" + Num(r.report_r10) + "},\"text_to_image\":{\"n\":" + std::to_string(r.texts) +
+                  ",\"R@1\":" + Num(r.text_r1) + ",\"R@5\":" + Num(r.text_r5) + ",\"R@10\":" + Num(r.text_r10) +
+                  "},\"image_to_image\":{\"MAP@" + std::to_string(r.k) + "\":" + Num(r.map) +
+                  "},\"zero_shot\":{\"macro_auc_global\":" + Num(r.macro_auc_global) +
+                  ",\"macro_auc_token\":" + Num(r.macro_auc_token) + ",\"diseases\":[";
+  for (size_t i = 0; i < r.diseases.size(); ++i) {
+    const auto& d = r.diseases[i];
+    j += std::string(i ? "," : "") + "{\"disease\":" + Quote(d.disease) + ",\"positives\":" +
+         std::to_string(d.positives) + ",\"negatives\":" + std::to_string(d.negatives) +
+         ",\"auc_global\":" + Num(d.auc_global) + ",\"auc_token\":" + Num(d.auc_token) + "}";
+  }
+  j += "]},\"localization\":{\"sentences\":" + std::to_string(r.localized) + ",\"mae_mm\":" + Num(r.mae_mm) +
+       ",\"slab_mm\":" + Num(r.slab_mm) + "}}";
+  return j;
+}
+
+}  // namespace ctdb::eval

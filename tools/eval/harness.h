@@ -1,0 +1,63 @@
+// The evaluation harness behind `ctdb eval`: retrieval, zero-shot
+// classification and localization quality of a database's vectors (and of
+// the model that made them), computed with tools/eval/metrics.
+//
+// Thread contract: Evaluate reads the database and calls the model; both are
+// safe for concurrent use, the harness itself keeps no state.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ctdb/database.h"
+#include "ctdb/model.h"
+
+namespace ctdb::eval {
+
+struct EvalOptions {
+  int k = 10;         // MAP@k; recalls are reported at 1, 5 and 10
+  size_t limit = 0;   // first N studies only; 0 = all
+  std::function<void(size_t done, size_t total)> progress;
+};
+
+struct DiseaseScore {
+  std::string disease;
+  int positives = 0, negatives = 0;
+  double auc_global = 0;  // x_global . (p+ - p-)
+  double auc_token = 0;   // that disease's query-token feature . (p+ - p-); NaN without features
+};
+
+struct EvalReport {
+  size_t studies = 0;
+  int k = 10;
+  // report -> volume: the stored report vector (findings + impression) against the image index.
+  size_t reports = 0;
+  double report_r1 = 0, report_r5 = 0, report_r10 = 0;
+  // text -> image: the impression alone, embedded by the model (NaN without a model).
+  size_t texts = 0;
+  double text_r1 = 0, text_r5 = 0, text_r10 = 0;
+  // image -> image MAP@k graded by label overlap.
+  double map = 0;
+  // Zero-shot classification with diagnosis-aware prompts (model needed).
+  std::vector<DiseaseScore> diseases;
+  double macro_auc_global = 0, macro_auc_token = 0;
+  // Localization of sentences with a "(series X, image N)" reference: the
+  // best slab's z against the referenced slice's z.
+  size_t localized = 0;
+  double mae_mm = 0;
+  double slab_mm = 0;  // the model's slab thickness, for scale
+};
+
+// The positive and negative phrases a disease's zero-shot score uses when
+// no catalog provides them.
+void DefaultPrompts(const std::string& disease, std::vector<std::string>* positive, std::vector<std::string>* negative);
+
+// `model` may be null: then only the stored-vector metrics (report -> volume,
+// MAP@k) are computed and the rest are NaN. With a model the database must
+// hold that model's vectors (FailedPrecondition otherwise).
+Result<EvalReport> Evaluate(const Database& db, Model* model, const EvalOptions& options);
+
+std::string ReportJson(const EvalReport& report);
+
+}  // namespace ctdb::eval
