@@ -68,6 +68,10 @@ Result<std::unique_ptr<Encoder>> LoadEncoder(const std::string& dir, const Model
 Status InitNativeModel(const std::string& dir, const ModelManifest& manifest, const std::vector<std::string>& vocab,
                        uint64_t seed);
 
+// Sets LibTorch's intra-op threads (0 = hardware concurrency) and, once per
+// process, a single inter-op thread (ctdb parallelizes across studies itself).
+void ConfigureTorchThreads(int threads);
+
 // GFLOP/s of an n x n float32 matrix product through LibTorch on its
 // current threads: the dense-compute ceiling an encoder is measured against.
 double MatmulGflops(int64_t n, int repeats);

@@ -14,10 +14,6 @@
 
 namespace ctdb::embed {
 
-// Sets LibTorch's intra-op threads (0 = hardware concurrency) and, once per
-// process, a single inter-op thread (ctdb parallelizes across studies itself).
-void ConfigureTorchThreads(int threads);
-
 // (B, 1, Z, Y, X) from preprocessed volumes of one shape (copies).
 torch::Tensor VolumesToTensor(const std::vector<const Tensor3*>& volumes);
 

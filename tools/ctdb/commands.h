@@ -20,5 +20,6 @@ int CmdEval(int argc, char** argv);
 int CmdModel(int argc, char** argv);
 int CmdIngest(int argc, char** argv);
 int CmdReembed(int argc, char** argv);
+int CmdTrain(int argc, char** argv);
 
 }  // namespace ctdb::cli

@@ -24,6 +24,7 @@ const char kHelp[] =
     "  ingest         embed CT studies (NIfTI, DICOM, CT-RATE) with a model into a database\n"
     "  reembed        re-embed a database's studies with another model\n"
     "  model          create (model init) or describe (model info) a model directory\n"
+    "  train          train the native model on a CT-RATE-layout folder\n"
     "  synth          write synthetic CT studies in CT-RATE's layout\n"
     "  eval           retrieval quality of the stored vectors (R@k, MAP@k)\n"
     "  bench          benchmarks (bench search, bench preprocess, bench encoder)\n"
@@ -45,7 +46,7 @@ const Command kCommands[] = {
     {"bench", ctdb::cli::CmdBench},     {"inspect", ctdb::cli::CmdInspect},
     {"synth", ctdb::cli::CmdSynth},     {"eval", ctdb::cli::CmdEval},
     {"model", ctdb::cli::CmdModel},     {"ingest", ctdb::cli::CmdIngest},
-    {"reembed", ctdb::cli::CmdReembed},
+    {"reembed", ctdb::cli::CmdReembed}, {"train", ctdb::cli::CmdTrain},
 };
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "embed/ctrate.h"
+#include "embed/disease_catalog.h"
 #include "embed/report_parser.h"
 #include "tools/eval/metrics.h"
 
@@ -19,11 +20,6 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 float Dot(const std::vector<float>& a, const std::vector<float>& b) {
   float s = 0;
   for (size_t i = 0; i < a.size() && i < b.size(); ++i) s += a[i] * b[i];
-  return s;
-}
-
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
 
@@ -64,9 +60,9 @@ std::string Quote(const std::string& s) {
 }  // namespace
 
 void DefaultPrompts(const std::string& disease, std::vector<std::string>* positive, std::vector<std::string>* negative) {
-  const std::string d = Lower(disease);
-  *positive = {d + ".", "There is " + d + ".", d + " is present.", "Findings consistent with " + d + "."};
-  *negative = {"No " + d + ".", "There is no " + d + ".", "No evidence of " + d + ".", d + " is not seen."};
+  const embed::DiseasePrompts p = embed::DefaultPromptsFor(disease);
+  *positive = p.positive;
+  *negative = p.negative;
 }
 
 Result<EvalReport> Evaluate(const Database& db, Model* model, const EvalOptions& options) {

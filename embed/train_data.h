@@ -1,0 +1,56 @@
+// Training examples: CT-RATE-layout studies read once, preprocessed to the
+// model grid and kept in memory (decoding .nii.gz every epoch would cost
+// more than the forward pass), with what the objectives need: labels, the
+// report's sentences with their disease, existence, organ region and
+// referenced slab, and per-token organ fractions from the organ masks.
+//
+// Thread contract: LoadTrainingSet is thread-safe; a TrainingSet is
+// read-only once loaded.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ctdb/result.h"
+#include "embed/model_manifest.h"
+
+namespace ctdb::embed {
+
+// Organ labels of the synthetic masks (tools/synth): 1 right lung, 2 left
+// lung, 3 heart, 4 aorta, 5 mediastinum.
+inline constexpr int kNumOrgans = 5;
+
+struct TrainSentence {
+  std::string text;
+  int disease = -1;     // index into the manifest's diseases; -1 = none named
+  int existence = -1;   // 1 present, 0 absent, -1 uncertain or none
+  int organs = 0;       // bit (1 << (label - 1)) per organ the sentence's region covers
+  int slab = -1;        // slab holding the referenced slice; -1 = no reference
+};
+
+struct TrainStudy {
+  std::string key;
+  std::vector<float> volume;        // the model grid, (z, y, x) row-major
+  std::vector<uint8_t> labels;      // one 0/1 per manifest disease
+  std::string findings, impression;
+  std::vector<TrainSentence> sentences;
+  std::vector<float> organ_tokens;  // kNumOrgans x tokens: organ fraction of each token's block
+};
+
+struct TrainingSet {
+  std::vector<TrainStudy> studies;
+  size_t skipped = 0;          // studies that could not be read
+  std::vector<std::string> problems;  // why (first few)
+};
+
+// Organ label set of a report region ("right lower lobe" -> right lung).
+int OrgansOfRegion(const std::string& region);
+
+// Reads the `split` ("" = all) of a CT-RATE root; `limit` > 0 keeps the
+// first N studies. progress(done, total) after each study.
+Result<TrainingSet> LoadTrainingSet(const std::string& root, const std::string& split, size_t limit,
+                                    const ModelManifest& manifest, int threads,
+                                    const std::function<void(size_t, size_t)>& progress = {});
+
+}  // namespace ctdb::embed

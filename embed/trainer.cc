@@ -1,0 +1,318 @@
+#include "embed/trainer.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "embed/disease_catalog.h"
+#include "embed/encoder.h"
+#include "embed/native_model.h"
+#include "embed/tokenizer.h"
+#include "embed/torch_util.h"
+
+namespace fs = std::filesystem;
+
+namespace ctdb::embed {
+namespace {
+
+constexpr int kMaxSentencesPerStudy = 10;
+
+// One sentence of the batch that some objective uses.
+struct Pick {
+  int study = 0;        // index in the batch
+  int disease = -1, existence = -1, organs = 0, slab = -1;
+  std::string text;
+};
+
+// Report text with sentences shuffled and some dropped (seed 003).
+std::string AugmentReport(const TrainStudy& s, std::mt19937_64& rng) {
+  std::vector<std::string> sents;
+  for (const auto& t : s.sentences) sents.push_back(t.text);
+  if (sents.empty()) return s.findings + "\n" + s.impression;
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<std::string> kept;
+  for (const auto& t : sents) {
+    if (u(rng) >= 0.3) kept.push_back(t);
+  }
+  if (kept.empty()) kept.push_back(sents[static_cast<size_t>(rng() % sents.size())]);
+  if (u(rng) < 0.5) std::shuffle(kept.begin(), kept.end(), rng);
+  std::string out;
+  for (const auto& t : kept) out += (out.empty() ? "" : " ") + t;
+  return out;
+}
+
+torch::Tensor SigmoidPairLoss(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& weights) {
+  auto l = -(torch::log_sigmoid(targets * logits) * weights).sum();
+  return l / weights.sum().clamp_min(1);
+}
+
+Status WriteState(const std::string& dir, int64_t step) {
+  const std::string tmp = dir + "/state.txt.tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << "step " << step << "\n";
+    if (!out) return Status::IOError("cannot write " + tmp);
+  }
+  std::error_code ec;
+  fs::rename(tmp, dir + "/state.txt", ec);
+  if (ec) return Status::IOError("cannot write checkpoint state: " + ec.message());
+  return Status::Ok();
+}
+
+int64_t ReadState(const std::string& dir) {
+  std::ifstream in(dir + "/state.txt");
+  std::string word;
+  int64_t step = 0;
+  if (in >> word >> step && word == "step") return step;
+  return 0;
+}
+
+}  // namespace
+
+Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
+  const ModelManifest& m = o.manifest;
+  CTDB_RETURN_IF_ERROR(ValidateManifest(m));
+  if (m.format != "native") return Status::InvalidArgument("only native models can be trained");
+  if (o.epochs < 1 || o.batch < 2) return Status::InvalidArgument("epochs must be >= 1 and batch >= 2");
+  if (!(o.lr > 0)) return Status::InvalidArgument("learning rate must be > 0");
+  if (data.studies.empty()) return Status::InvalidArgument("no training studies");
+  CTDB_ASSIGN_OR_RETURN(auto tokenizer, WordPiece::FromTokens(o.vocab, m.tokenizer));
+  std::error_code ec;
+  const std::string ckpt = o.out + "/checkpoint";
+  fs::create_directories(ckpt, ec);
+  if (ec) return Status::IOError("cannot create " + ckpt + ": " + ec.message());
+  CTDB_RETURN_IF_ERROR(WriteVocab(o.out + "/" + m.vocab, o.vocab));
+
+  TrainResult result;
+  const auto t_start = std::chrono::steady_clock::now();
+  Status status = CatchTorch("training", [&]() -> Status {
+    const bool cuda = o.cuda && torch::cuda::is_available();
+    const torch::Device device = cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+    result.device = cuda ? "cuda" : "cpu";
+    torch::manual_seed(o.seed);
+    ClipModel model(m, static_cast<int64_t>(o.vocab.size()));
+    model->to(device);
+    model->train();
+    torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+    const int64_t n = static_cast<int64_t>(data.studies.size());
+    const int64_t per_epoch = (n + o.batch - 1) / o.batch;
+    const int64_t total = per_epoch * o.epochs;
+    int64_t step = 0;
+    if (fs::exists(ckpt + "/state.txt")) {
+      step = ReadState(ckpt);
+      torch::load(model, ckpt + "/model.pt", device);
+      torch::load(opt, ckpt + "/optimizer.pt", device);
+      result.resumed_from = step;
+    }
+    std::vector<DiseasePrompts> catalog;
+    for (const auto& d : m.diseases) catalog.push_back(DefaultPromptsFor(d));
+    const auto grid = TokenGrid(m);
+    const int64_t tokens = grid[0] * grid[1] * grid[2];
+    const int64_t vox = m.preprocess.size[0] * m.preprocess.size[1] * m.preprocess.size[2];
+    std::map<std::string, double> epoch_sum;
+    int64_t epoch_steps = 0;
+
+    for (; step < total; ++step) {
+      const int epoch = static_cast<int>(step / per_epoch);
+      const int64_t within = step % per_epoch;
+      if (within == 0) {
+        epoch_sum.clear();
+        epoch_steps = 0;
+      }
+      // The epoch's order depends only on (seed, epoch): a resumed run sees the same batches.
+      std::vector<int64_t> order(static_cast<size_t>(n));
+      std::iota(order.begin(), order.end(), 0);
+      std::mt19937_64 shuffle_rng(o.seed * 7919 + static_cast<uint64_t>(epoch));
+      std::shuffle(order.begin(), order.end(), shuffle_rng);
+      std::vector<const TrainStudy*> batch;
+      for (int64_t i = within * o.batch; i < std::min(n, (within + 1) * o.batch); ++i) {
+        batch.push_back(&data.studies[static_cast<size_t>(order[static_cast<size_t>(i)])]);
+      }
+      if (batch.size() < 2) continue;  // a lone study has nothing to contrast with
+      std::mt19937_64 rng(o.seed * 1000003 + static_cast<uint64_t>(step));
+      const int64_t b = static_cast<int64_t>(batch.size());
+
+      // Learning rate: linear warm-up, then cosine decay to 5%.
+      double lr = o.lr;
+      if (step < o.warmup_steps) {
+        lr = o.lr * static_cast<double>(step + 1) / o.warmup_steps;
+      } else {
+        const double p = static_cast<double>(step - o.warmup_steps) / std::max<int64_t>(1, total - o.warmup_steps);
+        lr = o.lr * (0.05 + 0.95 * 0.5 * (1 + std::cos(M_PI * p)));
+      }
+      for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+
+      auto x = torch::empty({b, 1, m.preprocess.size[2], m.preprocess.size[1], m.preprocess.size[0]});
+      for (int64_t i = 0; i < b; ++i) {
+        std::memcpy(x.data_ptr<float>() + i * vox, batch[static_cast<size_t>(i)]->volume.data(),
+                    static_cast<size_t>(vox) * sizeof(float));
+      }
+      ImageOutput img = model->image->forward(x.to(device));
+
+      // Texts: the (augmented) reports, then the sentences the objectives use.
+      std::vector<std::string> texts;
+      for (const auto* s : batch) texts.push_back(o.objectives.augment ? AugmentReport(*s, rng) : s->findings + "\n" + s->impression);
+      std::vector<Pick> picks;
+      std::uniform_real_distribution<double> u(0, 1);
+      for (int64_t i = 0; i < b; ++i) {
+        int used = 0;
+        for (const auto& ts : batch[static_cast<size_t>(i)]->sentences) {
+          if (used >= kMaxSentencesPerStudy) break;
+          const bool wanted = (o.objectives.disease && ts.disease >= 0 && ts.existence >= 0) ||
+                              (o.objectives.localization && ts.slab >= 0) || (o.objectives.anatomy && ts.organs);
+          if (!wanted) continue;
+          Pick p{static_cast<int>(i), ts.disease, ts.existence, ts.organs, ts.slab, ts.text};
+          // Diagnosis-aware prompts: sometimes say it the catalog's way.
+          if (o.objectives.augment && p.disease >= 0 && p.existence >= 0 && p.slab < 0 && u(rng) < 0.3) {
+            const auto& ph = p.existence ? catalog[static_cast<size_t>(p.disease)].positive
+                                         : catalog[static_cast<size_t>(p.disease)].negative;
+            if (!ph.empty()) p.text = ph[static_cast<size_t>(rng() % ph.size())];
+          }
+          picks.push_back(std::move(p));
+          ++used;
+        }
+      }
+      for (const auto& p : picks) texts.push_back(p.text);
+      TokenBatch tb = TokenizeBatch(*tokenizer, texts, static_cast<int>(m.max_tokens));
+      auto emb = model->text->forward(tb.ids.to(device), tb.mask.to(device));
+      auto rep = emb.slice(0, 0, b);
+      auto sent = emb.slice(0, b);
+      auto scale = model->logit_scale.exp().clamp_max(100);
+      auto bias = model->logit_bias;
+      auto opts = torch::TensorOptions().device(device);
+
+      std::map<std::string, torch::Tensor> losses;
+      if (o.objectives.siglip) {
+        auto logits = scale * img.global.matmul(rep.t()) + bias;
+        auto z = torch::full({b, b}, -1.0, opts) + 2 * torch::eye(b, opts);
+        auto w = torch::ones({b, b}, opts);
+        if (o.objectives.false_negatives) {
+          for (int64_t i = 0; i < b; ++i) {
+            for (int64_t j = 0; j < b; ++j) {
+              if (i != j && batch[static_cast<size_t>(i)]->labels == batch[static_cast<size_t>(j)]->labels) {
+                w[i][j] = 0;  // same findings: not a negative
+              }
+            }
+          }
+        }
+        losses["siglip"] = -(torch::log_sigmoid(z * logits) * w).sum() / b;
+      }
+      if (o.objectives.disease) {
+        std::vector<torch::Tensor> parts;
+        for (int64_t k = 0; k < static_cast<int64_t>(m.diseases.size()); ++k) {
+          std::vector<int64_t> cols;
+          for (size_t p = 0; p < picks.size(); ++p) {
+            if (picks[p].disease == k && picks[p].existence >= 0) cols.push_back(static_cast<int64_t>(p));
+          }
+          if (cols.empty()) continue;
+          auto s = sent.index_select(0, torch::tensor(cols, torch::kLong).to(device));
+          auto v = img.diseases.select(1, k);  // (B, d)
+          auto logits = scale * v.matmul(s.t()) + bias;
+          auto z = torch::empty({b, static_cast<int64_t>(cols.size())});
+          for (int64_t i = 0; i < b; ++i) {
+            for (size_t c = 0; c < cols.size(); ++c) {
+              const Pick& p = picks[static_cast<size_t>(cols[c])];
+              const bool same = o.objectives.false_negatives
+                                    ? batch[static_cast<size_t>(i)]->labels[static_cast<size_t>(k)] == p.existence
+                                    : p.study == i;
+              z[i][static_cast<int64_t>(c)] = same ? 1.0 : -1.0;
+            }
+          }
+          parts.push_back(SigmoidPairLoss(logits, z.to(device), torch::ones_like(logits)));
+        }
+        if (!parts.empty()) losses["disease"] = torch::stack(parts).mean();
+      }
+      if (o.objectives.localization) {
+        std::vector<torch::Tensor> parts;
+        for (size_t p = 0; p < picks.size(); ++p) {
+          if (picks[p].slab < 0 || picks[p].slab >= img.slabs.size(1)) continue;
+          auto sims = scale * img.slabs[picks[p].study].matmul(sent[static_cast<int64_t>(p)]);  // (S)
+          parts.push_back(torch::nn::functional::cross_entropy(
+              sims.unsqueeze(0), torch::tensor({static_cast<int64_t>(picks[p].slab)}, torch::kLong).to(device)));
+        }
+        if (!parts.empty()) losses["localization"] = torch::stack(parts).mean();
+      }
+      if (o.objectives.anatomy) {
+        std::vector<torch::Tensor> feats;
+        std::vector<int64_t> rows;
+        for (size_t p = 0; p < picks.size(); ++p) {
+          const TrainStudy& st = *batch[static_cast<size_t>(picks[p].study)];
+          if (!picks[p].organs || st.organ_tokens.empty()) continue;
+          std::vector<float> w(static_cast<size_t>(tokens), 0.0f);
+          for (int organ = 0; organ < kNumOrgans; ++organ) {
+            if (!(picks[p].organs & (1 << organ))) continue;
+            for (int64_t t = 0; t < tokens; ++t) w[static_cast<size_t>(t)] += st.organ_tokens[static_cast<size_t>(organ * tokens + t)];
+          }
+          double sum = 0;
+          for (float x2 : w) sum += x2;
+          if (sum < 1e-3) continue;
+          auto wt = torch::from_blob(w.data(), {tokens}).clone().to(device) / static_cast<float>(sum);
+          auto tok = img.tokens[picks[p].study].reshape({tokens, -1});  // (T, C)
+          feats.push_back(wt.matmul(tok));
+          rows.push_back(static_cast<int64_t>(p));
+        }
+        if (feats.size() >= 2) {
+          auto f = model->image->Project(torch::stack(feats));
+          auto s = sent.index_select(0, torch::tensor(rows, torch::kLong).to(device));
+          const int64_t r = static_cast<int64_t>(rows.size());
+          auto logits = scale * f.matmul(s.t()) + bias;
+          auto z = torch::full({r, r}, -1.0, opts) + 2 * torch::eye(r, opts);
+          auto w = torch::ones({r, r});
+          for (int64_t i = 0; i < r; ++i) {
+            for (int64_t j = 0; j < r; ++j) {
+              const Pick &pi = picks[static_cast<size_t>(rows[static_cast<size_t>(i)])],
+                         &pj = picks[static_cast<size_t>(rows[static_cast<size_t>(j)])];
+              // The same words about the same organs in another study are no negative.
+              if (i != j && o.objectives.false_negatives && pi.text == pj.text && pi.organs == pj.organs) w[i][j] = 0;
+            }
+          }
+          losses["anatomy"] = SigmoidPairLoss(logits, z, w.to(device));
+        }
+      }
+      if (losses.empty()) continue;
+      torch::Tensor loss = torch::zeros({}, opts);
+      for (auto& [name, l] : losses) loss = loss + l;
+      opt.zero_grad();
+      loss.backward();
+      torch::nn::utils::clip_grad_norm_(model->parameters(), 1.0);
+      opt.step();
+
+      TrainOptions::Progress pr;
+      pr.epoch = epoch + 1;
+      pr.epochs = o.epochs;
+      pr.step = step + 1;
+      pr.steps = total;
+      for (auto& [name, l] : losses) {
+        pr.losses[name] = l.item<double>();
+        epoch_sum[name] += pr.losses[name];
+      }
+      pr.losses["total"] = loss.item<double>();
+      epoch_sum["total"] += pr.losses["total"];
+      ++epoch_steps;
+      if (within + 1 == per_epoch) {
+        torch::save(model, ckpt + "/model.pt");
+        torch::save(opt, ckpt + "/optimizer.pt");
+        Status s = WriteState(ckpt, step + 1);
+        if (!s.ok()) return s;
+        pr.checkpointed = true;
+        result.final_losses.clear();
+        for (auto& [name, v] : epoch_sum) result.final_losses[name] = v / static_cast<double>(epoch_steps);
+      }
+      if (o.progress) o.progress(pr);
+    }
+    result.steps = total;
+    model->to(torch::kCPU);
+    model->eval();
+    torch::save(model, o.out + "/" + m.weights);
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  return result;
+}
+
+}  // namespace ctdb::embed

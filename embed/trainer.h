@@ -1,0 +1,70 @@
+// Training the native model (`ctdb train`) with the objectives of the seed
+// papers, each switchable:
+//   siglip        sigmoid loss between global image and report embeddings (seed 001)
+//   disease       each disease query token's feature against report sentences
+//                 about that disease, same-existence pairs positive (seed 000)
+//   localization  softmax over a study's slab similarities against the slab
+//                 of the slice a sentence references (seed 001)
+//   anatomy       organ-mask-pooled token features against the sentences
+//                 about that organ (seed 002)
+//   augment       reports with shuffled and dropped sentences, sentences
+//                 replaced by catalog phrases of the same meaning (seeds 003, 000)
+//   false_neg     studies with identical label sets (and identical
+//                 sentences) are not pushed apart (seed 002)
+// Checkpoints (model, optimizer, step) go to <out>/checkpoint/ every epoch;
+// training resumes from them. CPU by default, CUDA when LibTorch has it.
+//
+// Thread contract: one Train call owns its model; progress is called on the
+// calling thread.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ctdb/status.h"
+#include "embed/model_manifest.h"
+#include "embed/train_data.h"
+
+namespace ctdb::embed {
+
+struct TrainObjectives {
+  bool siglip = true, disease = true, localization = true, anatomy = true, augment = true, false_negatives = true;
+};
+
+struct TrainOptions {
+  std::string out;              // model directory: weights.pt, vocab.txt, checkpoint/
+  ModelManifest manifest;       // the model's layout (a resumed run keeps its own)
+  std::vector<std::string> vocab;
+  int epochs = 12;
+  int batch = 16;
+  double lr = 1e-3;             // AdamW, linear warm-up then cosine decay
+  double weight_decay = 1e-4;
+  int warmup_steps = 30;
+  uint64_t seed = 1;
+  TrainObjectives objectives;
+  bool cuda = false;            // use CUDA when LibTorch has it
+  // After each step, from the calling thread.
+  struct Progress {
+    int epoch = 0, epochs = 0;
+    int64_t step = 0, steps = 0;
+    std::map<std::string, double> losses;  // this step's, by objective
+    bool checkpointed = false;
+  };
+  std::function<void(const Progress&)> progress;
+};
+
+struct TrainResult {
+  int64_t steps = 0;
+  int64_t resumed_from = 0;  // step a checkpoint restored (0 = fresh start)
+  std::map<std::string, double> final_losses;  // mean over the last epoch
+  double seconds = 0;
+  std::string device;
+};
+
+// Trains on `data` and writes <out>/weights.pt and <out>/vocab.txt (the
+// caller writes manifest.json). Resumes from <out>/checkpoint when present.
+Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& options);
+
+}  // namespace ctdb::embed
