@@ -80,6 +80,10 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
   if (o.epochs < 1 || o.batch < 2) return Status::InvalidArgument("epochs must be >= 1 and batch >= 2");
   if (!(o.lr > 0)) return Status::InvalidArgument("learning rate must be > 0");
   if (data.studies.empty()) return Status::InvalidArgument("no training studies");
+  const auto& ob = o.objectives;
+  if (!ob.siglip && !ob.disease && !ob.localization && !ob.anatomy) {
+    return Status::InvalidArgument("every training objective is switched off");
+  }
   CTDB_ASSIGN_OR_RETURN(auto tokenizer, WordPiece::FromTokens(o.vocab, m.tokenizer));
   std::error_code ec;
   const std::string ckpt = o.out + "/checkpoint";
@@ -293,7 +297,8 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
       pr.losses["total"] = loss.item<double>();
       epoch_sum["total"] += pr.losses["total"];
       ++epoch_steps;
-      if (within + 1 == per_epoch) {
+      const bool stopping = o.stop_at_step > 0 && step + 1 >= o.stop_at_step && step + 1 < total;
+      if (within + 1 == per_epoch || stopping) {
         torch::save(model, ckpt + "/model.pt");
         torch::save(opt, ckpt + "/optimizer.pt");
         Status s = WriteState(ckpt, step + 1);
@@ -303,8 +308,13 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
         for (auto& [name, v] : epoch_sum) result.final_losses[name] = v / static_cast<double>(epoch_steps);
       }
       if (o.progress) o.progress(pr);
+      if (stopping) {
+        result.steps = step + 1;
+        return Status::Ok();
+      }
     }
     result.steps = total;
+    result.finished = true;
     model->to(torch::kCPU);
     model->eval();
     torch::save(model, o.out + "/" + m.weights);

@@ -45,6 +45,9 @@ struct TrainOptions {
   uint64_t seed = 1;
   TrainObjectives objectives;
   bool cuda = false;            // use CUDA when LibTorch has it
+  // Stop (with a checkpoint) once this many steps are done in total, to
+  // split a run into time-boxed sessions; 0 = run to the end.
+  int64_t stop_at_step = 0;
   // After each step, from the calling thread.
   struct Progress {
     int epoch = 0, epochs = 0;
@@ -56,7 +59,8 @@ struct TrainOptions {
 };
 
 struct TrainResult {
-  int64_t steps = 0;
+  int64_t steps = 0;         // steps done in total (== planned unless stopped early)
+  bool finished = false;     // all epochs done; weights.pt written
   int64_t resumed_from = 0;  // step a checkpoint restored (0 = fresh start)
   std::map<std::string, double> final_losses;  // mean over the last epoch
   double seconds = 0;

@@ -3,13 +3,17 @@
 
 #include "api/src/model_manifest_json.h"
 #include "api/src/study_pipeline.h"
+#include "embed/ctrate.h"
+#include "embed/disease_catalog.h"
+
+#include <mutex>
 
 namespace ctdb {
 namespace {
 
 class ModelImpl final : public Model {
  public:
-  explicit ModelImpl(std::unique_ptr<embed::Encoder> encoder) : encoder_(std::move(encoder)) {
+  ModelImpl(std::string dir, std::unique_ptr<embed::Encoder> encoder) : dir_(std::move(dir)), encoder_(std::move(encoder)) {
     const auto& m = encoder_->manifest();
     info_.id = encoder_->id();
     info_.name = m.name;
@@ -49,11 +53,51 @@ class ModelImpl final : public Model {
     return std::move(p.study);
   }
 
+  Result<std::vector<DiseasePrototype>> DiseasePrototypes() override {
+    std::lock_guard<std::mutex> lock(prototypes_mu_);
+    if (!prototypes_.empty()) return prototypes_;
+    std::vector<embed::DiseasePrompts> catalog;
+    auto file = ReadDiseaseCatalog(dir_);
+    if (file.ok()) {
+      catalog = std::move(file).value();
+    } else if (file.status().IsNotFound()) {
+      std::vector<std::string> names = info_.diseases;
+      if (names.empty()) names.assign(embed::kCtRateLabels, embed::kCtRateLabels + embed::kNumCtRateLabels);
+      for (const auto& n : names) catalog.push_back(embed::DefaultPromptsFor(n));
+    } else {
+      return file.status();
+    }
+    std::vector<DiseasePrototype> out;
+    for (auto& d : catalog) {
+      DiseasePrototype p;
+      p.name = d.name;
+      p.positive = std::move(d.positive);
+      p.negative = std::move(d.negative);
+      CTDB_ASSIGN_OR_RETURN(p.p_positive, MeanEmbedding(p.positive));
+      CTDB_ASSIGN_OR_RETURN(p.p_negative, MeanEmbedding(p.negative));
+      out.push_back(std::move(p));
+    }
+    prototypes_ = out;
+    return out;
+  }
+
   embed::Encoder& encoder() { return *encoder_; }
 
  private:
+  Result<std::vector<float>> MeanEmbedding(const std::vector<std::string>& texts) {
+    CTDB_ASSIGN_OR_RETURN(auto e, encoder_->EncodeTexts(texts));
+    std::vector<float> mean(static_cast<size_t>(encoder_->manifest().dimension), 0.0f);
+    for (const auto& v : e) {
+      for (size_t i = 0; i < v.size() && i < mean.size(); ++i) mean[i] += v[i] / static_cast<float>(e.size());
+    }
+    return mean;
+  }
+
+  const std::string dir_;
   std::unique_ptr<embed::Encoder> encoder_;
   ModelInfo info_;
+  std::mutex prototypes_mu_;
+  std::vector<DiseasePrototype> prototypes_;  // guarded by prototypes_mu_; empty until first asked
 };
 
 }  // namespace
@@ -64,7 +108,7 @@ Result<std::unique_ptr<Model>> Model::Open(const std::string& dir, const ModelOp
   rt.threads = options.threads;
   auto enc = embed::LoadEncoder(dir, manifest, rt);
   if (!enc.ok()) return enc.status().WithContext("model " + dir);
-  return std::unique_ptr<Model>(new ModelImpl(std::move(enc).value()));
+  return std::unique_ptr<Model>(new ModelImpl(dir, std::move(enc).value()));
 }
 
 embed::Encoder& EncoderOf(Model& model) { return static_cast<ModelImpl&>(model).encoder(); }

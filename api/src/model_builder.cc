@@ -2,6 +2,7 @@
 
 #include "api/src/model_manifest_json.h"
 #include "embed/ctrate.h"
+#include "embed/disease_catalog.h"
 #include "embed/encoder.h"
 
 namespace ctdb {
@@ -40,6 +41,12 @@ embed::ModelManifest NewModelSpec::TinyManifest() {
   return m;
 }
 
+std::vector<embed::DiseasePrompts> DefaultCatalogFor(const embed::ModelManifest& manifest) {
+  std::vector<embed::DiseasePrompts> out;
+  for (const auto& d : manifest.diseases) out.push_back(embed::DefaultPromptsFor(d));
+  return out;
+}
+
 Status CreateNativeModel(const std::string& dir, const NewModelSpec& spec) {
   embed::ModelManifest m = spec.manifest;
   m.format = "native";
@@ -53,6 +60,7 @@ Status CreateNativeModel(const std::string& dir, const NewModelSpec& spec) {
     vocab = embed::BuildVocab(spec.corpus, m.tokenizer, spec.vocab_size);
   }
   CTDB_RETURN_IF_ERROR(embed::InitNativeModel(dir, m, vocab, spec.seed));
+  CTDB_RETURN_IF_ERROR(WriteDiseaseCatalog(dir, DefaultCatalogFor(m)));
   return WriteManifest(dir, m);
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ctdb/status.h"
+#include "embed/disease_catalog.h"
 #include "embed/model_manifest.h"
 
 namespace ctdb {
@@ -28,7 +29,11 @@ struct NewModelSpec {
   static embed::ModelManifest TinyManifest();
 };
 
-// Writes the model into `dir` (created; existing model files are replaced).
+// The built-in phrases for the manifest's diseases (diseases.json of a new model).
+std::vector<embed::DiseasePrompts> DefaultCatalogFor(const embed::ModelManifest& manifest);
+
+// Writes the model into `dir` (manifest.json, weights.pt, vocab.txt,
+// diseases.json) (created; existing model files are replaced).
 Status CreateNativeModel(const std::string& dir, const NewModelSpec& spec);
 
 }  // namespace ctdb

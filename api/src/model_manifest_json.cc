@@ -10,6 +10,21 @@ namespace {
 
 using json = nlohmann::json;
 
+Status WriteAtomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.close();
+    if (!out) return Status::IOError("cannot write " + tmp);
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) return Status::IOError("cannot write " + path + ": " + ec.message());
+  return Status::Ok();
+}
+
+
 // Reads optional typed fields of one JSON object, remembering the first
 // error with the field's path.
 class Fields {
@@ -227,18 +242,54 @@ Result<embed::ModelManifest> ReadManifest(const std::string& dir) {
 }
 
 Status WriteManifest(const std::string& dir, const embed::ModelManifest& manifest) {
-  const std::string path = (std::filesystem::path(dir) / "manifest.json").string();
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << ManifestToJson(manifest);
-    out.close();
-    if (!out) return Status::IOError("cannot write " + tmp);
+  return WriteAtomically((std::filesystem::path(dir) / "manifest.json").string(), ManifestToJson(manifest));
+}
+
+Result<std::vector<embed::DiseasePrompts>> ReadDiseaseCatalog(const std::string& dir) {
+  const std::string path = (std::filesystem::path(dir) / "diseases.json").string();
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound("no diseases.json in " + dir);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  json j;
+  try {
+    j = json::parse(ss.str());
+  } catch (const json::parse_error& e) {
+    return Status::InvalidArgument(path + " is not valid JSON: " + e.what());
   }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) return Status::IOError("cannot write " + path + ": " + ec.message());
-  return Status::Ok();
+  if (!j.is_array()) return Status::InvalidArgument(path + ": must be an array of diseases");
+  std::vector<embed::DiseasePrompts> out;
+  for (size_t i = 0; i < j.size(); ++i) {
+    const std::string where = path + " entry " + std::to_string(i);
+    const json& e = j[i];
+    if (!e.is_object() || !e.contains("name") || !e["name"].is_string() || e["name"].get<std::string>().empty()) {
+      return Status::InvalidArgument(where + ": needs a non-empty \"name\"");
+    }
+    embed::DiseasePrompts d;
+    d.name = e["name"].get<std::string>();
+    for (auto [key, dst] : {std::pair{"positive", &d.positive}, std::pair{"negative", &d.negative}}) {
+      if (!e.contains(key) || !e[key].is_array() || e[key].empty()) {
+        return Status::InvalidArgument(where + " (" + d.name + "): \"" + key + "\" must be a non-empty array of phrases");
+      }
+      for (const auto& p : e[key]) {
+        if (!p.is_string() || p.get<std::string>().empty()) {
+          return Status::InvalidArgument(where + " (" + d.name + "): phrases must be non-empty strings");
+        }
+        dst->push_back(p.get<std::string>());
+      }
+    }
+    for (const auto& prev : out) {
+      if (prev.name == d.name) return Status::InvalidArgument(where + ": disease \"" + d.name + "\" appears twice");
+    }
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+Status WriteDiseaseCatalog(const std::string& dir, const std::vector<embed::DiseasePrompts>& catalog) {
+  nlohmann::ordered_json j = nlohmann::ordered_json::array();
+  for (const auto& d : catalog) j.push_back({{"name", d.name}, {"positive", d.positive}, {"negative", d.negative}});
+  return WriteAtomically((std::filesystem::path(dir) / "diseases.json").string(), j.dump(2) + "\n");
 }
 
 }  // namespace ctdb

@@ -21,6 +21,7 @@
 #include <string>
 
 #include "ctdb/result.h"
+#include "embed/disease_catalog.h"
 #include "embed/model_manifest.h"
 
 namespace ctdb {
@@ -32,5 +33,10 @@ std::string ManifestToJson(const embed::ModelManifest& manifest);
 // dir/manifest.json. NotFound when the directory or file is missing.
 Result<embed::ModelManifest> ReadManifest(const std::string& dir);
 Status WriteManifest(const std::string& dir, const embed::ModelManifest& manifest);
+
+// dir/diseases.json: [{"name": ..., "positive": [...], "negative": [...]}, ...].
+// NotFound when absent; InvalidArgument naming the entry when malformed.
+Result<std::vector<embed::DiseasePrompts>> ReadDiseaseCatalog(const std::string& dir);
+Status WriteDiseaseCatalog(const std::string& dir, const std::vector<embed::DiseasePrompts>& catalog);
 
 }  // namespace ctdb

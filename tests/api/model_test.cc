@@ -111,6 +111,41 @@ TEST_CASE("model: a study from a NIfTI file, with report and sentence embeddings
   CHECK((*model)->EmbedVolume(empty).status().IsInvalidArgument());
 }
 
+TEST_CASE("model: disease prototypes from the built-in catalog and from an edited diseases.json") {
+  test::TempDir dir;
+  const std::string path = MakeTinyModel(dir.Sub("m"));
+  auto model = Model::Open(path);
+  REQUIRE(model.ok());
+  auto protos = (*model)->DiseasePrototypes();
+  REQUIRE(protos.ok());
+  REQUIRE(protos->size() == 18);
+  CHECK((*protos)[12].name == "Pleural effusion");
+  CHECK((*protos)[12].negative.front() == "No pleural effusion.");
+  CHECK((*protos)[12].p_positive.size() == 32);
+  CHECK((*protos)[12].p_positive != (*protos)[12].p_negative);
+  // p+ is the mean of the positive phrases' embeddings.
+  auto e = (*model)->EmbedTexts((*protos)[3].positive);
+  REQUIRE(e.ok());
+  for (size_t i = 0; i < 32; ++i) {
+    float mean = 0;
+    for (const auto& v : *e) mean += v[i] / static_cast<float>(e->size());
+    CHECK((*protos)[3].p_positive[i] == doctest::Approx(mean).epsilon(1e-5));
+  }
+  // Users edit the catalog: a new disease with its own phrases.
+  test::WriteFileBytes(path + "/diseases.json",
+                       R"([{"name": "Pneumothorax", "positive": ["Pneumothorax.", "Air in the pleural space."],
+                            "negative": ["No pneumothorax."]}])");
+  auto edited = Model::Open(path);
+  auto p2 = (*edited)->DiseasePrototypes();
+  REQUIRE(p2.ok());
+  REQUIRE(p2->size() == 1);
+  CHECK((*p2)[0].name == "Pneumothorax");
+  test::WriteFileBytes(path + "/diseases.json", R"([{"name": "X", "positive": []}])");
+  auto bad = (*Model::Open(path))->DiseasePrototypes();
+  CHECK(bad.status().IsInvalidArgument());
+  CHECK(bad.status().message().find("positive") != std::string::npos);
+}
+
 TEST_CASE("database: remembers its model, refuses another, re-embed marks and finishes a change") {
   test::TempDir dir;
   auto a = Model::Open(MakeTinyModel(dir.Sub("a"), 1));

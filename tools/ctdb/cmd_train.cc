@@ -19,13 +19,14 @@ const char kHelp[] =
     "usage: ctdb train --data DIR --out MODELDIR [--epochs 12] [--batch 16] [--lr 0.001] [--seed 1]\n"
     "                  [--split train] [--limit 0] [--threads 0] [--name NAME] [--tiny] [--cuda]\n"
     "                  [--no-siglip] [--no-disease] [--no-localization] [--no-anatomy]\n"
-    "                  [--no-augment] [--no-false-negatives] [--json]\n"
+    "                  [--no-augment] [--no-false-negatives] [--stop-at-step N] [--json]\n"
     "Trains the native hybrid CNN-ViT model on a CT-RATE-layout folder (its `train` split by\n"
     "default; reports, labels and organ masks are used) and writes a model directory. Objectives\n"
     "(all on unless switched off): SigLIP image-report loss, disease-token vs sentence loss,\n"
     "slab localization of referenced sentences, organ-mask-pooled anatomy alignment, report\n"
     "augmentation, false-negative-aware targets. Checkpoints every epoch into MODELDIR/checkpoint;\n"
-    "running the same command again resumes. CPU by default; --cuda when LibTorch has CUDA.\n";
+    "running the same command again resumes (--stop-at-step N stops early with a checkpoint).\n"
+    "CPU by default; --cuda when LibTorch has CUDA.\n";
 
 }  // namespace
 
@@ -35,16 +36,18 @@ int CmdTrain(int argc, char** argv) {
                                        "no-augment",    "no-false-negatives"};
   Args args(argc, argv, 0, flags);
   std::set<std::string> known = flags;
-  for (const char* k : {"data", "out", "epochs", "batch", "lr", "seed", "split", "limit", "threads", "name"}) {
+  for (const char* k :
+       {"data", "out", "epochs", "batch", "lr", "seed", "split", "limit", "threads", "name", "stop-at-step"}) {
     known.insert(k);
   }
   int exit;
   if (!Prepare(args, known, kHelp, &exit)) return exit;
   const std::string data = args.Get("data"), out = args.Get("out");
   if (data.empty() || out.empty()) return UsageError("--data and --out are required", kHelp);
-  int64_t epochs, batch, seed, limit, threads;
+  int64_t epochs, batch, seed, limit, threads, stop_at;
   for (auto [name, fb, lo, hi, dst] :
        {std::tuple{"epochs", 12, 1, 10000, &epochs}, std::tuple{"batch", 16, 2, 4096, &batch},
+        std::tuple{"stop-at-step", 0, 0, INT32_MAX, &stop_at},
         std::tuple{"seed", 1, 0, INT32_MAX, &seed}, std::tuple{"limit", 0, 0, INT32_MAX, &limit},
         std::tuple{"threads", 0, 0, 1024, &threads}}) {
     Status s = args.GetInt(name, fb, lo, hi, dst);
@@ -65,6 +68,7 @@ int CmdTrain(int argc, char** argv) {
   to.lr = lr;
   to.seed = static_cast<uint64_t>(seed);
   to.cuda = args.Has("cuda");
+  to.stop_at_step = stop_at;
   to.objectives.siglip = !args.Has("no-siglip");
   to.objectives.disease = !args.Has("no-disease");
   to.objectives.localization = !args.Has("no-localization");
@@ -139,12 +143,22 @@ int CmdTrain(int argc, char** argv) {
   auto result = embed::Train(*set, to);
   if (!result.ok()) return Fail(result.status());
   bar.Finish();
+  if (!result->finished) {
+    std::printf("stopped at step %lld with a checkpoint in %s/checkpoint; run the same command to go on\n",
+                (long long)result->steps, out.c_str());
+    if (!resume) {
+      Status ws = WriteManifest(out, to.manifest);  // so the resumed run keeps this layout
+      if (!ws.ok()) return Fail(ws);
+    }
+    return 0;
+  }
   embed::ModelManifest m = to.manifest;
   m.description = "Trained by `ctdb train` on " + std::to_string(set->studies.size()) +
                   " synthetic CT-RATE-layout studies (" + data + ", split " + args.Get("split", "train") +
                   "); objectives: " + objectives + ". Synthetic phantoms: for demonstration and testing, not for "
                   "clinical use.";
   Status s = WriteManifest(out, m);
+  if (s.ok() && !std::filesystem::exists(out + "/diseases.json")) s = WriteDiseaseCatalog(out, DefaultCatalogFor(m));
   if (!s.ok()) return Fail(s);
   auto model = Model::Open(out);
   if (!model.ok()) return Fail(model.status());

@@ -7,8 +7,6 @@
 #include <limits>
 #include <sstream>
 
-#include "embed/ctrate.h"
-#include "embed/disease_catalog.h"
 #include "embed/report_parser.h"
 #include "tools/eval/metrics.h"
 
@@ -31,16 +29,6 @@ int RankOf(const std::vector<SearchHit>& hits, const std::string& key) {
   return -1;
 }
 
-// Mean of the embeddings of `texts`, as one direction.
-Result<std::vector<float>> MeanEmbedding(Model& model, const std::vector<std::string>& texts) {
-  CTDB_ASSIGN_OR_RETURN(auto e, model.EmbedTexts(texts));
-  std::vector<float> mean(e.front().size(), 0.0f);
-  for (const auto& v : e) {
-    for (size_t i = 0; i < v.size(); ++i) mean[i] += v[i] / static_cast<float>(e.size());
-  }
-  return mean;
-}
-
 std::string Num(double x) {
   if (!std::isfinite(x)) return "null";
   char buf[32];
@@ -58,12 +46,6 @@ std::string Quote(const std::string& s) {
 }
 
 }  // namespace
-
-void DefaultPrompts(const std::string& disease, std::vector<std::string>* positive, std::vector<std::string>* negative) {
-  const embed::DiseasePrompts p = embed::DefaultPromptsFor(disease);
-  *positive = p.positive;
-  *negative = p.negative;
-}
 
 Result<EvalReport> Evaluate(const Database& db, Model* model, const EvalOptions& options) {
   if (options.k < 1) return Status::InvalidArgument("k must be >= 1");
@@ -142,19 +124,13 @@ Result<EvalReport> Evaluate(const Database& db, Model* model, const EvalOptions&
     r.text_r10 = RecallFromRanks(text_ranks, 10);
   }
 
-  // Zero-shot classification: score = x . (mean p+ - mean p-).
+  // Zero-shot classification: score = x . (p+ - p-), prototypes from the model's catalog.
   std::vector<double> aucs_global, aucs_token;
-  const std::vector<std::string>& diseases = model->info().diseases.empty()
-                                                 ? std::vector<std::string>(embed::kCtRateLabels,
-                                                                            embed::kCtRateLabels + embed::kNumCtRateLabels)
-                                                 : model->info().diseases;
-  for (const std::string& d : diseases) {
-    std::vector<std::string> pos, neg;
-    DefaultPrompts(d, &pos, &neg);
-    CTDB_ASSIGN_OR_RETURN(auto pp, MeanEmbedding(*model, pos));
-    CTDB_ASSIGN_OR_RETURN(auto pn, MeanEmbedding(*model, neg));
-    std::vector<float> w(pp.size());
-    for (size_t i = 0; i < w.size(); ++i) w[i] = pp[i] - pn[i];
+  CTDB_ASSIGN_OR_RETURN(std::vector<DiseasePrototype> protos, model->DiseasePrototypes());
+  for (const DiseasePrototype& proto : protos) {
+    const std::string& d = proto.name;
+    std::vector<float> w(proto.p_positive.size());
+    for (size_t i = 0; i < w.size(); ++i) w[i] = proto.p_positive[i] - proto.p_negative[i];
     DiseaseScore ds;
     ds.disease = d;
     std::vector<float> sg, st;

@@ -49,10 +49,6 @@ struct EvalReport {
   double slab_mm = 0;  // the model's slab thickness, for scale
 };
 
-// The positive and negative phrases of a disease's zero-shot score: the
-// built-in disease catalog (embed/disease_catalog.h).
-void DefaultPrompts(const std::string& disease, std::vector<std::string>* positive, std::vector<std::string>* negative);
-
 // `model` may be null: then only the stored-vector metrics (report -> volume,
 // MAP@k) are computed and the rest are NaN. With a model the database must
 // hold that model's vectors (FailedPrecondition otherwise).

@@ -51,6 +51,16 @@ struct VolumeReadOptions {
   std::array<double, 3> spacing_mm{0, 0, 0};  // 0 = keep the file's along that axis
 };
 
+// A disease of the model's catalog (diagnosis-aware prompts, seed 000):
+// clinical phrases saying it is present or absent, and their mean embeddings.
+// P(disease | x) = sigmoid((x . p+ - x . p-) / tau) is monotone in
+// x . (p+ - p-), so ranking studies by a disease is one inner-product search.
+struct DiseasePrototype {
+  std::string name;
+  std::vector<std::string> positive, negative;
+  std::vector<float> p_positive, p_negative;  // means of the phrase embeddings
+};
+
 class Model {
  public:
   // Reads dir/manifest.json and loads the weights. NotFound for a missing
@@ -76,6 +86,11 @@ class Model {
   // The key defaults to the file name without extension.
   virtual Result<Study> EmbedStudyFile(const std::string& path, const StudyRecord& record,
                                        const VolumeReadOptions& read = {}) = 0;
+
+  // The disease catalog, embedded (computed once, then cached): the model
+  // directory's diseases.json when present (users may edit its phrases and
+  // add diseases), else the built-in phrases for the manifest's diseases.
+  virtual Result<std::vector<DiseasePrototype>> DiseasePrototypes() = 0;
 };
 
 }  // namespace ctdb

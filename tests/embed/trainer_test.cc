@@ -1,0 +1,143 @@
+// Training on a handful of synthetic studies: the data the objectives need
+// is extracted, losses fall, checkpoints resume to the same weights, and the
+// result loads as a model.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <set>
+
+#include "api/src/model_builder.h"
+#include "embed/encoder.h"
+#include "embed/trainer.h"
+#include "tests/test_util.h"
+#include "tools/synth/synth.h"
+
+namespace ctdb::embed {
+namespace {
+
+struct Data {
+  test::TempDir dir;
+  ModelManifest m = NewModelSpec::TinyManifest();
+  TrainingSet set;
+  std::vector<std::string> vocab;
+  Data() {
+    synth::SynthOptions so;
+    so.out = dir.Sub("data");
+    so.n = 12;
+    so.seed = 8;
+    so.inplane = 48;
+    so.valid_fraction = 0;
+    REQUIRE(synth::Synthesize(so).ok());
+    auto s = LoadTrainingSet(so.out, "train", 0, m, 2);
+    REQUIRE_MESSAGE(s.ok(), s.status().ToString());
+    set = std::move(s).value();
+    std::vector<std::string> corpus;
+    for (const auto& st : set.studies) corpus.push_back(st.findings + "\n" + st.impression);
+    vocab = BuildVocab(corpus, m.tokenizer, 2000);
+  }
+  TrainOptions Options(const std::string& out, int epochs) const {
+    TrainOptions o;
+    o.out = dir.Sub(out);
+    o.manifest = m;
+    o.vocab = vocab;
+    o.epochs = epochs;
+    o.batch = 6;
+    o.warmup_steps = 2;
+    return o;
+  }
+};
+
+TEST_CASE("training data: labels, sentence targets, organ fractions") {
+  Data d;
+  CHECK(d.set.studies.size() == 12);
+  CHECK(d.set.skipped == 0);
+  int slabs = 0, diseases = 0, organs = 0;
+  for (const auto& s : d.set.studies) {
+    CHECK(s.volume.size() == 32u * 32 * 16);
+    CHECK(s.labels.size() == 18);
+    REQUIRE(s.organ_tokens.size() == 5u * 128);
+    // Each token's organ fractions sum to at most 1 (they are fractions of its block).
+    for (int t = 0; t < 128; ++t) {
+      float sum = 0;
+      for (int o = 0; o < 5; ++o) sum += s.organ_tokens[static_cast<size_t>(o * 128 + t)];
+      CHECK(sum <= 1.0001f);
+    }
+    for (const auto& ts : s.sentences) {
+      slabs += ts.slab >= 0;
+      diseases += ts.disease >= 0;
+      organs += ts.organs != 0;
+      if (ts.slab >= 0) CHECK(ts.slab < 8);
+      // A sentence that names a present disease agrees with the labels.
+      if (ts.disease >= 0 && ts.existence == 1) CHECK(s.labels[static_cast<size_t>(ts.disease)] == 1);
+    }
+  }
+  CHECK(slabs > 0);
+  CHECK(diseases > 0);
+  CHECK(organs > 0);
+  CHECK(OrgansOfRegion("right lower lobe") == 1);
+  CHECK(OrgansOfRegion("left lung") == 2);
+  CHECK(OrgansOfRegion("coronary arteries") == 4);
+  CHECK(OrgansOfRegion("lung") == 3);
+  CHECK(LoadTrainingSet(d.dir.Sub("data"), "valid", 0, d.m, 1).status().IsInvalidArgument());  // empty split
+}
+
+TEST_CASE("training: losses fall, a checkpoint resumes to the same weights, the model loads") {
+  Data d;
+  TrainOptions o = d.Options("once", 4);
+  std::vector<double> totals;
+  o.progress = [&](const TrainOptions::Progress& p) { totals.push_back(p.losses.at("total")); };
+  auto r = Train(d.set, o);
+  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+  CHECK(r->steps == 8);
+  REQUIRE(totals.size() == 8);
+  for (double t : totals) CHECK(std::isfinite(t));
+  CHECK(totals.back() < totals.front());
+  CHECK(r->final_losses.count("siglip") == 1);
+  CHECK(r->final_losses.count("localization") == 1);
+
+  CHECK(r->finished);
+  // Stopped after three steps, then resumed: the same weights as one run.
+  TrainOptions half = d.Options("twice", 4);
+  half.stop_at_step = 3;
+  auto stopped = Train(d.set, half);
+  REQUIRE(stopped.ok());
+  CHECK(!stopped->finished);
+  CHECK(stopped->steps == 3);
+  CHECK(!std::filesystem::exists(d.dir.Sub("twice") + "/weights.pt"));
+  auto resumed = Train(d.set, d.Options("twice", 4));
+  REQUIRE(resumed.ok());
+  CHECK(resumed->resumed_from == 3);
+  CHECK(resumed->finished);
+  CHECK(test::ReadFileBytes(d.dir.Sub("once") + "/checkpoint/model.pt").size() > 0);
+  auto a = LoadEncoder(d.dir.Sub("once"), d.m, {});
+  auto b = LoadEncoder(d.dir.Sub("twice"), d.m, {});
+  REQUIRE((a.ok() && b.ok()));
+  auto ta = (*a)->EncodeTexts({"Right pleural effusion."});
+  auto tb = (*b)->EncodeTexts({"Right pleural effusion."});
+  REQUIRE((ta.ok() && tb.ok()));
+  for (size_t i = 0; i < (*ta)[0].size(); ++i) CHECK((*ta)[0][i] == doctest::Approx((*tb)[0][i]).epsilon(1e-4));
+}
+
+TEST_CASE("training: objectives switch off one by one; all off is refused") {
+  Data d;
+  TrainOptions o = d.Options("abl", 1);
+  o.objectives.disease = false;
+  o.objectives.anatomy = false;
+  std::set<std::string> seen;
+  o.progress = [&](const TrainOptions::Progress& p) {
+    for (const auto& [k, v] : p.losses) seen.insert(k);
+  };
+  REQUIRE(Train(d.set, o).ok());
+  CHECK(seen.count("siglip") == 1);
+  CHECK(seen.count("disease") == 0);
+  CHECK(seen.count("anatomy") == 0);
+  TrainOptions none = d.Options("none", 1);
+  none.objectives.siglip = none.objectives.disease = none.objectives.localization = none.objectives.anatomy = false;
+  CHECK(Train(d.set, none).status().IsInvalidArgument());
+  TrainOptions bad = d.Options("bad", 0);
+  CHECK(Train(d.set, bad).status().IsInvalidArgument());
+}
+
+}  // namespace
+}  // namespace ctdb::embed
