@@ -268,4 +268,23 @@ std::vector<ReportStatement> ParseStatements(const std::string& findings, const 
   return out;
 }
 
+std::string RemoveSliceReferences(const std::string& text) {
+  std::string out = text;
+  size_t search = 0;
+  for (size_t open; (open = out.find('(', search)) != std::string::npos;) {
+    const size_t close = out.find(')', open);
+    if (close == std::string::npos) break;
+    const std::string inner = out.substr(open, close - open);
+    if (inner.find("image") == std::string::npos && inner.find("Image") == std::string::npos) {
+      search = close;  // another parenthesis: keep it
+      continue;
+    }
+    size_t from = open;
+    while (from > 0 && out[from - 1] == ' ') --from;
+    out.erase(from, close + 1 - from);
+    search = from;
+  }
+  return out;
+}
+
 }  // namespace ctdb::embed

@@ -46,6 +46,10 @@ std::vector<std::string> SplitSentences(std::string_view text);
 
 ParsedReport ParseReport(std::string_view text);
 
+// The sentence without its "(series X, image N)" references, e.g. for a
+// localization query whose answer must come from the image, not the number.
+std::string RemoveSliceReferences(const std::string& sentence);
+
 // The statements of a report's findings and impression sections.
 std::vector<ReportStatement> ParseStatements(const std::string& findings, const std::string& impression);
 

@@ -61,7 +61,7 @@ Result<TrainStudy> LoadOne(const CtRateStudy& s, const ModelManifest& m) {
   }
   const ParsedReport parsed = ParseReport(s.findings + "\n" + s.impression);
   st.sentences.resize(parsed.sentences.size());
-  for (size_t i = 0; i < parsed.sentences.size(); ++i) st.sentences[i].text = parsed.sentences[i];
+  for (size_t i = 0; i < parsed.sentences.size(); ++i) st.sentences[i].text = RemoveSliceReferences(parsed.sentences[i]);
   for (const auto& f : parsed.findings) {
     TrainSentence& ts = st.sentences[f.sentence];
     if (ts.disease >= 0) continue;  // the sentence's first statement names it

@@ -92,5 +92,14 @@ TEST_CASE("slice references in several spellings") {
   CHECK(r.references[2].image == 7);
 }
 
+TEST_CASE("slice references are removed from a sentence, other parentheses kept") {
+  CHECK(RemoveSliceReferences("Consolidation in the right lower lobe (series 2, image 40).") ==
+        "Consolidation in the right lower lobe.");
+  CHECK(RemoveSliceReferences("A 6 mm nodule (series 3, Image 12) and another (image 80).") ==
+        "A 6 mm nodule and another.");
+  CHECK(RemoveSliceReferences("Atelectasis (mild) at the base.") == "Atelectasis (mild) at the base.");
+  CHECK(RemoveSliceReferences("Unclosed (series 2, image 4") == "Unclosed (series 2, image 4");
+}
+
 }  // namespace
 }  // namespace ctdb::embed

@@ -68,6 +68,7 @@ TEST_CASE("training data: labels, sentence targets, organ fractions") {
       diseases += ts.disease >= 0;
       organs += ts.organs != 0;
       if (ts.slab >= 0) CHECK(ts.slab < 8);
+      CHECK(ts.text.find("image") == std::string::npos);  // references are stripped: no shortcut
       // A sentence that names a present disease agrees with the labels.
       if (ts.disease >= 0 && ts.existence == 1) CHECK(s.labels[static_cast<size_t>(ts.disease)] == 1);
     }

@@ -167,13 +167,13 @@ Result<EvalReport> Evaluate(const Database& db, Model* model, const EvalOptions&
     if (!(in >> z0 >> dz)) continue;
     const embed::ParsedReport parsed = embed::ParseReport(s.record.findings + "\n" + s.record.impression);
     for (const auto& ref : parsed.references) {
-      if (ref.sentence >= s.vectors.sentences.size() || ref.slice_index() < 0) continue;
-      const auto& sv = s.vectors.sentences[ref.sentence];
-      if (sv.name != parsed.sentences[ref.sentence]) continue;  // stored under another split: skip
+      if (ref.sentence >= parsed.sentences.size() || ref.slice_index() < 0) continue;
+      // The sentence without its reference: the answer must come from the image.
+      CTDB_ASSIGN_OR_RETURN(auto q, model->EmbedTexts({embed::RemoveSliceReferences(parsed.sentences[ref.sentence])}));
       size_t best = 0;
       float best_score = -2;
       for (size_t j = 0; j < s.vectors.slabs.size(); ++j) {
-        const float d = Dot(sv.vector, s.vectors.slabs[j].vector);
+        const float d = Dot(q[0], s.vectors.slabs[j].vector);
         if (d > best_score) best_score = d, best = j;
       }
       pred.push_back(s.vectors.slabs[best].z_mm);
