@@ -93,7 +93,10 @@ ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
   out.tokens = seq.transpose(0, 1).reshape({b, grid_[0], grid_[1], grid_[2], c});
   auto q = pool_query_.expand({1, b, c});
   auto pooled = std::get<0>(pool_->forward(q, seq, seq)).squeeze(0);  // (B, C)
-  out.global = Project(pooled);
+  // Plus the strongest response of each channel: findings are local, and an
+  // attention pool that starts uniform averages them away (a probe trained
+  // on labels stayed at chance without it).
+  out.global = Project(pooled + seq.amax(0));
   out.slabs = Project(out.tokens.mean({2, 3}));  // (B, Z', d)
   if (num_diseases_ > 0) {
     auto dq = disease_queries_.expand({num_diseases_, b, c});
