@@ -4,13 +4,14 @@
 // Image (seed 000's hybrid, seed 001's slabs): a 3D CNN stem in place of ViT
 // patch embedding -> factorized (z, y, x) position embeddings -> transformer
 // layers over the token grid. From the visual tokens:
-//   global    attention pooling with a learned query,
+//   global    attention pooling with a learned query, plus the per-channel
+//             maximum over tokens,
 //   slabs     tokens averaged over (y, x): one feature per z token, i.e. one
 //             per slab of (product of stem z strides) model slices,
 //   diseases  K learned disease query tokens cross-attending to the tokens.
 // All three go through one projection into the joint space, L2-normalized.
 // Text: token + position embeddings -> transformer with a padding mask ->
-// mean over the real tokens -> projection, L2-normalized.
+// mean plus per-channel max over the real tokens -> projection, L2-normalized.
 //
 // Thread contract: forward() in eval mode under torch::NoGradGuard mutates
 // nothing; training (embed/ training code) owns its model exclusively.
