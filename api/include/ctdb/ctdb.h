@@ -3,6 +3,8 @@
 
 #include "ctdb/database.h"
 #include "ctdb/filter.h"
+#include "ctdb/ingest.h"
+#include "ctdb/model.h"
 #include "ctdb/options.h"
 #include "ctdb/result.h"
 #include "ctdb/status.h"
