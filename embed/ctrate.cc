@@ -24,13 +24,6 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-std::string StripVolumeExtension(const std::string& name) {
-  for (const char* ext : {".nii.gz", ".nii"}) {
-    if (EndsWith(name, ext)) return name.substr(0, name.size() - std::string(ext).size());
-  }
-  return name;
-}
-
 bool ParseNumber(const std::string& s, double* out) {
   const char* b = s.c_str();
   char* e = nullptr;
@@ -122,6 +115,10 @@ void ApplyMetadata(const std::map<std::string, std::string>& m, CtRateStudy* s) 
 
 }  // namespace
 
+bool IsOrganMaskName(const std::string& name) {
+  return IsNiftiPath(name) && EndsWith(StripNiftiExtension(name), "_mask");
+}
+
 Result<std::vector<CtRateStudy>> ScanCtRate(const std::string& root) {
   std::error_code ec;
   if (!fs::is_directory(root, ec)) return Status::NotFound("no CT-RATE folder " + root);
@@ -137,10 +134,10 @@ Result<std::vector<CtRateStudy>> ScanCtRate(const std::string& root) {
          it.increment(ec)) {
       const std::string name = it->path().filename().string();
       if (!it->is_regular_file(ec) || !IsNiftiPath(name)) continue;
-      if (EndsWith(StripVolumeExtension(name), "_mask")) continue;  // organ masks beside synthetic volumes
+      if (IsOrganMaskName(name)) continue;
       CtRateStudy s;
       s.volume_name = name;
-      s.key = StripVolumeExtension(name);
+      s.key = StripNiftiExtension(name);
       s.path = it->path().string();
       const fs::path mask = it->path().parent_path() / (s.key + "_mask.nii.gz");
       if (fs::is_regular_file(mask, ec)) s.mask_path = mask.string();

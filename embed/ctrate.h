@@ -49,6 +49,10 @@ struct CtRateStudy {
   std::string problem;
 };
 
+// True for organ-mask files, "<name>_mask.nii[.gz]" (written beside the
+// synthetic volumes): segmentations, not studies.
+bool IsOrganMaskName(const std::string& name);
+
 // Every volume under root/{train,valid}/ (files named *_mask.nii.gz are
 // organ masks, not volumes), joined by file name with the
 // CSVs found anywhere under root, sorted by key. A CSV that does not parse

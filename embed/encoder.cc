@@ -68,6 +68,19 @@ Status ValidateManifest(const ModelManifest& m) {
   return Status::Ok();
 }
 
+Status CheckEncoderInput(const Tensor3& v, const ModelManifest& m) {
+  for (int a = 0; a < 3; ++a) {
+    if (v.shape[a] != m.preprocess.size[a] || std::abs(v.spacing_mm[a] - m.preprocess.spacing_mm[a]) > 1e-6) {
+      return Status::InvalidArgument("volume is not preprocessed for this model (shape or spacing differs)");
+    }
+  }
+  if (v.data.size() != static_cast<size_t>(v.shape[0] * v.shape[1] * v.shape[2]) ||
+      v.slice_z_mm.size() != static_cast<size_t>(v.shape[2])) {
+    return Status::InvalidArgument("volume data does not match its shape");
+  }
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<Encoder>> LoadEncoder(const std::string& dir, const ModelManifest& manifest,
                                              const EncoderRuntime& runtime) {
   Status s = ValidateManifest(manifest);

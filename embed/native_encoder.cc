@@ -12,19 +12,6 @@
 namespace ctdb::embed {
 namespace {
 
-Status CheckVolume(const Tensor3& v, const ModelManifest& m) {
-  for (int a = 0; a < 3; ++a) {
-    if (v.shape[a] != m.preprocess.size[a] || std::abs(v.spacing_mm[a] - m.preprocess.spacing_mm[a]) > 1e-6) {
-      return Status::InvalidArgument("volume is not preprocessed for this model (shape or spacing differs)");
-    }
-  }
-  if (v.data.size() != static_cast<size_t>(v.shape[0] * v.shape[1] * v.shape[2]) ||
-      v.slice_z_mm.size() != static_cast<size_t>(v.shape[2])) {
-    return Status::InvalidArgument("volume data does not match its shape");
-  }
-  return Status::Ok();
-}
-
 class NativeEncoder final : public Encoder {
  public:
   NativeEncoder(ModelManifest manifest, std::string id, std::unique_ptr<WordPiece> tokenizer, ClipModel model)
@@ -35,7 +22,7 @@ class NativeEncoder final : public Encoder {
 
   Result<std::vector<VolumeEncoding>> EncodeVolumes(const std::vector<const Tensor3*>& volumes) override {
     for (const Tensor3* v : volumes) {
-      Status s = CheckVolume(*v, manifest_);
+      Status s = CheckEncoderInput(*v, manifest_);
       if (!s.ok()) return s;
     }
     std::vector<VolumeEncoding> out(volumes.size());

@@ -66,6 +66,13 @@ void StoreFromHu(const std::vector<float>& hu, double slope, double inter, void*
 
 bool IsNiftiPath(const std::string& path) { return EndsWith(path, ".nii") || EndsWith(path, ".nii.gz"); }
 
+std::string StripNiftiExtension(const std::string& name) {
+  for (const char* ext : {".nii.gz", ".nii"}) {
+    if (EndsWith(name, ext)) return name.substr(0, name.size() - std::strlen(ext));
+  }
+  return name;
+}
+
 const char* NiftiTypeName(NiftiType type) {
   switch (type) {
     case NiftiType::kUint8: return "uint8";

@@ -37,6 +37,9 @@ Result<Volume> ReadNifti(const std::string& path, const NiftiReadOptions& option
 // True for names ending in .nii or .nii.gz.
 bool IsNiftiPath(const std::string& path);
 
+// The name without its .nii.gz or .nii ending ("a/b.nii.gz" -> "a/b").
+std::string StripNiftiExtension(const std::string& name);
+
 // Stored types for writing. Values stored = round((HU - intercept) / slope),
 // clamped to the type's range.
 enum class NiftiType { kUint8, kInt16, kUint16, kInt32, kFloat32, kFloat64 };

@@ -33,11 +33,8 @@ class TorchScriptEncoder final : public Encoder {
 
   Result<std::vector<VolumeEncoding>> EncodeVolumes(const std::vector<const Tensor3*>& volumes) override {
     for (const Tensor3* v : volumes) {
-      for (int a = 0; a < 3; ++a) {
-        if (v->shape[a] != manifest_.preprocess.size[a]) {
-          return Status::InvalidArgument("volume is not preprocessed for this model (shape differs)");
-        }
-      }
+      Status s = CheckEncoderInput(*v, manifest_);
+      if (!s.ok()) return s;
     }
     std::vector<VolumeEncoding> out(volumes.size());
     std::lock_guard<std::mutex> lock(mu_);

@@ -119,6 +119,8 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
     const int64_t vox = m.preprocess.size[0] * m.preprocess.size[1] * m.preprocess.size[2];
     std::map<std::string, double> epoch_sum;
     int64_t epoch_steps = 0;
+    std::vector<int64_t> order;  // this epoch's study order
+    int order_epoch = -1;
 
     for (; step < total; ++step) {
       const int epoch = static_cast<int>(step / per_epoch);
@@ -128,10 +130,13 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
         epoch_steps = 0;
       }
       // The epoch's order depends only on (seed, epoch): a resumed run sees the same batches.
-      std::vector<int64_t> order(static_cast<size_t>(n));
-      std::iota(order.begin(), order.end(), 0);
-      std::mt19937_64 shuffle_rng(o.seed * 7919 + static_cast<uint64_t>(epoch));
-      std::shuffle(order.begin(), order.end(), shuffle_rng);
+      if (epoch != order_epoch) {
+        order.resize(static_cast<size_t>(n));
+        std::iota(order.begin(), order.end(), 0);
+        std::mt19937_64 shuffle_rng(o.seed * 7919 + static_cast<uint64_t>(epoch));
+        std::shuffle(order.begin(), order.end(), shuffle_rng);
+        order_epoch = epoch;
+      }
       std::vector<const TrainStudy*> batch;
       for (int64_t i = within * o.batch; i < std::min(n, (within + 1) * o.batch); ++i) {
         batch.push_back(&data.studies[static_cast<size_t>(order[static_cast<size_t>(i)])]);

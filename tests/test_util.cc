@@ -1,5 +1,7 @@
 #include "tests/test_util.h"
 
+#include <doctest/doctest.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -9,6 +11,8 @@
 #include <numeric>
 #include <random>
 #include <stdexcept>
+
+#include "api/src/model_builder.h"
 
 namespace ctdb::test {
 
@@ -72,6 +76,17 @@ Study MakeStudy(const std::string& key, const float* image, size_t d) {
   s.record.patient_id = "p-" + key;
   s.vectors.image.assign(image, image + d);
   return s;
+}
+
+std::string MakeTinyModel(const std::string& dir, uint64_t seed, int64_t dimension) {
+  NewModelSpec spec;
+  spec.manifest = NewModelSpec::TinyManifest();
+  spec.manifest.dimension = dimension;
+  spec.corpus = {"No pleural effusion.", "Right pleural effusion.", "Cardiomegaly.", "Lung nodule."};
+  spec.seed = seed;
+  const Status s = CreateNativeModel(dir, spec);
+  REQUIRE_MESSAGE(s.ok(), s.ToString());
+  return dir;
 }
 
 }  // namespace ctdb::test

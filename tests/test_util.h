@@ -37,4 +37,9 @@ std::vector<size_t> BruteForceTopK(const std::vector<float>& data, size_t d, con
 // A study with the given key, image vector and simple metadata.
 Study MakeStudy(const std::string& key, const float* image, size_t d);
 
+// A freshly initialized native model in the tiny test layout (32 x 32 x 16
+// input, 24 mm slabs) written to `dir`, with a small report vocabulary;
+// another seed gives other weights (and id). Returns `dir`.
+std::string MakeTinyModel(const std::string& dir, uint64_t seed = 1, int64_t dimension = 32);
+
 }  // namespace ctdb::test

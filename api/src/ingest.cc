@@ -60,6 +60,12 @@ Status CheckModel(Database& db, Model& model, bool reembed) {
   return Status::Ok();
 }
 
+Status CheckPipelineOptions(int jobs, int queue) {
+  if (jobs < 1 || jobs > 256) return Status::InvalidArgument("jobs must be in [1, 256]");
+  if (queue < 1) return Status::InvalidArgument("queue must be >= 1");
+  return Status::Ok();
+}
+
 void RunPipeline(Database& db, Model& model, std::vector<SourceItem>& items, int jobs, int queue,
                  const std::function<void(const IngestProgress&)>& progress, IngestSummary* summary) {
   embed::Encoder& encoder = EncoderOf(model);
@@ -165,8 +171,7 @@ void RunPipeline(Database& db, Model& model, std::vector<SourceItem>& items, int
 }  // namespace
 
 Result<IngestSummary> Ingest(Database& db, Model& model, const std::string& path, const IngestOptions& options) {
-  if (options.jobs < 1 || options.jobs > 256) return Status::InvalidArgument("jobs must be in [1, 256]");
-  if (options.queue < 1) return Status::InvalidArgument("queue must be >= 1");
+  CTDB_RETURN_IF_ERROR(CheckPipelineOptions(options.jobs, options.queue));
   if (options.shard_count < 1 || options.shard_index < 0 || options.shard_index >= options.shard_count) {
     return Status::InvalidArgument("shard must be i/n with 0 <= i < n");
   }
@@ -184,8 +189,7 @@ Result<IngestSummary> Ingest(Database& db, Model& model, const std::string& path
 }
 
 Result<IngestSummary> Reembed(Database& db, Model& model, const ReembedOptions& options) {
-  if (options.jobs < 1 || options.jobs > 256) return Status::InvalidArgument("jobs must be in [1, 256]");
-  if (options.queue < 1) return Status::InvalidArgument("queue must be >= 1");
+  CTDB_RETURN_IF_ERROR(CheckPipelineOptions(options.jobs, options.queue));
   CTDB_RETURN_IF_ERROR(CheckModel(db, model, true));
   IngestSummary summary;
   summary.format = "database";
@@ -201,8 +205,7 @@ Result<IngestSummary> Reembed(Database& db, Model& model, const ReembedOptions& 
 
 Result<IngestSummary> ReembedInto(const Database& source, Database& target, Model& model,
                                   const ReembedOptions& options) {
-  if (options.jobs < 1 || options.jobs > 256) return Status::InvalidArgument("jobs must be in [1, 256]");
-  if (options.queue < 1) return Status::InvalidArgument("queue must be >= 1");
+  CTDB_RETURN_IF_ERROR(CheckPipelineOptions(options.jobs, options.queue));
   if (&source == &target) return Status::InvalidArgument("ReembedInto needs two databases; use Reembed");
   CTDB_RETURN_IF_ERROR(CheckModel(target, model, false));
   IngestSummary summary;

@@ -16,10 +16,6 @@ namespace fs = std::filesystem;
 namespace ctdb {
 namespace {
 
-bool EndsWith(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 std::string Absolute(const std::string& p) {
   std::error_code ec;
   auto a = fs::absolute(p, ec);
@@ -103,7 +99,7 @@ std::vector<std::string> NiftiFilesUnder(const std::string& dir) {
        !ec && it != end; it.increment(ec)) {
     if (!it->is_regular_file(ec)) continue;
     const std::string name = it->path().filename().string();
-    if (!embed::IsNiftiPath(name) || EndsWith(StripVolumeExtension(name), "_mask")) continue;
+    if (!embed::IsNiftiPath(name) || embed::IsOrganMaskName(name)) continue;
     files.push_back(it->path().string());
   }
   std::sort(files.begin(), files.end());

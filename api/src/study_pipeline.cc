@@ -11,12 +11,11 @@
 namespace ctdb {
 
 std::string StripVolumeExtension(std::string name) {
-  for (const std::string ext : {".nii.gz", ".nii", ".dcm"}) {
-    if (name.size() > ext.size() && name.compare(name.size() - ext.size(), ext.size(), ext) == 0) {
-      return name.substr(0, name.size() - ext.size());
-    }
+  const std::string dcm = ".dcm";
+  if (name.size() > dcm.size() && name.compare(name.size() - dcm.size(), dcm.size(), dcm) == 0) {
+    return name.substr(0, name.size() - dcm.size());
   }
-  return name;
+  return embed::StripNiftiExtension(name);
 }
 
 Result<embed::Volume> ReadVolumeFile(const std::string& path, const VolumeReadOptions& read) {

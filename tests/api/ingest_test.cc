@@ -7,7 +7,6 @@
 #include <set>
 #include <thread>
 
-#include "api/src/model_builder.h"
 #include "ctdb/ctdb.h"
 #include "ctdb/ingest.h"
 #include "ctdb/model.h"
@@ -35,13 +34,8 @@ struct Fixture {
   }
 
   std::unique_ptr<Model> OpenModel(uint64_t seed, bool tiny_dim = true) {
-    NewModelSpec spec;
-    spec.manifest = NewModelSpec::TinyManifest();
-    if (!tiny_dim) spec.manifest.dimension = 48;
-    spec.corpus = {"No pleural effusion.", "Right pleural effusion.", "Cardiomegaly.", "Lung nodule."};
-    spec.seed = seed;
-    const std::string path = dir.Sub("model" + std::to_string(seed) + (tiny_dim ? "" : "w"));
-    REQUIRE(CreateNativeModel(path, spec).ok());
+    const std::string path = test::MakeTinyModel(dir.Sub("model" + std::to_string(seed) + (tiny_dim ? "" : "w")),
+                                                 seed, tiny_dim ? 32 : 48);
     auto m = Model::Open(path);
     REQUIRE(m.ok());
     return std::move(m).value();

@@ -16,14 +16,7 @@
 namespace ctdb {
 namespace {
 
-std::string MakeTinyModel(const std::string& dir, uint64_t seed = 1) {
-  NewModelSpec spec;
-  spec.manifest = NewModelSpec::TinyManifest();
-  spec.corpus = {"No pleural effusion.", "Right pleural effusion.", "Cardiomegaly.", "Lung nodule."};
-  spec.seed = seed;
-  REQUIRE(CreateNativeModel(dir, spec).ok());
-  return dir;
-}
+using test::MakeTinyModel;
 
 TEST_CASE("manifest: round trip, defaults and field-named errors") {
   embed::ModelManifest m = NewModelSpec::DefaultManifest();

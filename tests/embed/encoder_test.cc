@@ -42,13 +42,7 @@ Tensor3 SynthInput(const ModelManifest& m, int index) {
 }
 
 std::string TinyModel(const test::TempDir& dir, uint64_t seed = 1) {
-  NewModelSpec spec;
-  spec.manifest = NewModelSpec::TinyManifest();
-  spec.corpus = {"No pleural effusion.", "Right pleural effusion.", "Cardiomegaly."};
-  spec.seed = seed;
-  const std::string path = dir.Sub("model" + std::to_string(seed));
-  REQUIRE(CreateNativeModel(path, spec).ok());
-  return path;
+  return test::MakeTinyModel(dir.Sub("model" + std::to_string(seed)), seed);
 }
 
 std::unique_ptr<Encoder> Load(const std::string& path, ModelManifest m = NewModelSpec::TinyManifest()) {
@@ -277,6 +271,13 @@ TEST_CASE("torchscript encoder: global-only and dict outputs; wrong shapes named
   auto out = Load(dir.Sub("g"), m)->EncodeVolumes({&in});
   REQUIRE(out.ok());
   CHECK((*out)[0].slabs.empty());
+  // Input the manifest does not describe is refused before any copy.
+  Tensor3 short_data = in;
+  short_data.data.resize(10);
+  CHECK(Load(dir.Sub("g"), m)->EncodeVolumes({&short_data}).status().IsInvalidArgument());
+  Tensor3 other_spacing = in;
+  other_spacing.spacing_mm[2] = 5;
+  CHECK(Load(dir.Sub("g"), m)->EncodeVolumes({&other_spacing}).status().IsInvalidArgument());
   CHECK((*out)[0].diseases.empty());
 
   WriteTorchScriptModel(dir.Sub("d"), R"(

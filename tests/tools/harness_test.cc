@@ -4,7 +4,6 @@
 
 #include <cmath>
 
-#include "api/src/model_builder.h"
 #include "ctdb/ctdb.h"
 #include "ctdb/ingest.h"
 #include "ctdb/model.h"
@@ -69,11 +68,7 @@ TEST_CASE("harness: with a model, every metric is computed and counts match the 
   so.seed = 6;
   so.inplane = 48;
   REQUIRE(synth::Synthesize(so).ok());
-  NewModelSpec spec;
-  spec.manifest = NewModelSpec::TinyManifest();
-  spec.corpus = {"No pleural effusion.", "Cardiomegaly."};
-  REQUIRE(CreateNativeModel(dir.Sub("m"), spec).ok());
-  auto model = Model::Open(dir.Sub("m"));
+  auto model = Model::Open(test::MakeTinyModel(dir.Sub("m")));
   REQUIRE(model.ok());
   Options o;
   o.path = dir.Sub("db");
@@ -107,10 +102,7 @@ TEST_CASE("harness: with a model, every metric is computed and counts match the 
     }
   }
   // Another model's vectors are not evaluated with this one.
-  NewModelSpec other = spec;
-  other.seed = 9;
-  REQUIRE(CreateNativeModel(dir.Sub("m9"), other).ok());
-  auto m9 = Model::Open(dir.Sub("m9"));
+  auto m9 = Model::Open(test::MakeTinyModel(dir.Sub("m9"), 9));
   CHECK(Evaluate(**db, m9->get(), {}).status().code() == Status::Code::kFailedPrecondition);
 }
 

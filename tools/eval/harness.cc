@@ -1,12 +1,12 @@
 #include "tools/eval/harness.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <limits>
 #include <sstream>
 
+#include "api/src/study_pipeline.h"
 #include "embed/report_parser.h"
 #include "tools/eval/metrics.h"
 
@@ -160,7 +160,7 @@ Result<EvalReport> Evaluate(const Database& db, Model* model, const EvalOptions&
   // Localization: sentences with an image reference.
   std::vector<double> pred, truth;
   for (const Study& s : studies) {
-    auto z = s.record.extra.find("ctdb.slice_z_mm");
+    auto z = s.record.extra.find(kExtraSliceZ);
     if (z == s.record.extra.end() || s.vectors.slabs.empty()) continue;
     std::istringstream in(z->second);
     double z0 = 0, dz = 0;
