@@ -202,6 +202,18 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
   CHECK(Ctdb("eval --data " + dir.Sub("data")).code == 2);  // needs --model
   // The stored vectors are m2's: evaluating them with m is refused.
   CHECK(Ctdb("eval" + db + " --model " + dir.Sub("m")).code == 17);
+
+  // train: a model directory that loads, with its catalog; bad options are usage errors.
+  r = Ctdb("train --tiny --data " + dir.Sub("data") + " --split '' --out " + dir.Sub("t") + " --epochs 1 --batch 2 --json");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("\"model_id\":\"ctdb-synthetic@1#") != std::string::npos);
+  CHECK(r.out.find("\"siglip\"") != std::string::npos);
+  CHECK(std::ifstream(dir.Sub("t") + "/diseases.json").good());
+  CHECK(Ctdb("model info " + dir.Sub("t")).code == 0);
+  CHECK(Ctdb("train --out " + dir.Sub("t2")).code == 2);
+  CHECK(Ctdb("train --data " + dir.Sub("data") + " --out " + dir.Sub("t2") + " --lr fast").code == 2);
+  CHECK(Ctdb("train --data " + dir.Sub("nothing") + " --out " + dir.Sub("t2")).code == 11);
+  CHECK(Ctdb("bench encoder --studies 1").code == 2);
 }
 
 }  // namespace
