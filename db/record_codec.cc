@@ -156,6 +156,41 @@ Result<std::vector<NamedFeature>> DecodeNamedFeatures(std::string_view value, st
   });
 }
 
+std::string EncodeDisease(const DiseaseEntry& e) {
+  Writer w(kDiseaseVersion);
+  w.PutString(e.name);
+  for (const auto* list : {&e.positive, &e.negative}) {
+    w.PutU32(static_cast<uint32_t>(list->size()));
+    for (const auto& t : *list) w.PutString(t);
+  }
+  for (const auto* v : {&e.positive_prototype, &e.negative_prototype, &e.exemplar_positive, &e.exemplar_negative}) {
+    w.PutFloats(*v);
+  }
+  w.PutU64(e.exemplar_studies);
+  w.PutString(e.model_id);
+  w.PutF64(e.logit_scale);
+  return w.Finish();
+}
+
+Result<DiseaseEntry> DecodeDisease(std::string_view value, std::string_view what) {
+  Reader r;
+  CTDB_RETURN_IF_ERROR(Reader::Open(value, kDiseaseVersion, std::string(what), &r));
+  DiseaseEntry e;
+  if (!r.GetString(&e.name)) return Truncated(r);
+  for (auto* list : {&e.positive, &e.negative}) {
+    uint32_t n;
+    if (!r.GetU32(&n) || n > r.remaining() / 4) return Truncated(r);
+    list->resize(n);
+    for (auto& t : *list) if (!r.GetString(&t)) return Truncated(r);
+  }
+  for (auto* v : {&e.positive_prototype, &e.negative_prototype, &e.exemplar_positive, &e.exemplar_negative}) {
+    if (!r.GetFloats(v, kMaxDimension)) return Truncated(r);
+  }
+  if (!r.GetU64(&e.exemplar_studies) || !r.GetString(&e.model_id) || !r.GetF64(&e.logit_scale)) return Truncated(r);
+  if (!r.done()) return r.Error("trailing bytes");
+  return e;
+}
+
 std::string EncodePreview(const Preview& p) {
   Writer w(kPreviewVersion);
   for (int64_t s : p.shape) w.PutI64(s);

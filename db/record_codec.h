@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ctdb/result.h"
+#include "ctdb/disease.h"
 #include "ctdb/study.h"
 
 namespace ctdb::db {
@@ -19,6 +20,7 @@ inline constexpr uint8_t kRecordVersion = 2;  // 2: + report statements
 inline constexpr uint8_t kVectorVersion = 1;
 inline constexpr uint8_t kPreviewVersion = 1;
 inline constexpr uint8_t kOplogVersion = 1;
+inline constexpr uint8_t kDiseaseVersion = 1;
 
 // Upper bounds that keep a corrupt length from causing a huge allocation.
 inline constexpr size_t kMaxDimension = 65536;
@@ -37,6 +39,9 @@ Result<std::vector<SlabFeature>> DecodeSlabs(std::string_view value, std::string
 
 std::string EncodeNamedFeatures(const std::vector<NamedFeature>& features);
 Result<std::vector<NamedFeature>> DecodeNamedFeatures(std::string_view value, std::string_view what);
+
+std::string EncodeDisease(const DiseaseEntry& entry);
+Result<DiseaseEntry> DecodeDisease(std::string_view value, std::string_view what);
 
 std::string EncodePreview(const Preview& preview);
 Result<Preview> DecodePreview(std::string_view value, std::string_view what);

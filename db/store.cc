@@ -8,6 +8,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/slice.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
 #include <rocksdb/write_batch.h>
 
 #include "db/coding.h"
@@ -277,7 +278,7 @@ Result<std::vector<float>> Store::GetVector(uint64_t row, VectorKind kind) const
   return DecodeVector(v, RowWhat((std::string(VectorKindName(kind)) + " vector").c_str(), row));
 }
 
-Result<Study> Store::GetStudy(uint64_t row) const {
+Result<Study> Store::GetStudy(uint64_t row, unsigned parts) const {
   Study study;
   CTDB_ASSIGN_OR_RETURN(study.record, GetRecord(row));
   // Reads one optional part of the study and decodes it into *out.
@@ -290,6 +291,10 @@ Result<Study> Store::GetStudy(uint64_t row) const {
     return Status::Ok();
   };
   StudyVectors& vec = study.vectors;
+  if (parts & kPreviewPart) {
+    CTDB_RETURN_IF_ERROR(load(kPreviews, EncodeKeyU64(row), "preview", DecodePreview, &study.preview));
+  }
+  if (!(parts & kVectorsPart)) return study;
   CTDB_RETURN_IF_ERROR(load(kVectors, VectorKey(VectorSlot::kImage, row), "image vector", DecodeVector, &vec.image));
   if (vec.image.empty()) return Status::Corruption(RowWhat("image vector", row) + " is missing");
   CTDB_RETURN_IF_ERROR(load(kVectors, VectorKey(VectorSlot::kReport, row), "report vector", DecodeVector, &vec.report));
@@ -298,7 +303,6 @@ Result<Study> Store::GetStudy(uint64_t row) const {
       load(kVectors, VectorKey(VectorSlot::kDiseases, row), "disease features", DecodeNamedFeatures, &vec.diseases));
   CTDB_RETURN_IF_ERROR(load(kVectors, VectorKey(VectorSlot::kSentences, row), "sentence features",
                             DecodeNamedFeatures, &vec.sentences));
-  CTDB_RETURN_IF_ERROR(load(kPreviews, EncodeKeyU64(row), "preview", DecodePreview, &study.preview));
   return study;
 }
 
@@ -390,6 +394,46 @@ Status Store::Compact() {
     CTDB_RETURN_IF_ERROR(FromRocks(rep_->db->CompactRange(o, h, nullptr, nullptr), "compacting"));
   }
   return Status::Ok();
+}
+
+namespace {
+std::string DiseaseKey(std::string_view name) {
+  std::string k(name);
+  for (char& c : k) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return k;
+}
+}  // namespace
+
+Status Store::PutDisease(const DiseaseEntry& entry) {
+  return FromRocks(rep_->db->Put(rep_->write_options, rep_->cfs[kDiseases], DiseaseKey(entry.name), EncodeDisease(entry)),
+                   "writing disease " + entry.name);
+}
+
+Status Store::DeleteDisease(std::string_view name) {
+  std::string v;
+  auto s = rep_->db->Get(rocksdb::ReadOptions(), rep_->cfs[kDiseases], DiseaseKey(name), &v);
+  if (s.IsNotFound()) return Status::NotFound("no disease named \"" + std::string(name) + "\" in the catalog");
+  CTDB_RETURN_IF_ERROR(FromRocks(s, "reading disease"));
+  return FromRocks(rep_->db->Delete(rep_->write_options, rep_->cfs[kDiseases], DiseaseKey(name)), "deleting disease");
+}
+
+Result<std::vector<DiseaseEntry>> Store::ListDiseases() const {
+  std::unique_ptr<rocksdb::Iterator> it(rep_->db->NewIterator(rocksdb::ReadOptions(), rep_->cfs[kDiseases]));
+  std::vector<DiseaseEntry> out;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    CTDB_ASSIGN_OR_RETURN(DiseaseEntry e, DecodeDisease(std::string_view(it->value().data(), it->value().size()),
+                                                        "disease " + it->key().ToString()));
+    out.push_back(std::move(e));
+  }
+  CTDB_RETURN_IF_ERROR(FromRocks(it->status(), "listing diseases"));
+  return out;
+}
+
+Status Store::Checkpoint(const std::string& dir) const {
+  rocksdb::Checkpoint* raw = nullptr;
+  CTDB_RETURN_IF_ERROR(FromRocks(rocksdb::Checkpoint::Create(rep_->db.get(), &raw), "starting a checkpoint"));
+  std::unique_ptr<rocksdb::Checkpoint> cp(raw);
+  return FromRocks(cp->CreateCheckpoint(dir), "writing a checkpoint to " + dir);
 }
 
 Status Store::PutMeta(const std::string& name, const std::string& value) {

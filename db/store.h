@@ -5,7 +5,7 @@
 //   records   row                     -> StudyRecord   (record_codec)
 //   vectors   kind byte + row         -> vector(s)     (kind: VectorSlot)
 //   previews  row                     -> Preview
-//   diseases  disease name            -> catalog entry (later issues)
+//   diseases  disease name (lower case) -> DiseaseEntry (record_codec)
 //   oplog     sequence (u64 BE)       -> OplogEntry
 //   meta      name                    -> value (format version, dimension, counters)
 // Vectors are keyed kind-first so a rebuild scans one kind contiguously.
@@ -74,8 +74,10 @@ class Store {
   // Row of a key; NotFound if absent.
   Result<uint64_t> LookupRow(std::string_view key) const;
   Result<StudyRecord> GetRecord(uint64_t row) const;
-  // The study of a row: record, all vectors, preview.
-  Result<Study> GetStudy(uint64_t row) const;
+  // The study of a row: record, all vectors, preview; `parts` picks which
+  // (the record is always read). A missing image vector is Corruption.
+  enum Parts : unsigned { kVectorsPart = 1, kPreviewPart = 2, kAllParts = 3 };
+  Result<Study> GetStudy(uint64_t row, unsigned parts = kAllParts) const;
   // NotFound if the row has no vector of this kind.
   Result<std::vector<float>> GetVector(uint64_t row, VectorKind kind) const;
 
@@ -96,6 +98,15 @@ class Store {
   Status TrimOplog(uint64_t up_to);
   // Full manual compaction of every column family.
   Status Compact();
+
+  // The disease catalog, keyed by lower-cased name. Caller serializes writes.
+  Status PutDisease(const DiseaseEntry& entry);
+  Status DeleteDisease(std::string_view name);  // NotFound if absent
+  Result<std::vector<DiseaseEntry>> ListDiseases() const;
+
+  // A consistent copy of the RocksDB files in `dir` (must not exist; hard
+  // links where the file system allows), openable as a store.
+  Status Checkpoint(const std::string& dir) const;
 
   // Small named values in the meta column family.
   Status PutMeta(const std::string& name, const std::string& value);

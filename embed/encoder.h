@@ -54,6 +54,10 @@ class Encoder {
   // (TorchScript modules).
   virtual double VolumeFlops() const = 0;
   virtual double TextFlops(int tokens) const = 0;
+  // 1/tau of the image-text similarity, for turning cosines into
+  // probabilities (sigmoid(scale * (x.p+ - x.p-))). The learned one for
+  // native models; 10 (CT-CLIP's order) when the module has none.
+  virtual double LogitScale() const { return 10.0; }
 };
 
 // Loads the model in `dir` described by `manifest` (read by the caller).

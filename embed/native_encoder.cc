@@ -1,6 +1,7 @@
 // Encoder over the native torch::nn model (embed/native_model.h).
 #include <torch/serialize.h>
 
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -60,6 +61,7 @@ class NativeEncoder final : public Encoder {
   }
 
   double VolumeFlops() const override { return ImageFlops(manifest_); }
+  double LogitScale() const override { return std::exp(model_->logit_scale.item<double>()); }
   double TextFlops(int tokens) const override { return embed::TextFlops(manifest_, tokens); }
 
  private:

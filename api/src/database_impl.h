@@ -34,6 +34,12 @@ class DatabaseImpl final : public Database {
   Status Delete(std::string_view key) override;
   Result<Study> Get(std::string_view key) const override;
   Result<StudyRecord> GetRecord(std::string_view key) const override;
+  Result<StudyVectors> GetVectors(std::string_view key) const override;
+  Result<Preview> GetPreview(std::string_view key) const override;
+  Result<std::vector<DiseaseEntry>> ListDiseases() const override;  // database_catalog.cc
+  Status PutDisease(const DiseaseEntry& entry) override;
+  Status DeleteDisease(std::string_view name) override;
+  Status Backup(const std::string& dir) override;
   Result<std::vector<std::string>> ListKeys(const ListOptions& options) const override;
   uint64_t Count() const override;
   Result<std::vector<std::vector<SearchHit>>> Search(VectorKind kind, const float* queries, size_t n,

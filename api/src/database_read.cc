@@ -24,6 +24,19 @@ Result<StudyRecord> DatabaseImpl::GetRecord(std::string_view key) const {
   return store_->GetRecord(row);
 }
 
+Result<StudyVectors> DatabaseImpl::GetVectors(std::string_view key) const {
+  CTDB_ASSIGN_OR_RETURN(uint64_t row, store_->LookupRow(key));
+  CTDB_ASSIGN_OR_RETURN(Study s, store_->GetStudy(row, db::Store::kVectorsPart));
+  return std::move(s.vectors);
+}
+
+Result<Preview> DatabaseImpl::GetPreview(std::string_view key) const {
+  CTDB_ASSIGN_OR_RETURN(uint64_t row, store_->LookupRow(key));
+  CTDB_ASSIGN_OR_RETURN(Study s, store_->GetStudy(row, db::Store::kPreviewPart));
+  if (s.preview.voxels.empty()) return Status::NotFound("study " + std::string(key) + " has no preview");
+  return std::move(s.preview);
+}
+
 Result<std::vector<std::string>> DatabaseImpl::ListKeys(const ListOptions& options) const {
   return store_->ListKeys(options);
 }

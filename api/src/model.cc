@@ -27,6 +27,7 @@ class ModelImpl final : public Model {
     info_.max_tokens = static_cast<int>(m.max_tokens);
     info_.diseases = m.diseases;
     info_.volume_flops = encoder_->VolumeFlops();
+    info_.logit_scale = encoder_->LogitScale();
   }
 
   const ModelInfo& info() const override { return info_; }

@@ -15,6 +15,9 @@ const char* Status::CodeName(Code code) {
     case Code::kAlreadyExists: return "already_exists";
     case Code::kFailedPrecondition: return "failed_precondition";
     case Code::kInternal: return "internal";
+    case Code::kPermissionDenied: return "permission_denied";
+    case Code::kUnauthenticated: return "unauthenticated";
+    case Code::kUnavailable: return "unavailable";
   }
   return "unknown";
 }
@@ -23,9 +26,10 @@ std::string Status::ToString() const {
   if (ok()) return "OK";
   static const char* const kTitles[] = {"OK",           "NotFound",      "InvalidArgument",
                                         "Corruption",   "IOError",       "NotSupported",
-                                        "AlreadyExists", "FailedPrecondition", "Internal"};
+                                        "AlreadyExists", "FailedPrecondition", "Internal",
+                                        "PermissionDenied", "Unauthenticated", "Unavailable"};
   int c = static_cast<int>(code_);
-  std::string title = (c >= 0 && c < 9) ? kTitles[c] : "Unknown";
+  std::string title = (c >= 0 && c < 12) ? kTitles[c] : "Unknown";
   return title + ": " + message_;
 }
 

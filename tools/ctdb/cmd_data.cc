@@ -256,6 +256,10 @@ int CmdStats(int argc, char** argv) {
 }
 
 int CmdSearch(int argc, char** argv) {
+  if (argc > 0) {
+    const std::string first = argv[0];
+    if (first == "text" || first == "image" || first == "disease" || first == "report") return CmdQuerySearch(argc, argv);
+  }
   const std::string help = std::string(
                                "usage: ctdb search --db PATH --like KEY [--kind image|report] [--k 10]\n"
                                "                   [--offset 0] [--filter EXPR] [--exact] [--json]\n"

@@ -21,5 +21,13 @@ int CmdModel(int argc, char** argv);
 int CmdIngest(int argc, char** argv);
 int CmdReembed(int argc, char** argv);
 int CmdTrain(int argc, char** argv);
+int CmdQuerySearch(int argc, char** argv);  // ctdb search text|image|disease|report
+int CmdClassify(int argc, char** argv);
+int CmdLocalize(int argc, char** argv);
+int CmdReport(int argc, char** argv);
+int CmdDiseases(int argc, char** argv);
+int CmdBackup(int argc, char** argv);
+int CmdRestore(int argc, char** argv);
+int CmdServe(int argc, char** argv);
 
 }  // namespace ctdb::cli

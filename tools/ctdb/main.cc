@@ -18,7 +18,14 @@ const char kHelp[] =
     "  delete         delete a study\n"
     "  list           list study keys\n"
     "  stats          database and index statistics\n"
-    "  search         nearest studies to a stored study's vector\n"
+    "  search         search text|image|disease|report (or --like KEY: raw vector search)\n"
+    "  classify       P(disease) for a study, every catalog disease\n"
+    "  localize       where along z a text matches a study\n"
+    "  report         draft a report from the nearest studies\n"
+    "  diseases       list / edit the disease catalog, compute exemplars\n"
+    "  serve          REST server and web page\n"
+    "  backup         consistent copy of a database (RocksDB checkpoint + index snapshot)\n"
+    "  restore        put a backup back\n"
     "  compact        rebuild indexes without tombstones, compact storage\n"
     "  inspect        describe a NIfTI file, DICOM file/series or CT-RATE folder\n"
     "  ingest         embed CT studies (NIfTI, DICOM, CT-RATE) with a model into a database\n"
@@ -47,6 +54,10 @@ const Command kCommands[] = {
     {"synth", ctdb::cli::CmdSynth},     {"eval", ctdb::cli::CmdEval},
     {"model", ctdb::cli::CmdModel},     {"ingest", ctdb::cli::CmdIngest},
     {"reembed", ctdb::cli::CmdReembed}, {"train", ctdb::cli::CmdTrain},
+    {"classify", ctdb::cli::CmdClassify}, {"localize", ctdb::cli::CmdLocalize},
+    {"report", ctdb::cli::CmdReport},   {"diseases", ctdb::cli::CmdDiseases},
+    {"backup", ctdb::cli::CmdBackup},   {"restore", ctdb::cli::CmdRestore},
+    {"serve", ctdb::cli::CmdServe},
 };
 
 }  // namespace

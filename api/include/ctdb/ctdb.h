@@ -5,6 +5,7 @@
 #include "ctdb/filter.h"
 #include "ctdb/ingest.h"
 #include "ctdb/model.h"
+#include "ctdb/query.h"
 #include "ctdb/options.h"
 #include "ctdb/result.h"
 #include "ctdb/status.h"

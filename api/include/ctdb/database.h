@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ctdb/disease.h"
 #include "ctdb/options.h"
 #include "ctdb/result.h"
 #include "ctdb/status.h"
@@ -96,6 +97,10 @@ class Database {
 
   // Only the record (cheaper than Get).
   virtual Result<StudyRecord> GetRecord(std::string_view key) const = 0;
+  // Only the vectors (no record decode beyond the key, no preview).
+  virtual Result<StudyVectors> GetVectors(std::string_view key) const = 0;
+  // Only the preview; NotFound when the study has none.
+  virtual Result<Preview> GetPreview(std::string_view key) const = 0;
 
   // Keys in ascending byte order, per options.
   virtual Result<std::vector<std::string>> ListKeys(const ListOptions& options) const = 0;
@@ -124,6 +129,23 @@ class Database {
   virtual Status SnapshotIndex() = 0;
 
   virtual Result<DatabaseStats> Stats() const = 0;
+
+  // The disease catalog (see ctdb/disease.h), ordered by lower-cased name.
+  virtual Result<std::vector<DiseaseEntry>> ListDiseases() const = 0;
+  // Adds or replaces (by name, ignoring case) a catalog entry. Errors:
+  // InvalidArgument for an empty name, no positive phrase, or prototypes of
+  // the wrong dimension or not finite.
+  virtual Status PutDisease(const DiseaseEntry& entry) = 0;
+  virtual Status DeleteDisease(std::string_view name) = 0;  // NotFound if absent
+
+  // Writes a consistent copy of the database into `dir` (which must not
+  // exist): a RocksDB checkpoint plus fresh index snapshots, so opening the
+  // copy replays nothing. The copy is itself a database directory. Writes
+  // wait while it is taken; searches go on.
+  virtual Status Backup(const std::string& dir) = 0;
+  // Copies a backup made by Backup() to `path` (which must not exist) after
+  // checking that it opens. The database at `path` is then ready to Open.
+  static Status Restore(const std::string& backup_dir, const std::string& path);
   // Completes a re-embed started with Options::change_model: checks that
   // every study now carries the new model id, then records it as the
   // database's model. FailedPrecondition (with the count) while studies

@@ -38,6 +38,9 @@ struct ModelInfo {
   int max_tokens = 0;
   std::vector<std::string> diseases;  // one visual feature per disease
   double volume_flops = 0;  // per forward pass; 0 when unknown (TorchScript)
+  // 1/tau: P(disease | x) = sigmoid(logit_scale * (x.p+ - x.p-)). Learned
+  // by native models; 10 for TorchScript modules.
+  double logit_scale = 10;
 };
 
 // How to read a volume file.

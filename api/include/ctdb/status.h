@@ -25,6 +25,9 @@ class [[nodiscard]] Status {
     kAlreadyExists = 6,
     kFailedPrecondition = 7,  // e.g. database opened with another model
     kInternal = 8,          // a third-party library failed unexpectedly
+    kPermissionDenied = 9,  // the caller may not do this (scope, path outside a root)
+    kUnauthenticated = 10,  // no or unknown credentials
+    kUnavailable = 11,      // shutting down, or not ready yet
   };
 
   Status() = default;  // OK
@@ -38,6 +41,9 @@ class [[nodiscard]] Status {
   static Status AlreadyExists(std::string_view msg) { return {Code::kAlreadyExists, msg}; }
   static Status FailedPrecondition(std::string_view msg) { return {Code::kFailedPrecondition, msg}; }
   static Status Internal(std::string_view msg) { return {Code::kInternal, msg}; }
+  static Status PermissionDenied(std::string_view msg) { return {Code::kPermissionDenied, msg}; }
+  static Status Unauthenticated(std::string_view msg) { return {Code::kUnauthenticated, msg}; }
+  static Status Unavailable(std::string_view msg) { return {Code::kUnavailable, msg}; }
 
   bool ok() const { return code_ == Code::kOk; }
   bool IsNotFound() const { return code_ == Code::kNotFound; }

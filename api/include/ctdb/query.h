@@ -1,0 +1,148 @@
+// ctdb::QueryEngine: the questions a user asks of a database (DESIGN.md
+// "Queries"), answered with its model:
+//
+//   auto q = ctdb::QueryEngine::Open(db.get(), model);      // model may be null
+//   auto r = (*q)->SearchText("right pleural effusion", {}); // hits with z (mm)
+//   auto p = (*q)->Classify("valid_12_a_1");                // P(disease) each
+//
+// Every result says what its scores mean (score_meaning), so a caller never
+// has to guess whether a number is a cosine, a margin or a probability.
+//
+// Thread contract: a QueryEngine is safe for concurrent use; it holds no
+// mutable state beyond a catalog cache guarded inside. The Database and
+// Model must outlive it.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ctdb/database.h"
+#include "ctdb/model.h"
+
+namespace ctdb {
+
+struct QueryOptions {
+  // Hits to return after `offset`, in [1, 1000]. Default: 10.
+  size_t k = 10;
+  // Hits to skip (paging). Default: 0.
+  size_t offset = 0;
+  // Metadata predicates (ctdb/filter.h). Default: none.
+  Filter filter;
+  // Exact scan even with an approximate index. Default: false.
+  bool exact = false;
+};
+
+struct QueryHit {
+  std::string key;
+  float score = 0;                   // see QueryResult::score_meaning
+  std::optional<float> probability;  // disease searches: P(disease | study)
+  std::optional<float> z_mm;         // text searches: centre of the best slab
+  std::optional<float> slab_score;   // ... and its cosine with the text
+  std::string sentence;              // report searches: best-matching sentence
+  StudyRecord record;                // the hit's record (statements included)
+};
+
+struct QueryResult {
+  std::string score_meaning;
+  std::vector<QueryHit> hits;
+};
+
+struct DiseaseProbability {
+  std::string disease;
+  // sigmoid(logit_scale * (x.p+ - x.p-)) with x the study's global image
+  // embedding: the same quantity disease searches rank by.
+  float probability = 0;
+  float margin = 0;  // x.p+ - x.p-
+  // The same with x = the study's feature of this disease's query token,
+  // when the model has one for it.
+  std::optional<float> token_probability;
+  bool labelled = false;  // the study's own label says present (for comparison)
+};
+
+struct Localization {
+  std::string key;
+  float z_mm = 0;      // centre of the best slab (patient z, mm)
+  float score = 0;     // its cosine with the text
+  float slab_mm = 0;   // slab thickness
+  struct Point {
+    float z_mm, score;
+  };
+  std::vector<Point> curve;  // every slab, ascending z
+};
+
+struct ReportDraft {
+  struct Neighbor {
+    std::string key;
+    float score = 0;  // image cosine to the study
+    std::string impression;
+  };
+  struct Finding {
+    std::string finding;   // canonical name, e.g. "Pleural effusion"
+    float support = 0;     // score-weighted share of neighbours stating it present
+    std::string sentence;  // wording taken from the closest neighbour that states it
+  };
+  std::vector<Neighbor> neighbors;
+  std::vector<Finding> findings;  // support >= 0.5, most supported first
+  std::string text;               // the draft: one sentence per finding, or a normal statement
+};
+
+struct QueryEngineOptions {
+  // Candidates re-ranked by a disease's query-token feature in a
+  // disease-scoped image search: max(min_rerank, 50 * (k + offset)), taken
+  // from the global image index. Default: 1000.
+  size_t min_rerank = 1000;
+  // Neighbours a report draft is built from. Default: 5.
+  size_t draft_neighbors = 5;
+};
+
+class QueryEngine {
+ public:
+  // `model` may be null: then only queries that need no encoding work
+  // (image by key, disease, classify); the others fail with
+  // FailedPrecondition. A model whose id differs from the database's is
+  // refused (its vectors would not be comparable). When the model is given
+  // and the database catalog lacks this model's prototypes, they are
+  // embedded and stored (seeded from the model's catalog when empty).
+  static Result<std::unique_ptr<QueryEngine>> Open(Database* db, std::shared_ptr<Model> model,
+                                                   const QueryEngineOptions& options = {});
+  virtual ~QueryEngine() = default;
+
+  // Studies whose image matches a sentence; each hit carries the z of its
+  // best slab.
+  virtual Result<QueryResult> SearchText(const std::string& text, const QueryOptions& options) = 0;
+  // Studies whose image is like a stored study's (itself excluded), or like a
+  // volume file's. `disease` non-empty: compare that disease's query-token
+  // features instead (re-ranking image-index candidates).
+  virtual Result<QueryResult> SearchImageByKey(const std::string& key, const QueryOptions& options,
+                                               const std::string& disease = "") = 0;
+  virtual Result<QueryResult> SearchImageByFile(const std::string& path, const QueryOptions& options,
+                                                const std::string& disease = "") = 0;
+  // Studies most likely to show a disease: one inner-product search with
+  // p+ - p-; exemplar_weight in [0, 1] blends in the labelled-study exemplar
+  // direction (needs ComputeExemplars first).
+  virtual Result<QueryResult> SearchDisease(const std::string& disease, const QueryOptions& options,
+                                            double exemplar_weight = 0) = 0;
+  // P(disease) for every catalog disease, in catalog order.
+  virtual Result<std::vector<DiseaseProbability>> Classify(const std::string& key) = 0;
+  // Where along z a text matches a study.
+  virtual Result<Localization> Localize(const std::string& key, const std::string& text) = 0;
+  // A report drafted from the nearest studies' reports.
+  virtual Result<ReportDraft> DraftReport(const std::string& key) = 0;
+  // Reports (not images) matching a text; hits carry the best sentence.
+  virtual Result<QueryResult> SearchReports(const std::string& text, const QueryOptions& options) = 0;
+
+  // Catalog editing: sets a disease's phrases (adding the disease when new)
+  // and embeds them. FailedPrecondition without a model.
+  virtual Result<DiseaseEntry> SetDisease(const std::string& name, const std::vector<std::string>& positive,
+                                          const std::vector<std::string>& negative) = 0;
+  // Recomputes every disease's exemplar prototypes from the stored studies'
+  // labels; returns the number of labelled studies used.
+  virtual Result<uint64_t> ComputeExemplars() = 0;
+  // The catalog as stored (with this model's prototypes).
+  virtual Result<std::vector<DiseaseEntry>> Diseases() = 0;
+};
+
+}  // namespace ctdb

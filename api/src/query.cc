@@ -1,0 +1,493 @@
+#include "ctdb/query.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <map>
+#include <mutex>
+
+#include "embed/report_parser.h"
+
+namespace ctdb {
+namespace {
+
+float Dot(const std::vector<float>& a, const std::vector<float>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) s += static_cast<double>(a[i]) * b[i];
+  return static_cast<float>(s);
+}
+
+std::vector<float> Normalized(std::vector<float> v) {
+  double n = 0;
+  for (float x : v) n += static_cast<double>(x) * x;
+  n = std::sqrt(n);
+  if (n > 0) {
+    for (float& x : v) x = static_cast<float>(x / n);
+  }
+  return v;
+}
+
+std::vector<float> MeanNormalized(const std::vector<std::vector<float>>& vs) {
+  if (vs.empty()) return {};
+  std::vector<float> m(vs[0].size(), 0.0f);
+  for (const auto& v : vs) {
+    for (size_t i = 0; i < m.size() && i < v.size(); ++i) m[i] += v[i];
+  }
+  return Normalized(std::move(m));
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+float Sigmoid(double x) { return static_cast<float>(1.0 / (1.0 + std::exp(-x))); }
+
+const NamedFeature* FindNamed(const std::vector<NamedFeature>& fs, const std::string& name) {
+  const std::string l = Lower(name);
+  for (const auto& f : fs) {
+    if (Lower(f.name) == l) return &f;
+  }
+  return nullptr;
+}
+
+Status CheckQuery(const QueryOptions& o) {
+  if (o.k < 1 || o.k > 1000) return Status::InvalidArgument("k must be in [1, 1000]");
+  if (o.offset > 10000) return Status::InvalidArgument("offset must be <= 10000");
+  return Status::Ok();
+}
+
+SearchOptions ToSearch(const QueryOptions& o, size_t k, size_t offset) {
+  SearchOptions s;
+  s.k = k;
+  s.offset = offset;
+  s.filter = o.filter;
+  s.exact = o.exact;
+  return s;
+}
+
+class QueryEngineImpl final : public QueryEngine {
+ public:
+  QueryEngineImpl(Database* db, std::shared_ptr<Model> model, QueryEngineOptions o)
+      : db_(db), model_(std::move(model)), options_(o) {}
+
+  Status Init() {
+    if (model_) {
+      CTDB_ASSIGN_OR_RETURN(DatabaseStats st, db_->Stats());
+      if (!st.model_id.empty() && st.model_id != model_->id()) {
+        return Status::FailedPrecondition("database was built with model " + st.model_id + ", not " + model_->id() +
+                                          "; its vectors are not comparable (re-embed with `ctdb reembed`)");
+      }
+      if (model_->info().dimension != db_->dimension()) {
+        return Status::InvalidArgument("model dimension " + std::to_string(model_->info().dimension) +
+                                       " differs from the database's " + std::to_string(db_->dimension()));
+      }
+    }
+    CTDB_ASSIGN_OR_RETURN(std::vector<DiseaseEntry> catalog, db_->ListDiseases());
+    if (model_) {
+      if (catalog.empty()) {
+        CTDB_ASSIGN_OR_RETURN(auto protos, model_->DiseasePrototypes());
+        for (const auto& p : protos) {
+          DiseaseEntry e;
+          e.name = p.name;
+          e.positive = p.positive;
+          e.negative = p.negative;
+          catalog.push_back(std::move(e));
+        }
+      }
+      for (auto& e : catalog) {
+        if (e.model_id == model_->id() && !e.positive_prototype.empty()) continue;
+        if (e.model_id != model_->id()) {
+          e.exemplar_positive.clear();  // image vectors of another model
+          e.exemplar_negative.clear();
+          e.exemplar_studies = 0;
+        }
+        CTDB_RETURN_IF_ERROR(Embed(&e));
+        CTDB_RETURN_IF_ERROR(db_->PutDisease(e));
+      }
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    catalog_ = std::move(catalog);
+    return Status::Ok();
+  }
+
+  Result<QueryResult> SearchText(const std::string& text, const QueryOptions& o) override {
+    CTDB_RETURN_IF_ERROR(CheckQuery(o));
+    CTDB_ASSIGN_OR_RETURN(std::vector<float> t, EmbedText(text));
+    CTDB_ASSIGN_OR_RETURN(auto hits, db_->Search(VectorKind::kImage, t, ToSearch(o, o.k, o.offset)));
+    QueryResult r;
+    r.score_meaning =
+        "cosine similarity of the text's embedding and the study's global image embedding ([-1, 1], higher is "
+        "closer); z_mm is the centre of the axial slab whose feature matches the text best, slab_score its cosine";
+    for (const auto& h : hits) {
+      CTDB_ASSIGN_OR_RETURN(QueryHit qh, MakeHit(h.key, h.score));
+      CTDB_ASSIGN_OR_RETURN(StudyVectors v, db_->GetVectors(h.key));
+      int best = -1;
+      float best_score = -2;
+      for (size_t i = 0; i < v.slabs.size(); ++i) {
+        const float s = Dot(v.slabs[i].vector, t);
+        if (s > best_score) best_score = s, best = static_cast<int>(i);
+      }
+      if (best >= 0) {
+        qh.z_mm = v.slabs[static_cast<size_t>(best)].z_mm;
+        qh.slab_score = best_score;
+      }
+      r.hits.push_back(std::move(qh));
+    }
+    return r;
+  }
+
+  Result<QueryResult> SearchImageByKey(const std::string& key, const QueryOptions& o,
+                                       const std::string& disease) override {
+    CTDB_RETURN_IF_ERROR(CheckQuery(o));
+    CTDB_ASSIGN_OR_RETURN(StudyVectors v, db_->GetVectors(key));
+    return SearchByVectors(v, key, o, disease);
+  }
+
+  Result<QueryResult> SearchImageByFile(const std::string& path, const QueryOptions& o,
+                                        const std::string& disease) override {
+    CTDB_RETURN_IF_ERROR(CheckQuery(o));
+    CTDB_RETURN_IF_ERROR(NeedModel("image search by volume file"));
+    StudyRecord rec;
+    rec.key = "query";
+    CTDB_ASSIGN_OR_RETURN(Study s, model_->EmbedStudyFile(path, rec));
+    return SearchByVectors(s.vectors, "", o, disease);
+  }
+
+  Result<QueryResult> SearchDisease(const std::string& name, const QueryOptions& o, double w) override {
+    CTDB_RETURN_IF_ERROR(CheckQuery(o));
+    if (!(w >= 0 && w <= 1)) return Status::InvalidArgument("exemplar weight must be in [0, 1]");
+    CTDB_ASSIGN_OR_RETURN(DiseaseEntry e, Find(name));
+    CTDB_RETURN_IF_ERROR(NeedPrototypes(e));
+    std::vector<float> q = Direction(e.positive_prototype, e.negative_prototype);
+    const std::vector<float> text_dir = q;
+    if (w > 0) {
+      if (e.exemplar_positive.empty() || e.exemplar_negative.empty()) {
+        return Status::FailedPrecondition("disease " + e.name +
+                                          " has no exemplar prototypes; compute them first (`ctdb diseases "
+                                          "--exemplars`, POST /v1/diseases/exemplars)");
+      }
+      const std::vector<float> ex = Normalized(Direction(e.exemplar_positive, e.exemplar_negative));
+      const std::vector<float> tn = Normalized(q);
+      for (size_t i = 0; i < q.size(); ++i) q[i] = static_cast<float>((1 - w) * tn[i] + w * ex[i]);
+    }
+    CTDB_ASSIGN_OR_RETURN(auto hits, db_->Search(VectorKind::kImage, q, ToSearch(o, o.k, o.offset)));
+    QueryResult r;
+    r.score_meaning = w > 0 ? "cosine of the study's global image embedding with the blend of the text direction "
+                              "(p+ - p-) and the exemplar direction (labelled studies' e+ - e-); probability from the "
+                              "text prototypes: sigmoid(logit_scale * (x.p+ - x.p-))"
+                            : "cosine of the study's global image embedding with p+ - p- (rank-equivalent to the "
+                              "probability); probability = sigmoid(logit_scale * (x.p+ - x.p-))";
+    for (const auto& h : hits) {
+      CTDB_ASSIGN_OR_RETURN(QueryHit qh, MakeHit(h.key, h.score));
+      CTDB_ASSIGN_OR_RETURN(std::vector<float> x, ImageVector(h.key));
+      qh.probability = Sigmoid(e.logit_scale * Dot(x, text_dir));
+      r.hits.push_back(std::move(qh));
+    }
+    return r;
+  }
+
+  Result<std::vector<DiseaseProbability>> Classify(const std::string& key) override {
+    CTDB_ASSIGN_OR_RETURN(StudyRecord rec, db_->GetRecord(key));
+    CTDB_ASSIGN_OR_RETURN(StudyVectors v, db_->GetVectors(key));
+    std::vector<DiseaseEntry> catalog = Catalog();
+    std::vector<DiseaseProbability> out;
+    for (const auto& e : catalog) {
+      if (e.positive_prototype.empty()) continue;
+      const std::vector<float> dir = Direction(e.positive_prototype, e.negative_prototype);
+      DiseaseProbability p;
+      p.disease = e.name;
+      p.margin = Dot(v.image, dir);
+      p.probability = Sigmoid(e.logit_scale * p.margin);
+      if (const NamedFeature* f = FindNamed(v.diseases, e.name)) {
+        p.token_probability = Sigmoid(e.logit_scale * Dot(Normalized(f->vector), dir));
+      }
+      for (const auto& l : rec.labels) p.labelled |= Lower(l) == Lower(e.name);
+      out.push_back(std::move(p));
+    }
+    if (out.empty()) {
+      return Status::FailedPrecondition("the disease catalog has no embedded prototypes; open the query engine with "
+                                        "the database's model once");
+    }
+    return out;
+  }
+
+  Result<Localization> Localize(const std::string& key, const std::string& text) override {
+    CTDB_ASSIGN_OR_RETURN(StudyVectors v, db_->GetVectors(key));
+    if (v.slabs.empty()) return Status::FailedPrecondition("study " + key + " has no slab features to localize with");
+    CTDB_ASSIGN_OR_RETURN(std::vector<float> t, EmbedText(text));
+    Localization l;
+    l.key = key;
+    l.slab_mm = static_cast<float>(model_->info().slab_mm);
+    l.score = -2;
+    for (const auto& s : v.slabs) {
+      const float sc = Dot(s.vector, t);
+      l.curve.push_back({s.z_mm, sc});
+      if (sc > l.score) l.score = sc, l.z_mm = s.z_mm;
+    }
+    return l;
+  }
+
+  Result<ReportDraft> DraftReport(const std::string& key) override {
+    CTDB_ASSIGN_OR_RETURN(StudyVectors v, db_->GetVectors(key));
+    const size_t want = options_.draft_neighbors;
+    // Over-fetch: the study itself and report-less neighbours are skipped.
+    CTDB_ASSIGN_OR_RETURN(auto hits, db_->Search(VectorKind::kImage, v.image, ToSearch({}, want * 3 + 1, 0)));
+    ReportDraft d;
+    struct Vote {
+      double weight = 0;
+      float best = -2;
+      std::string sentence;
+    };
+    std::map<std::string, Vote> votes;
+    double total = 0;
+    for (const auto& h : hits) {
+      if (h.key == key || d.neighbors.size() >= want) continue;
+      CTDB_ASSIGN_OR_RETURN(StudyRecord rec, db_->GetRecord(h.key));
+      if (rec.findings.empty() && rec.impression.empty()) continue;
+      d.neighbors.push_back({h.key, h.score, rec.impression});
+      const double w = std::max(0.01, static_cast<double>(h.score));
+      total += w;
+      const auto sentences = embed::ParseReport(rec.findings + "\n" + rec.impression).sentences;
+      std::map<std::string, bool> seen;  // a finding counts once per report
+      for (const auto& st : rec.statements) {
+        if (st.existence != Existence::kPresent || seen[st.finding]) continue;
+        seen[st.finding] = true;
+        Vote& vt = votes[st.finding];
+        vt.weight += w;
+        if (h.score > vt.best && st.sentence < sentences.size()) {
+          vt.best = h.score;
+          vt.sentence = embed::RemoveSliceReferences(sentences[st.sentence]);
+        }
+      }
+    }
+    if (d.neighbors.empty()) return Status::NotFound("no other study with a report to draft from");
+    for (const auto& [name, vt] : votes) {
+      const float support = static_cast<float>(vt.weight / total);
+      if (support >= 0.5f) d.findings.push_back({name, support, vt.sentence});
+    }
+    std::stable_sort(d.findings.begin(), d.findings.end(),
+                     [](const ReportDraft::Finding& a, const ReportDraft::Finding& b) { return a.support > b.support; });
+    for (const auto& f : d.findings) d.text += (d.text.empty() ? "" : " ") + f.sentence;
+    if (d.text.empty()) {
+      d.text = "No abnormality is stated in most of the " + std::to_string(d.neighbors.size()) +
+               " most similar studies' reports.";
+    }
+    return d;
+  }
+
+  Result<QueryResult> SearchReports(const std::string& text, const QueryOptions& o) override {
+    CTDB_RETURN_IF_ERROR(CheckQuery(o));
+    CTDB_ASSIGN_OR_RETURN(std::vector<float> t, EmbedText(text));
+    CTDB_ASSIGN_OR_RETURN(auto hits, db_->Search(VectorKind::kReport, t, ToSearch(o, o.k, o.offset)));
+    QueryResult r;
+    r.score_meaning = "cosine similarity of the text's embedding and the study's whole-report embedding; sentence "
+                      "is the report sentence closest to the text";
+    for (const auto& h : hits) {
+      CTDB_ASSIGN_OR_RETURN(QueryHit qh, MakeHit(h.key, h.score));
+      CTDB_ASSIGN_OR_RETURN(StudyVectors v, db_->GetVectors(h.key));
+      float best = -2;
+      for (const auto& s : v.sentences) {
+        const float sc = Dot(s.vector, t);
+        if (sc > best) best = sc, qh.sentence = s.name;
+      }
+      r.hits.push_back(std::move(qh));
+    }
+    return r;
+  }
+
+  Result<DiseaseEntry> SetDisease(const std::string& name, const std::vector<std::string>& positive,
+                                  const std::vector<std::string>& negative) override {
+    CTDB_RETURN_IF_ERROR(NeedModel("editing the disease catalog"));
+    DiseaseEntry e;
+    auto found = Find(name);
+    if (found.ok()) e = *found;
+    e.name = found.ok() ? found->name : name;
+    e.positive = positive;
+    e.negative = negative;
+    if (positive.empty()) return Status::InvalidArgument("disease " + name + " needs at least one positive phrase");
+    CTDB_RETURN_IF_ERROR(Embed(&e));
+    CTDB_RETURN_IF_ERROR(db_->PutDisease(e));
+    CTDB_RETURN_IF_ERROR(Reload());
+    return e;
+  }
+
+  Result<uint64_t> ComputeExemplars() override {
+    std::vector<DiseaseEntry> catalog = Catalog();
+    const size_t d = db_->dimension(), n = catalog.size();
+    std::vector<std::vector<double>> pos(n, std::vector<double>(d)), neg(n, std::vector<double>(d));
+    std::vector<uint64_t> npos(n), nneg(n);
+    uint64_t used = 0;
+    ListOptions lo;
+    lo.limit = 1000;
+    for (;;) {
+      CTDB_ASSIGN_OR_RETURN(auto keys, db_->ListKeys(lo));
+      for (const auto& key : keys) {
+        CTDB_ASSIGN_OR_RETURN(StudyRecord rec, db_->GetRecord(key));
+        CTDB_ASSIGN_OR_RETURN(std::vector<float> x, ImageVector(key));
+        ++used;
+        for (size_t i = 0; i < n; ++i) {
+          bool has = false;
+          for (const auto& l : rec.labels) has |= Lower(l) == Lower(catalog[i].name);
+          auto& acc = has ? pos[i] : neg[i];
+          (has ? npos[i] : nneg[i])++;
+          for (size_t j = 0; j < d; ++j) acc[j] += x[j];
+        }
+      }
+      if (keys.size() < lo.limit) break;
+      lo.start_after = keys.back();
+    }
+    for (size_t i = 0; i < n; ++i) {
+      auto mean = [&](const std::vector<double>& acc, uint64_t c) {
+        std::vector<float> m;
+        if (c == 0) return m;
+        for (double x : acc) m.push_back(static_cast<float>(x / static_cast<double>(c)));
+        return Normalized(std::move(m));
+      };
+      catalog[i].exemplar_positive = mean(pos[i], npos[i]);
+      catalog[i].exemplar_negative = mean(neg[i], nneg[i]);
+      catalog[i].exemplar_studies = npos[i] && nneg[i] ? used : 0;
+      if (!catalog[i].exemplar_studies) catalog[i].exemplar_positive.clear(), catalog[i].exemplar_negative.clear();
+      CTDB_RETURN_IF_ERROR(db_->PutDisease(catalog[i]));
+    }
+    CTDB_RETURN_IF_ERROR(Reload());
+    return used;
+  }
+
+  Result<std::vector<DiseaseEntry>> Diseases() override { return Catalog(); }
+
+ private:
+  Status NeedModel(const char* what) const {
+    if (!model_) return Status::FailedPrecondition(std::string(what) + " needs the database's model (--model DIR)");
+    return Status::Ok();
+  }
+
+  Result<std::vector<float>> EmbedText(const std::string& text) {
+    CTDB_RETURN_IF_ERROR(NeedModel("a text query"));
+    if (text.find_first_not_of(" \t\r\n") == std::string::npos) return Status::InvalidArgument("query text is empty");
+    if (text.size() > 10000) return Status::InvalidArgument("query text is longer than 10000 bytes");
+    CTDB_ASSIGN_OR_RETURN(auto e, model_->EmbedTexts({text}));
+    return std::move(e[0]);
+  }
+
+  Status Embed(DiseaseEntry* e) {
+    CTDB_ASSIGN_OR_RETURN(auto pos, model_->EmbedTexts(e->positive));
+    e->positive_prototype = MeanNormalized(pos);
+    e->negative_prototype.clear();
+    if (!e->negative.empty()) {
+      CTDB_ASSIGN_OR_RETURN(auto neg, model_->EmbedTexts(e->negative));
+      e->negative_prototype = MeanNormalized(neg);
+    }
+    e->model_id = model_->id();
+    e->logit_scale = model_->info().logit_scale;
+    return Status::Ok();
+  }
+
+  static Status NeedPrototypes(const DiseaseEntry& e) {
+    if (e.positive_prototype.empty()) {
+      return Status::FailedPrecondition("disease " + e.name + " has no prototypes yet; open with the model once");
+    }
+    return Status::Ok();
+  }
+
+  // p+ - p- (just p+ when the disease has no negative phrases).
+  static std::vector<float> Direction(const std::vector<float>& p, const std::vector<float>& n) {
+    std::vector<float> d = p;
+    for (size_t i = 0; i < d.size() && i < n.size(); ++i) d[i] -= n[i];
+    return d;
+  }
+
+  Result<std::vector<float>> ImageVector(const std::string& key) const {
+    CTDB_ASSIGN_OR_RETURN(StudyVectors v, db_->GetVectors(key));
+    return std::move(v.image);
+  }
+
+  Result<QueryHit> MakeHit(const std::string& key, float score) const {
+    QueryHit h;
+    h.key = key;
+    h.score = score;
+    CTDB_ASSIGN_OR_RETURN(h.record, db_->GetRecord(key));
+    return h;
+  }
+
+  Result<QueryResult> SearchByVectors(const StudyVectors& v, const std::string& self, const QueryOptions& o,
+                                      const std::string& disease) {
+    QueryResult r;
+    std::vector<std::pair<std::string, float>> ranked;
+    if (disease.empty()) {
+      r.score_meaning = "cosine similarity of the two studies' global image embeddings";
+      // One extra: the study itself comes back first and is dropped.
+      CTDB_ASSIGN_OR_RETURN(auto hits, db_->Search(VectorKind::kImage, v.image,
+                                                   ToSearch(o, o.k + o.offset + (self.empty() ? 0 : 1), 0)));
+      for (const auto& h : hits) {
+        if (h.key != self) ranked.push_back({h.key, h.score});
+      }
+    } else {
+      CTDB_ASSIGN_OR_RETURN(DiseaseEntry e, Find(disease));
+      const NamedFeature* q = FindNamed(v.diseases, e.name);
+      if (!q) {
+        return Status::FailedPrecondition("the query study has no feature for disease " + e.name +
+                                          " (the model has no query token for it)");
+      }
+      const size_t pool = std::min<size_t>(10000, std::max(options_.min_rerank, 50 * (o.k + o.offset)));
+      CTDB_ASSIGN_OR_RETURN(auto hits, db_->Search(VectorKind::kImage, v.image, ToSearch(o, pool, 0)));
+      const std::vector<float> qn = Normalized(q->vector);
+      for (const auto& h : hits) {
+        if (h.key == self) continue;
+        CTDB_ASSIGN_OR_RETURN(StudyVectors hv, db_->GetVectors(h.key));
+        if (const NamedFeature* f = FindNamed(hv.diseases, e.name)) {
+          ranked.push_back({h.key, Dot(Normalized(f->vector), qn)});
+        }
+      }
+      std::stable_sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+      r.score_meaning = "cosine similarity of the two studies' " + e.name + " query-token features, ranked among the " +
+                        std::to_string(pool) + " studies closest by global image embedding";
+    }
+    for (size_t i = o.offset; i < ranked.size() && r.hits.size() < o.k; ++i) {
+      CTDB_ASSIGN_OR_RETURN(QueryHit qh, MakeHit(ranked[i].first, ranked[i].second));
+      r.hits.push_back(std::move(qh));
+    }
+    return r;
+  }
+
+  std::vector<DiseaseEntry> Catalog() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return catalog_;
+  }
+
+  Status Reload() {
+    CTDB_ASSIGN_OR_RETURN(auto c, db_->ListDiseases());
+    std::lock_guard<std::mutex> lock(mu_);
+    catalog_ = std::move(c);
+    return Status::Ok();
+  }
+
+  Result<DiseaseEntry> Find(const std::string& name) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string names;
+    for (const auto& e : catalog_) {
+      if (Lower(e.name) == Lower(name)) return e;
+      names += (names.empty() ? "" : ", ") + e.name;
+    }
+    return Status::NotFound("no disease \"" + name + "\" in the catalog" +
+                            (names.empty() ? std::string(" (it is empty)") : " (known: " + names + ")"));
+  }
+
+  Database* const db_;
+  const std::shared_ptr<Model> model_;
+  const QueryEngineOptions options_;
+  mutable std::mutex mu_;
+  std::vector<DiseaseEntry> catalog_;  // guarded by mu_
+};
+
+}  // namespace
+
+Result<std::unique_ptr<QueryEngine>> QueryEngine::Open(Database* db, std::shared_ptr<Model> model,
+                                                       const QueryEngineOptions& options) {
+  if (db == nullptr) return Status::InvalidArgument("QueryEngine needs a database");
+  auto q = std::make_unique<QueryEngineImpl>(db, std::move(model), options);
+  CTDB_RETURN_IF_ERROR(q->Init());
+  return std::unique_ptr<QueryEngine>(std::move(q));
+}
+
+}  // namespace ctdb
