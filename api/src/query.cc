@@ -41,6 +41,10 @@ std::string Lower(std::string s) {
   return s;
 }
 
+// A hit deleted between the index search and reading it back: skipped
+// (searches run concurrently with deletes), so a page may come back short.
+bool Gone(const Status& s) { return s.IsNotFound(); }
+
 float Sigmoid(double x) { return static_cast<float>(1.0 / (1.0 + std::exp(-x))); }
 
 const NamedFeature* FindNamed(const std::vector<NamedFeature>& fs, const std::string& name) {
@@ -120,8 +124,14 @@ class QueryEngineImpl final : public QueryEngine {
         "cosine similarity of the text's embedding and the study's global image embedding ([-1, 1], higher is "
         "closer); z_mm is the centre of the axial slab whose feature matches the text best, slab_score its cosine";
     for (const auto& h : hits) {
-      CTDB_ASSIGN_OR_RETURN(QueryHit qh, MakeHit(h.key, h.score));
-      CTDB_ASSIGN_OR_RETURN(StudyVectors v, db_->GetVectors(h.key));
+      auto made = MakeHit(h.key, h.score);
+      if (Gone(made.status())) continue;
+      CTDB_RETURN_IF_ERROR(made.status());
+      QueryHit qh = std::move(made).value();
+      auto vr = db_->GetVectors(h.key);
+      if (Gone(vr.status())) continue;
+      CTDB_RETURN_IF_ERROR(vr.status());
+      const StudyVectors& v = *vr;
       int best = -1;
       float best_score = -2;
       for (size_t i = 0; i < v.slabs.size(); ++i) {
@@ -179,9 +189,13 @@ class QueryEngineImpl final : public QueryEngine {
                             : "cosine of the study's global image embedding with p+ - p- (rank-equivalent to the "
                               "probability); probability = sigmoid(logit_scale * (x.p+ - x.p-))";
     for (const auto& h : hits) {
-      CTDB_ASSIGN_OR_RETURN(QueryHit qh, MakeHit(h.key, h.score));
-      CTDB_ASSIGN_OR_RETURN(std::vector<float> x, ImageVector(h.key));
-      qh.probability = Sigmoid(e.logit_scale * Dot(x, text_dir));
+      auto made = MakeHit(h.key, h.score);
+      auto x = ImageVector(h.key);
+      if (Gone(made.status()) || Gone(x.status())) continue;
+      CTDB_RETURN_IF_ERROR(made.status());
+      CTDB_RETURN_IF_ERROR(x.status());
+      QueryHit qh = std::move(made).value();
+      qh.probability = Sigmoid(e.logit_scale * Dot(*x, text_dir));
       r.hits.push_back(std::move(qh));
     }
     return r;
@@ -243,7 +257,10 @@ class QueryEngineImpl final : public QueryEngine {
     double total = 0;
     for (const auto& h : hits) {
       if (h.key == key || d.neighbors.size() >= want) continue;
-      CTDB_ASSIGN_OR_RETURN(StudyRecord rec, db_->GetRecord(h.key));
+      auto got = db_->GetRecord(h.key);
+      if (Gone(got.status())) continue;
+      CTDB_RETURN_IF_ERROR(got.status());
+      const StudyRecord& rec = *got;
       if (rec.findings.empty() && rec.impression.empty()) continue;
       d.neighbors.push_back({h.key, h.score, rec.impression});
       const double w = std::max(0.01, static_cast<double>(h.score));
@@ -284,8 +301,14 @@ class QueryEngineImpl final : public QueryEngine {
     r.score_meaning = "cosine similarity of the text's embedding and the study's whole-report embedding; sentence "
                       "is the report sentence closest to the text";
     for (const auto& h : hits) {
-      CTDB_ASSIGN_OR_RETURN(QueryHit qh, MakeHit(h.key, h.score));
-      CTDB_ASSIGN_OR_RETURN(StudyVectors v, db_->GetVectors(h.key));
+      auto made = MakeHit(h.key, h.score);
+      if (Gone(made.status())) continue;
+      CTDB_RETURN_IF_ERROR(made.status());
+      QueryHit qh = std::move(made).value();
+      auto vr = db_->GetVectors(h.key);
+      if (Gone(vr.status())) continue;
+      CTDB_RETURN_IF_ERROR(vr.status());
+      const StudyVectors& v = *vr;
       float best = -2;
       for (const auto& s : v.sentences) {
         const float sc = Dot(s.vector, t);
@@ -323,8 +346,13 @@ class QueryEngineImpl final : public QueryEngine {
     for (;;) {
       CTDB_ASSIGN_OR_RETURN(auto keys, db_->ListKeys(lo));
       for (const auto& key : keys) {
-        CTDB_ASSIGN_OR_RETURN(StudyRecord rec, db_->GetRecord(key));
-        CTDB_ASSIGN_OR_RETURN(std::vector<float> x, ImageVector(key));
+        auto got = db_->GetRecord(key);
+        auto xr = ImageVector(key);
+        if (Gone(got.status()) || Gone(xr.status())) continue;
+        CTDB_RETURN_IF_ERROR(got.status());
+        CTDB_RETURN_IF_ERROR(xr.status());
+        const StudyRecord& rec = *got;
+        const std::vector<float>& x = *xr;
         ++used;
         for (size_t i = 0; i < n; ++i) {
           bool has = false;
@@ -434,8 +462,10 @@ class QueryEngineImpl final : public QueryEngine {
       const std::vector<float> qn = Normalized(q->vector);
       for (const auto& h : hits) {
         if (h.key == self) continue;
-        CTDB_ASSIGN_OR_RETURN(StudyVectors hv, db_->GetVectors(h.key));
-        if (const NamedFeature* f = FindNamed(hv.diseases, e.name)) {
+        auto hv = db_->GetVectors(h.key);
+        if (Gone(hv.status())) continue;
+        CTDB_RETURN_IF_ERROR(hv.status());
+        if (const NamedFeature* f = FindNamed(hv->diseases, e.name)) {
           ranked.push_back({h.key, Dot(Normalized(f->vector), qn)});
         }
       }
@@ -444,8 +474,10 @@ class QueryEngineImpl final : public QueryEngine {
                         std::to_string(pool) + " studies closest by global image embedding";
     }
     for (size_t i = o.offset; i < ranked.size() && r.hits.size() < o.k; ++i) {
-      CTDB_ASSIGN_OR_RETURN(QueryHit qh, MakeHit(ranked[i].first, ranked[i].second));
-      r.hits.push_back(std::move(qh));
+      auto made = MakeHit(ranked[i].first, ranked[i].second);
+      if (Gone(made.status())) continue;
+      CTDB_RETURN_IF_ERROR(made.status());
+      r.hits.push_back(std::move(made).value());
     }
     return r;
   }

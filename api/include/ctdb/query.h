@@ -9,8 +9,9 @@
 // has to guess whether a number is a cosine, a margin or a probability.
 //
 // Thread contract: a QueryEngine is safe for concurrent use; it holds no
-// mutable state beyond a catalog cache guarded inside. The Database and
-// Model must outlive it.
+// mutable state beyond a catalog cache guarded inside. A study deleted
+// while a search reads its hits back is left out, so a page can come back
+// shorter than k. The Database and Model must outlive it.
 #pragma once
 
 #include <cstddef>

@@ -1,0 +1,309 @@
+// QueryEngine: the arithmetic of disease search and classification on
+// hand-made vectors, every query end to end on ingested synthetic studies,
+// catalog editing, and backup / restore.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "ctdb/ctdb.h"
+#include "tests/test_util.h"
+#include "embed/nifti_io.h"
+#include "tools/synth/synth.h"
+
+namespace fs = std::filesystem;
+
+namespace ctdb {
+namespace {
+
+std::unique_ptr<Database> OpenDb(const std::string& path, size_t dim, const std::string& model_id = "") {
+  Options o;
+  o.path = path;
+  o.create_if_missing = true;
+  o.dimension = dim;
+  o.model_id = model_id;
+  auto db = Database::Open(o);
+  REQUIRE_MESSAGE(db.ok(), db.status().ToString());
+  return std::move(db).value();
+}
+
+std::vector<float> Unit(size_t d, size_t i) {
+  std::vector<float> v(d, 0.0f);
+  v[i] = 1;
+  return v;
+}
+
+// Studies whose image vectors are known, and one disease with p+ = e0,
+// p- = e1: x.(p+ - p-) = x0 - x1.
+struct HandMade {
+  test::TempDir dir;
+  std::unique_ptr<Database> db = OpenDb(dir.Sub("db"), 4);
+  HandMade() {
+    const float xs[][4] = {{0.9f, 0.1f, 0.4f, 0}, {0.1f, 0.9f, 0.4f, 0}, {0.6f, 0.6f, 0.5f, 0}, {0.7f, 0.0f, 0.7f, 0.1f}};
+    for (int i = 0; i < 4; ++i) {
+      Study s = test::MakeStudy("s" + std::to_string(i), xs[i], 4);
+      s.record.labels = i == 0 ? std::vector<std::string>{"Effusion"} : std::vector<std::string>{};
+      REQUIRE(db->Put(s).ok());
+    }
+    DiseaseEntry e;
+    e.name = "Effusion";
+    e.positive = {"effusion"};
+    e.negative = {"no effusion"};
+    e.positive_prototype = Unit(4, 0);
+    e.negative_prototype = Unit(4, 1);
+    e.logit_scale = 10;
+    REQUIRE(db->PutDisease(e).ok());
+  }
+  // x0 - x1 of the stored (normalized) image vector.
+  float Margin(const std::string& key) {
+    auto v = db->GetVectors(key);
+    REQUIRE(v.ok());
+    return v->image[0] - v->image[1];
+  }
+};
+
+TEST_CASE("query: disease search ranks by x.(p+ - p-) and reports sigmoid(scale * margin)") {
+  HandMade h;
+  auto q = QueryEngine::Open(h.db.get(), nullptr);
+  REQUIRE(q.ok());
+  QueryOptions o;
+  o.k = 4;
+  auto r = (*q)->SearchDisease("effusion", o);  // case-insensitive
+  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+  REQUIRE(r->hits.size() == 4);
+  CHECK(r->hits[0].key == "s0");
+  CHECK(r->hits[1].key == "s3");
+  CHECK(r->hits[3].key == "s1");
+  for (size_t i = 0; i < 4; ++i) {
+    const float m = h.Margin(r->hits[i].key);
+    REQUIRE(r->hits[i].probability.has_value());
+    CHECK(*r->hits[i].probability == doctest::Approx(1 / (1 + std::exp(-10 * m))).epsilon(1e-4));
+    CHECK(r->hits[i].score == doctest::Approx(m / std::sqrt(2.0f)).epsilon(1e-4));  // cosine with p+ - p-
+    if (i) CHECK(*r->hits[i].probability <= *r->hits[i - 1].probability);
+  }
+  CHECK(r->score_meaning.find("p+ - p-") != std::string::npos);
+
+  // Paging and filters.
+  o.k = 2;
+  o.offset = 1;
+  auto page = (*q)->SearchDisease("Effusion", o);
+  REQUIRE(page.ok());
+  REQUIRE(page->hits.size() == 2);
+  CHECK(page->hits[0].key == "s3");
+  o.offset = 0;
+  o.filter = *ParseFilter("label=Effusion");
+  auto filtered = (*q)->SearchDisease("Effusion", o);
+  REQUIRE(filtered.ok());
+  REQUIRE(filtered->hits.size() == 1);
+  CHECK(filtered->hits[0].key == "s0");
+
+  // Errors.
+  CHECK((*q)->SearchDisease("Pneumothorax", {}).status().IsNotFound());
+  CHECK((*q)->SearchDisease("Effusion", {}, 1.5).status().IsInvalidArgument());
+  CHECK((*q)->SearchDisease("Effusion", {}, 0.5).status().code() == Status::Code::kFailedPrecondition);  // no exemplars
+  QueryOptions bad;
+  bad.k = 0;
+  CHECK((*q)->SearchDisease("Effusion", bad).status().IsInvalidArgument());
+  // No model: text queries say what is missing.
+  auto t = (*q)->SearchText("effusion", {});
+  CHECK(t.status().code() == Status::Code::kFailedPrecondition);
+  CHECK(t.status().message().find("model") != std::string::npos);
+}
+
+TEST_CASE("query: classify, exemplars, image search without the study itself") {
+  HandMade h;
+  auto q = QueryEngine::Open(h.db.get(), nullptr);
+  REQUIRE(q.ok());
+  auto c = (*q)->Classify("s0");
+  REQUIRE(c.ok());
+  REQUIRE(c->size() == 1);
+  CHECK((*c)[0].labelled);
+  CHECK((*c)[0].margin == doctest::Approx(h.Margin("s0")).epsilon(1e-4));
+  CHECK((*c)[0].probability > 0.99f);
+  CHECK(!(*c)[0].token_probability.has_value());  // no disease features stored
+  auto c1 = (*q)->Classify("s1");
+  REQUIRE(c1.ok());
+  CHECK((*c1)[0].probability < 0.01f);
+  CHECK((*q)->Classify("missing").status().IsNotFound());
+
+  auto n = (*q)->ComputeExemplars();
+  REQUIRE(n.ok());
+  CHECK(*n == 4);
+  auto cat = (*q)->Diseases();
+  REQUIRE(cat.ok());
+  CHECK((*cat)[0].exemplar_studies == 4);
+  CHECK((*cat)[0].exemplar_positive.size() == 4);
+  // Exemplar direction only (weight 1): e+ = s0, e- = mean(s1, s2, s3).
+  auto ex = (*q)->SearchDisease("Effusion", {}, 1.0);
+  REQUIRE(ex.ok());
+  CHECK(ex->hits[0].key == "s0");
+
+  auto im = (*q)->SearchImageByKey("s0", {});
+  REQUIRE(im.ok());
+  CHECK(im->hits.size() == 3);
+  for (const auto& hit : im->hits) CHECK(hit.key != "s0");
+  CHECK((*q)->SearchImageByKey("s0", {}, "Effusion").status().code() == Status::Code::kFailedPrecondition);
+  CHECK((*q)->SearchImageByKey("nope", {}).status().IsNotFound());
+  CHECK((*q)->SearchImageByFile("/x.nii.gz", {}).status().code() == Status::Code::kFailedPrecondition);
+}
+
+TEST_CASE("query: every query end to end on ingested synthetic studies, catalog edits persist") {
+  test::TempDir dir;
+  synth::SynthOptions so;
+  so.out = dir.Sub("data");
+  so.n = 8;
+  so.seed = 11;
+  so.inplane = 48;
+  REQUIRE(synth::Synthesize(so).ok());
+  std::shared_ptr<Model> model = std::move(Model::Open(test::MakeTinyModel(dir.Sub("model"))).value());
+  {
+    auto db = OpenDb(dir.Sub("db"), 32, model->id());
+    REQUIRE(Ingest(*db, *model, so.out, {}).ok());
+    auto q = QueryEngine::Open(db.get(), model);
+    REQUIRE_MESSAGE(q.ok(), q.status().ToString());
+    // The catalog was seeded from the model and embedded.
+    auto cat = (*q)->Diseases();
+    REQUIRE(cat.ok());
+    CHECK(cat->size() == 18);
+    for (const auto& e : *cat) {
+      CHECK(e.model_id == model->id());
+      CHECK(e.positive_prototype.size() == 32);
+    }
+
+    QueryOptions o;
+    o.k = 3;
+    auto t = (*q)->SearchText("large right pleural effusion", o);
+    REQUIRE(t.ok());
+    REQUIRE(t->hits.size() == 3);
+    for (const auto& hit : t->hits) {
+      REQUIRE(hit.z_mm.has_value());
+      auto v = db->GetVectors(hit.key);
+      REQUIRE(v.ok());
+      bool is_slab = false;
+      for (const auto& s : v->slabs) is_slab |= s.z_mm == *hit.z_mm;
+      CHECK(is_slab);
+      CHECK(!hit.record.key.empty());
+    }
+    CHECK((*q)->SearchText("   ", o).status().IsInvalidArgument());
+
+    const std::string key = t->hits[0].key;
+    auto loc = (*q)->Localize(key, "nodule in the right upper lobe");
+    REQUIRE(loc.ok());
+    auto v = db->GetVectors(key);
+    CHECK(loc->curve.size() == v->slabs.size());
+    float best = -2;
+    for (const auto& p : loc->curve) best = std::max(best, p.score);
+    CHECK(loc->score == best);
+    CHECK(loc->slab_mm == 24);
+
+    auto cl = (*q)->Classify(key);
+    REQUIRE(cl.ok());
+    CHECK(cl->size() == 18);
+    for (const auto& p : *cl) {
+      CHECK(p.token_probability.has_value());
+      CHECK(p.probability >= 0);
+      CHECK(p.probability <= 1);
+    }
+
+    auto d = (*q)->DraftReport(key);
+    REQUIRE(d.ok());
+    CHECK(!d->neighbors.empty());
+    CHECK(d->neighbors.size() <= 5);
+    for (const auto& n : d->neighbors) CHECK(n.key != key);
+    CHECK(!d->text.empty());
+    for (const auto& f : d->findings) CHECK(f.support >= 0.5f);
+
+    auto rep = (*q)->SearchReports("pleural effusion", o);
+    REQUIRE(rep.ok());
+    REQUIRE(!rep->hits.empty());
+    CHECK(!rep->hits[0].sentence.empty());
+
+    auto tok = (*q)->SearchImageByKey(key, o, "Pleural effusion");
+    REQUIRE(tok.ok());
+    CHECK(tok->hits.size() == 3);
+    CHECK(tok->score_meaning.find("query-token") != std::string::npos);
+
+    // A volume file as the query finds its own stored copy first (a plain
+    // NIfTI in HU: CT-RATE files need their CSV's rescale to read right).
+    synth::SynthStudy st = synth::MakeStudy(99, 0, 1, so);
+    const std::string file = dir.Sub("plain.nii.gz");
+    REQUIRE(embed::WriteNifti(file, st.volume, embed::NiftiType::kInt16).ok());
+    REQUIRE(Ingest(*db, *model, file, {}).ok());
+    auto byfile = (*q)->SearchImageByFile(file, o);
+    REQUIRE_MESSAGE(byfile.ok(), byfile.status().ToString());
+    CHECK(byfile->hits[0].key == "plain");
+    CHECK(byfile->hits[0].score > 0.999f);
+
+    auto set = (*q)->SetDisease("Pneumothorax", {"There is a pneumothorax.", "Pneumothorax."}, {"No pneumothorax."});
+    REQUIRE(set.ok());
+    CHECK((*q)->SearchDisease("pneumothorax", o).ok());
+    CHECK((*q)->SetDisease("Empty", {}, {}).status().IsInvalidArgument());
+  }
+  // Reopened with the same model: the edit is still there, nothing re-embedded.
+  auto db = OpenDb(dir.Sub("db"), 32, model->id());
+  auto q = QueryEngine::Open(db.get(), model);
+  REQUIRE(q.ok());
+  auto cat = (*q)->Diseases();
+  REQUIRE(cat.ok());
+  CHECK(cat->size() == 19);
+  REQUIRE(db->DeleteDisease("PNEUMOTHORAX").ok());
+  CHECK(db->DeleteDisease("Pneumothorax").IsNotFound());
+  // Another model is refused: its vectors are not comparable.
+  std::shared_ptr<Model> other = std::move(Model::Open(test::MakeTinyModel(dir.Sub("other"), 2)).value());
+  CHECK(QueryEngine::Open(db.get(), other).status().code() == Status::Code::kFailedPrecondition);
+}
+
+TEST_CASE("database: disease entries are validated") {
+  test::TempDir dir;
+  auto db = OpenDb(dir.Sub("db"), 4);
+  DiseaseEntry e;
+  e.name = "X";
+  CHECK(db->PutDisease(e).IsInvalidArgument());  // no positive phrase
+  e.positive = {"x"};
+  e.positive_prototype = {1, 0, 0};
+  CHECK(db->PutDisease(e).IsInvalidArgument());  // wrong dimension
+  e.positive_prototype = {1, 0, 0, NAN};
+  CHECK(db->PutDisease(e).IsInvalidArgument());
+  e.positive_prototype = {1, 0, 0, 0};
+  e.name = "";
+  CHECK(db->PutDisease(e).IsInvalidArgument());
+  e.name = "X";
+  REQUIRE(db->PutDisease(e).ok());
+  auto list = db->ListDiseases();
+  REQUIRE(list.ok());
+  REQUIRE(list->size() == 1);
+  CHECK(list->front().positive_prototype == e.positive_prototype);
+}
+
+TEST_CASE("database: backup is a consistent openable copy; restore refuses to overwrite") {
+  test::TempDir dir;
+  const auto vecs = test::RandomUnitVectors(50, 8, 3);
+  {
+    auto db = OpenDb(dir.Sub("db"), 8);
+    for (int i = 0; i < 50; ++i) REQUIRE(db->Put(test::MakeStudy("k" + std::to_string(i), &vecs[i * 8], 8)).ok());
+    REQUIRE(db->Backup(dir.Sub("bk")).ok());
+    CHECK(db->Backup(dir.Sub("bk")).code() == Status::Code::kAlreadyExists);
+    // Writes after the backup are not in it.
+    REQUIRE(db->Delete("k0").ok());
+  }
+  CHECK(fs::exists(dir.Sub("bk") + "/index/image.snapshot"));
+  REQUIRE(Database::Restore(dir.Sub("bk"), dir.Sub("restored")).ok());
+  CHECK(Database::Restore(dir.Sub("bk"), dir.Sub("restored")).code() == Status::Code::kAlreadyExists);
+  CHECK(Database::Restore(dir.Sub("nothing"), dir.Sub("r2")).IsNotFound());
+  CHECK(!fs::exists(dir.Sub("r2")));
+  Options o;
+  o.path = dir.Sub("restored");
+  auto db = Database::Open(o);
+  REQUIRE(db.ok());
+  CHECK((*db)->Count() == 50);
+  auto st = (*db)->Stats();
+  REQUIRE(st.ok());
+  CHECK(!st->recovery.rebuilt);
+  CHECK(st->recovery.replayed == 0);  // the snapshot matched the checkpoint
+  auto hits = (*db)->Search(VectorKind::kImage, std::vector<float>(vecs.begin(), vecs.begin() + 8), SearchOptions{});
+  REQUIRE(hits.ok());
+  CHECK(hits->front().key == "k0");
+}
+
+}  // namespace
+}  // namespace ctdb
