@@ -96,14 +96,11 @@ ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
   // Plus the strongest response of each channel: findings are local, and an
   // attention pool that starts uniform averages them away (a probe trained
   // on labels stayed at chance without it).
-  auto peak = seq.amax(0);  // (B, C)
-  out.global = Project(pooled + peak);
+  out.global = Project(pooled + seq.amax(0));
   out.slabs = Project(out.tokens.mean({2, 3}));  // (B, Z', d)
   if (num_diseases_ > 0) {
     auto dq = disease_queries_.expand({num_diseases_, b, c});
-    // The peaks again: each query starts from the findings anywhere in the
-    // volume and learns where to look from there.
-    auto dis = disease_norm_->forward(dq + std::get<0>(disease_attn_->forward(dq, seq, seq)) + peak.unsqueeze(0));
+    auto dis = disease_norm_->forward(dq + std::get<0>(disease_attn_->forward(dq, seq, seq)));
     out.diseases = Project(dis.transpose(0, 1));  // (B, K, d)
   } else {
     out.diseases = torch::zeros({b, 0, out.global.size(1)});

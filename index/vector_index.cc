@@ -303,7 +303,12 @@ Status VectorIndex::ScanAll(const float* queries, size_t nq, size_t k, const Bit
   std::vector<float> dis(slices * nq * kk);
   std::vector<faiss_idx> labels(slices * nq * kk, -1);
   std::vector<std::string> errors(slices);
-#pragma omp parallel for num_threads(static_cast<int>(slices)) schedule(static, 1)
+  // FAISS opens its own parallel region inside each slice. Nested teams are
+  // not pooled by libgomp: with nesting on (LibTorch turns it on), every
+  // query created threads and, on busy cores, stalled for up to seconds.
+  // The slices are the parallelism; FAISS runs single-threaded inside.
+  omp_set_max_active_levels(1);
+#pragma omp parallel for num_threads(static_cast<int>(slices)) schedule(static, 1) if (slices > 1)
   for (size_t sl = 0; sl < slices; ++sl) {
     const size_t lo = npos * sl / slices, hi = npos * (sl + 1) / slices;
     LiveSelector selector(tombstones_, rows, pos_to_row_, lo);

@@ -15,13 +15,6 @@ embed::ModelManifest NewModelSpec::DefaultManifest() {
   m.dimension = 256;
   m.preprocess.spacing_mm = {1.5, 1.5, 3.0};
   m.preprocess.size = {96, 96, 64};
-  // Four CNN stages before the transformer: two (as first tried) left the
-  // tokens too alike for the pooling and disease queries to learn from on
-  // ~1000 studies. Same 16 x 6 x 6 token grid.
-  m.architecture.stem = {{16, {3, 3, 3}, {2, 2, 2}},
-                         {32, {3, 3, 3}, {2, 2, 2}},
-                         {64, {3, 3, 3}, {1, 2, 2}},
-                         {128, {1, 2, 2}, {1, 2, 2}}};
   m.slab_mm = 12;  // z stride 4 x 3 mm
   m.max_tokens = 128;
   m.diseases.assign(embed::kCtRateLabels, embed::kCtRateLabels + embed::kNumCtRateLabels);

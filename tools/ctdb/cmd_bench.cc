@@ -188,6 +188,7 @@ int BenchPreprocess(int argc, char** argv) {
 int CmdBench(int argc, char** argv) {
   if (argc >= 1 && std::strcmp(argv[0], "preprocess") == 0) return BenchPreprocess(argc, argv);
   if (argc >= 1 && std::strcmp(argv[0], "encoder") == 0) return BenchEncoder(argc, argv);
+  if (argc >= 1 && std::strcmp(argv[0], "query") == 0) return BenchQuery(argc, argv);
   if (argc < 1 || std::strcmp(argv[0], "search") != 0) {
     return UsageError(argc < 1 ? "bench needs a benchmark name" : "unknown benchmark " + std::string(argv[0]),
                       kBenchHelp);

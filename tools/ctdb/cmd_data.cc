@@ -19,8 +19,10 @@ const char kCommonOptions[] =
     "  --index FACTORY    FAISS index factory, e.g. Flat, HNSW32, IVF1024,PQ64; remembered by the\n"
     "                     database (default: the stored one; Flat for a new database)\n";
 
-Result<std::unique_ptr<Database>> OpenFromArgs(const Args& args, bool create, size_t dim) {
+Result<std::unique_ptr<Database>> OpenFromArgs(const Args& args, bool create, size_t dim, bool sync = true) {
   Options o;
+  o.sync_writes = sync;
+  o.model_id = args.Get("model-id");
   o.path = args.Get("db");
   if (o.path.empty()) return Status::InvalidArgument("--db PATH is required");
   o.create_if_missing = create;
@@ -74,21 +76,24 @@ int CmdCreate(int argc, char** argv) {
 
 int CmdDemoVectors(int argc, char** argv) {
   const std::string help = std::string(
-                               "usage: ctdb demo-vectors --db PATH [--n 2000] [--dim 128] [--seed 1]\n"
+                               "usage: ctdb demo-vectors --db PATH [--n 2000] [--dim 128] [--seed 1] [--slabs 0]\n"
+                               "                         [--model-id ID]  (record vectors as that model's, for benchmarks)\n"
                                "Adds N synthetic studies with CT-RATE-style labels and metadata. Their\n"
                                "vectors are label prototypes plus noise, so studies sharing findings are\n"
                                "near each other. Vector-level demo data, not images.\n") +
                            kCommonOptions;
   Args args(argc, argv, 0, {"help"});
   int exit;
-  if (!Prepare(args, {"db", "n", "dim", "seed", "index", "help"}, help, &exit)) return exit;
-  int64_t n, dim, seed;
+  if (!Prepare(args, {"db", "n", "dim", "seed", "slabs", "model-id", "index", "help"}, help, &exit)) return exit;
+  int64_t n, dim, seed, slabs;
   for (auto [name, fb, lo, hi, out] : {std::tuple{"n", 2000, 1, 10000000, &n}, std::tuple{"dim", 128, 8, 4096, &dim},
-                                       std::tuple{"seed", 1, 0, INT32_MAX, &seed}}) {
+                                       std::tuple{"seed", 1, 0, INT32_MAX, &seed}, std::tuple{"slabs", 0, 0, 256, &slabs}}) {
     Status s = args.GetInt(name, fb, lo, hi, out);
     if (!s.ok()) return UsageError(s.message(), help);
   }
-  auto db = OpenFromArgs(args, true, static_cast<size_t>(dim));
+  // Synthetic and reproducible: no fsync per study (a crash loses at most
+  // the tail, which a rerun recreates).
+  auto db = OpenFromArgs(args, true, static_cast<size_t>(dim), false);
   if (!db.ok()) return Fail(db.status());
   const size_t d = (*db)->dimension();
   std::mt19937_64 rng(static_cast<uint64_t>(seed));
@@ -133,6 +138,12 @@ int CmdDemoVectors(int argc, char** argv) {
         st.vectors.image[j] += img_proto[l][j];
         st.vectors.report[j] += rep_proto[l][j];
       }
+    }
+    for (int64_t z = 0; z < slabs; ++z) {  // random slab features (text hits look up their best z)
+      SlabFeature f;
+      f.z_mm = static_cast<float>(-300 + 12 * z);
+      for (size_t j = 0; j < d; ++j) f.vector.push_back(gauss(rng));
+      st.vectors.slabs.push_back(std::move(f));
     }
     r.findings = findings.empty() ? "No acute abnormality." : findings;
     r.impression = r.labels.empty() ? "Normal study." : r.labels.front() + ".";

@@ -14,6 +14,7 @@ int CmdSearch(int argc, char** argv);
 int CmdCompact(int argc, char** argv);
 int CmdBench(int argc, char** argv);
 int BenchEncoder(int argc, char** argv);  // ctdb bench encoder
+int BenchQuery(int argc, char** argv);    // ctdb bench query
 int CmdInspect(int argc, char** argv);
 int CmdSynth(int argc, char** argv);
 int CmdEval(int argc, char** argv);

@@ -1,0 +1,99 @@
+// ctdb bench query: the in-process side of the REST benchmark
+// (tools/bench-rest.sh): the same text or image queries wrk sends, through
+// QueryEngine from the same number of concurrent clients.
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <thread>
+
+#include "ctdb/ctdb.h"
+#include "tools/ctdb/cli_common.h"
+#include "tools/ctdb/commands.h"
+
+namespace ctdb::cli {
+namespace {
+
+const char kHelp[] =
+    "usage: ctdb bench query --db PATH --model DIR [--kind text|image] [--clients 8] [--seconds 10]\n"
+    "                        [--k 10] [--threads 0] [--json]\n"
+    "Runs the queries tools/bench-rest.sh sends over HTTP, in process: text = search text\n"
+    "\"right pleural effusion\"; image = search image by the first stored key. Prints QPS and\n"
+    "latency percentiles.\n";
+
+}  // namespace
+
+int BenchQuery(int argc, char** argv) {
+  Args args(argc, argv, 1, {"help", "json"});
+  int exit;
+  if (!Prepare(args, {"db", "model", "kind", "clients", "seconds", "k", "threads", "json", "help"}, kHelp, &exit)) {
+    return exit;
+  }
+  int64_t clients, seconds, k, threads;
+  Status s = args.GetInt("clients", 8, 1, 1024, &clients);
+  if (s.ok()) s = args.GetInt("seconds", 10, 1, 3600, &seconds);
+  if (s.ok()) s = args.GetInt("k", 10, 1, 1000, &k);
+  if (s.ok()) s = args.GetInt("threads", 0, 0, 1024, &threads);
+  if (!s.ok()) return UsageError(s.message(), kHelp);
+  const std::string kind = args.Get("kind", "text");
+  if (kind != "text" && kind != "image") return UsageError("--kind must be text or image", kHelp);
+  if (!args.Has("db") || !args.Has("model")) return UsageError("--db and --model are required", kHelp);
+  ModelOptions mo;
+  mo.threads = static_cast<int>(threads);
+  auto model = Model::Open(args.Get("model"), mo);
+  if (!model.ok()) return Fail(model.status());
+  std::shared_ptr<Model> m = std::move(*model);
+  Options o;
+  o.path = args.Get("db");
+  o.threads = static_cast<int>(threads);
+  auto db = Database::Open(o);
+  if (!db.ok()) return Fail(db.status());
+  auto engine = QueryEngine::Open(db->get(), m);
+  if (!engine.ok()) return Fail(engine.status());
+  ListOptions lo;
+  lo.limit = 1;
+  auto first = (*db)->ListKeys(lo);
+  if (!first.ok() || first->empty()) return Fail(Status::FailedPrecondition("the database is empty"));
+  const std::string key = first->front();
+  QueryOptions qo;
+  qo.k = static_cast<size_t>(k);
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> errors{0};
+  std::vector<std::vector<double>> lat(static_cast<size_t>(clients));
+  std::vector<std::thread> pool;
+  const double t0 = NowSeconds();
+  for (int64_t c = 0; c < clients; ++c) {
+    pool.emplace_back([&, c] {
+      while (!stop) {
+        const double a = NowSeconds();
+        auto r = kind == "text" ? (*engine)->SearchText("right pleural effusion", qo)
+                                : (*engine)->SearchImageByKey(key, qo);
+        if (!r.ok()) ++errors;
+        lat[static_cast<size_t>(c)].push_back(NowSeconds() - a);
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  stop = true;
+  for (auto& t : pool) t.join();
+  const double wall = NowSeconds() - t0;
+  std::vector<double> all;
+  for (const auto& l : lat) all.insert(all.end(), l.begin(), l.end());
+  std::sort(all.begin(), all.end());
+  if (all.empty()) return Fail(Status::Internal("no query finished"));
+  auto pct = [&](double p) { return all[std::min(all.size() - 1, static_cast<size_t>(p * static_cast<double>(all.size())))]; };
+  const double qps = static_cast<double>(all.size()) / wall;
+  if (args.Has("json")) {
+    std::printf("{\"kind\":\"%s\",\"clients\":%lld,\"queries\":%zu,\"errors\":%llu,\"qps\":%.1f,\"p50_ms\":%.3f,"
+                "\"p99_ms\":%.3f,\"studies\":%llu}\n",
+                kind.c_str(), (long long)clients, all.size(), (unsigned long long)errors.load(), qps, pct(0.5) * 1e3,
+                pct(0.99) * 1e3, (unsigned long long)(*db)->Count());
+  } else {
+    std::printf("in-process %s search, %lld clients, %llu studies: %.1f queries/s, p50 %.3f ms, p99 %.3f ms, "
+                "%llu errors\n",
+                kind.c_str(), (long long)clients, (unsigned long long)(*db)->Count(), qps, pct(0.5) * 1e3,
+                pct(0.99) * 1e3, (unsigned long long)errors.load());
+  }
+  return errors ? 1 : 0;
+}
+
+}  // namespace ctdb::cli
