@@ -12,9 +12,14 @@ packages=(
   libtorch-dev libgflags-dev         # encoders and training (embed/; LibTorch 1.13, CPU)
   nlohmann-json3-dev                 # model manifests, REST (api/)
   doctest-dev                        # tests
+  libcpp-httplib-dev libssl-dev      # REST server, TLS (api/)
+  wrk                                # REST benchmark (tools/bench-rest.sh)
+  chromium nodejs                    # web page end-to-end test (tests/e2e), with npm below
   curl ca-certificates               # test setup: tools/fetch-test-data.sh
 )
 missing=()
+# npm: Debian's package, unless a Node.js that bundles npm is installed.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

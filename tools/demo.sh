@@ -26,6 +26,45 @@ echo; echo "== studies whose images are nearest to train_1_a_1's (untrained mode
 $ctdb search --db demo-data/ctdb --like train_1_a_1 --k 3
 echo; echo "== evaluation with the model (untrained: chance-level numbers)"
 $ctdb eval --db demo-data/ctdb --model demo-data/model | tail -4
+M="--db demo-data/ctdb --model demo-data/model"
+echo; echo "== queries of every kind (untrained model: the plumbing is real, the rankings are not yet)"
+echo "-- text -> image, with the z (mm) of the best-matching slab"
+$ctdb search text "large right pleural effusion" $M --k 3
+echo "-- image -> image, by stored key; then scoped to one disease's query-token features"
+$ctdb search image --key train_1_a_1 $M --k 3
+$ctdb search image --key train_1_a_1 --disease "Pleural effusion" $M --k 3
+echo "-- image -> image, by a volume file"
+$ctdb search image --file demo-data/ct/valid/valid_1/valid_1_a/valid_1_a_1.nii.gz $M --k 3
+echo "-- disease: one inner-product search with p+ - p- (diagnosis-aware prompts)"
+$ctdb search disease "Pleural effusion" $M --k 3 --filter "age=40-"
+echo "-- reports matching a text, with the best sentence"
+$ctdb search report "enlarged heart" $M --k 3
+echo "-- classify, localize, draft a report"
+$ctdb classify train_1_a_1 $M | head -6
+$ctdb localize train_1_a_1 "nodule in the right upper lobe" $M | head -4
+$ctdb report train_1_a_1 $M
+echo "-- the disease catalog: edit phrases, compute exemplars"
+$ctdb diseases set "Pneumothorax" --positive "Pneumothorax.|There is a right pneumothorax." --negative "No pneumothorax." $M
+$ctdb diseases exemplars $M
+$ctdb diseases $M | head -4
+echo; echo "== REST: serve on loopback with API keys, query it, stop with SIGTERM (drains, snapshots)"
+printf 'demo-read-key-0123456789 read\ndemo-write-key-0123456789 write\n' > demo-data/keys
+$ctdb serve $M --port 18080 --api-keys demo-data/keys > demo-data/serve.log 2>&1 &
+server=$!
+for _ in $(seq 1 60); do curl -sf http://127.0.0.1:18080/healthz >/dev/null && break; sleep 0.5; done
+auth="Authorization: Bearer demo-read-key-0123456789"
+curl -s -H "$auth" -X POST http://127.0.0.1:18080/v1/search/text -d '{"text":"pleural effusion","k":2}'; echo
+curl -s -H "$auth" http://127.0.0.1:18080/v1/studies/train_1_a_1/classify | head -c 300; echo
+curl -s -X POST http://127.0.0.1:18080/v1/search/text -d '{"text":"x"}'; echo "   <- no key"
+curl -s -H "$auth" -X DELETE http://127.0.0.1:18080/v1/studies/train_1_a_1; echo "   <- read key on a write"
+curl -s -H "$auth" -o demo-data/slice.png -w "slice thumbnail: HTTP %{http_code}, %{size_download} bytes PNG\n" \
+  "http://127.0.0.1:18080/v1/studies/train_1_a_1/slice.png?window=lung"
+curl -s -H "$auth" http://127.0.0.1:18080/metrics | grep "^ctdb_http_requests_total" | head -3
+kill -TERM $server; wait $server
+echo; echo "== backup and restore"
+$ctdb backup --db demo-data/ctdb --out demo-data/backup
+$ctdb restore --from demo-data/backup --db demo-data/restored
+$ctdb stats --db demo-data/restored | head -2
 echo
 echo "== create a database (d=128, exact Flat index) and add 5000 synthetic studies"
 $ctdb create --db "$db" --dim 128

@@ -55,7 +55,9 @@ json Build() {
         {"filter", {{"type", "string"}, {"description", "e.g. sex=F,age=40-60,date=20200101-20231231,manufacturer=SIEMENS,label=Pleural effusion,finding=Lung nodule"}}},
         {"exact", {{"type", "boolean"}, {"default", false}}}}}};
   auto with_list = [&](json props, std::vector<std::string> required) {
-    return json{{"allOf", {Ref("ListOptions"), {{"type", "object"}, {"required", required}, {"properties", props}}}}};
+    json part = {{"type", "object"}, {"properties", props}};
+    if (!required.empty()) part["required"] = required;  // OpenAPI 3.0: an empty list is invalid
+    return json{{"allOf", {Ref("ListOptions"), part}}};
   };
   schemas["TextQuery"] = with_list({{"text", str}}, {"text"});
   schemas["DiseaseQuery"] = with_list({{"disease", str}, {"exemplar_weight", {{"type", "number"}, {"minimum", 0}, {"maximum", 1}}}}, {"disease"});

@@ -64,7 +64,9 @@ async function show(res){
     c.querySelector('.dis').onclick=()=>classify(h.key);
     box.appendChild(c);
     const z=h.z_mm!==undefined?'&z='+h.z_mm:'';
-    api('GET',`/v1/studies/${encodeURIComponent(h.key)}/slice.png?window=lung${z}`).then(b=>{c.querySelector('img').src=URL.createObjectURL(b)}).catch(()=>{});
+    // A slab centre may fall just outside the stored preview: fall back to the middle slice.
+    const thumb=u=>api('GET',`/v1/studies/${encodeURIComponent(h.key)}/slice.png?window=lung${u}`);
+    thumb(z).catch(()=>thumb('')).then(b=>{c.querySelector('img').src=URL.createObjectURL(b)}).catch(()=>{});
   }
 }
 async function run(f){try{await show(await f())}catch(e){$('#msg').textContent=e.message}}
