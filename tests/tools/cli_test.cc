@@ -216,5 +216,73 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
   CHECK(Ctdb("bench encoder --studies 1").code == 2);
 }
 
+TEST_CASE("cli: query commands, diseases, backup/restore, serve until SIGTERM") {
+  test::TempDir dir;
+  REQUIRE(Ctdb("synth --out " + dir.Sub("data") + " --n 6 --seed 5 --inplane 48").code == 0);
+  REQUIRE(Ctdb("model init --tiny --out " + dir.Sub("m") + " --corpus " + dir.Sub("data")).code == 0);
+  const std::string db = " --db " + dir.Sub("db");
+  const std::string m = db + " --model " + dir.Sub("m");
+  REQUIRE(Ctdb("ingest " + dir.Sub("data") + m).code == 0);
+  const std::string key = "train_1_a_1";
+
+  Run r = Ctdb("search text right pleural effusion" + m + " --k 2 --json");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("\"z_mm\"") != std::string::npos);
+  CHECK(r.out.find("\"rank\":2") != std::string::npos);
+  CHECK(r.out.find("\"rank\":3") == std::string::npos);
+  r = Ctdb("search text effusion" + db);  // no model
+  CHECK(r.code == 12);
+  CHECK(r.out.find("--model") != std::string::npos);
+  r = Ctdb("search image --key " + key + m + " --k 3");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("cosine similarity of the two studies") != std::string::npos);
+  CHECK(Ctdb("search image --key nope" + m).code == 11);
+  CHECK(Ctdb("search image" + m).code == 2);  // needs --key or --file
+  r = Ctdb("search disease Pleural effusion" + db + " --k 2 --json");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("\"probability\"") != std::string::npos);
+  CHECK(Ctdb("search disease Unknown thing" + db).code == 11);
+  CHECK(Ctdb("search sideways" + db).code == 2);
+  r = Ctdb("search report heart" + m + " --json");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("\"sentence\"") != std::string::npos);
+  r = Ctdb("classify " + key + db + " --json");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("\"disease\":\"Pleural effusion\"") != std::string::npos);
+  r = Ctdb("localize " + key + " nodule in the right upper lobe" + m + " --json");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("\"curve\"") != std::string::npos);
+  r = Ctdb("report " + key + db);
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("DRAFT") != std::string::npos);
+  r = Ctdb("diseases set Pneumothorax --positive 'Pneumothorax.|Right pneumothorax.' --negative 'No pneumothorax.'" + m);
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  r = Ctdb("diseases" + db + " --json");
+  CHECK(r.out.find("\"name\":\"Pneumothorax\"") != std::string::npos);
+  CHECK(Ctdb("diseases set X --negative 'no x'" + m).code == 2);
+  CHECK(Ctdb("diseases delete Pneumothorax" + db).code == 0);
+  CHECK(Ctdb("diseases delete Pneumothorax" + db).code == 11);
+  r = Ctdb("diseases exemplars" + db);
+  CHECK(r.out.find("from 6 studies") != std::string::npos);
+
+  CHECK(Ctdb("backup" + db + " --out " + dir.Sub("bk")).code == 0);
+  CHECK(Ctdb("backup" + db + " --out " + dir.Sub("bk")).code == 16);
+  CHECK(Ctdb("restore --from " + dir.Sub("bk") + " --db " + dir.Sub("r")).code == 0);
+  CHECK(Ctdb("restore --from " + dir.Sub("bk") + " --db " + dir.Sub("r")).code == 16);
+  r = Ctdb("stats --db " + dir.Sub("r") + " --json");
+  CHECK(r.out.find("\"studies\":6") != std::string::npos);
+
+  // serve: refuses to start without keys, then runs until SIGTERM and
+  // snapshots on the way out.
+  r = Ctdb("serve" + m + " --port 0");
+  CHECK(r.code == 12);
+  CHECK(r.out.find("--insecure") != std::string::npos);
+  CHECK(Ctdb("serve" + m + " --insecure --host 0.0.0.0").code == 12);
+  r = Ctdb("serve" + m + " --insecure --port 0 2>&1 & pid=$!; sleep 2; kill -TERM $pid; wait $pid; echo exit=$?");
+  CHECK(r.out.find("ctdb serving 6 studies on http://127.0.0.1:") != std::string::npos);
+  CHECK(r.out.find("index snapshot written") != std::string::npos);
+  CHECK(r.out.find("exit=0") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace ctdb
