@@ -36,6 +36,9 @@ Status ValidateManifest(const ModelManifest& m) {
   }
   const auto& a = m.architecture;
   if (a.stem.empty()) return bad("architecture.stem", "needs at least one stage");
+  if (a.stem_norm != "group" && a.stem_norm != "batch" && a.stem_norm != "none") {
+    return bad("architecture.stem_norm", "must be group, batch or none");
+  }
   for (const auto& st : a.stem) {
     for (int d = 0; d < 3; ++d) {
       if (st.kernel[d] < 1 || st.stride[d] < 1) return bad("architecture.stem", "kernels and strides must be >= 1");

@@ -29,6 +29,11 @@ struct NativeArchitecture {
   };
   std::vector<Stage> stem = {
       {8, {3, 3, 3}, {2, 2, 2}}, {32, {3, 3, 3}, {2, 2, 2}}, {128, {1, 4, 4}, {1, 4, 4}}};
+  // Normalization after each stem stage but the last: "group" (GroupNorm,
+  // 4 groups), "batch" (BatchNorm3d) or "none". GroupNorm normalizes each
+  // volume by its own statistics, which erases global composition (how much
+  // of the chest is lung, fluid, heart); BatchNorm keeps it.
+  std::string stem_norm = "group";
   int64_t width = 128;        // transformer width (= last stem channels)
   int64_t layers = 2;         // image transformer layers
   int64_t heads = 4;

@@ -55,7 +55,11 @@ ImageEncoderImpl::ImageEncoderImpl(const ModelManifest& m) {
     for (int d = 0; d < 3; ++d) pad.push_back(Padding(st.kernel[d], st.stride[d]));
     stem_->push_back(nn::Conv3d(nn::Conv3dOptions(in, st.channels, k).stride(str).padding(pad)));
     if (s + 1 < a.stem.size()) {
-      stem_->push_back(nn::GroupNorm(nn::GroupNormOptions(st.channels % 4 == 0 ? 4 : 1, st.channels)));
+      if (a.stem_norm == "group") {
+        stem_->push_back(nn::GroupNorm(nn::GroupNormOptions(st.channels % 4 == 0 ? 4 : 1, st.channels)));
+      } else if (a.stem_norm == "batch") {
+        stem_->push_back(nn::BatchNorm3d(st.channels));
+      }
       stem_->push_back(nn::GELU());
     }
     in = st.channels;

@@ -167,6 +167,7 @@ Result<embed::ModelManifest> ParseManifest(const std::string& text) {
         }
       }
     }
+    ar.Str("stem_norm", &a.stem_norm);
     ar.Num("width", &a.width);
     ar.Num("layers", &a.layers);
     ar.Num("heads", &a.heads);
@@ -214,6 +215,7 @@ std::string ManifestToJson(const embed::ModelManifest& m) {
     for (const auto& s : a.stem) stem.push_back({{"channels", s.channels}, {"kernel", s.kernel}, {"stride", s.stride}});
     j["files"] = {{"weights", m.weights}};
     j["architecture"] = {{"stem", stem},
+                         {"stem_norm", a.stem_norm},
                          {"width", a.width},
                          {"layers", a.layers},
                          {"heads", a.heads},

@@ -104,6 +104,33 @@ TEST_CASE("model: a study from a NIfTI file, with report and sentence embeddings
   CHECK((*model)->EmbedVolume(empty).status().IsInvalidArgument());
 }
 
+TEST_CASE("model: stem normalization is a manifest choice; batch norm runs in eval mode") {
+  test::TempDir dir;
+  NewModelSpec spec;
+  spec.manifest = NewModelSpec::TinyManifest();
+  spec.corpus = {"No pleural effusion.", "Right pleural effusion."};
+  spec.manifest.architecture.stem_norm = "layer";
+  CHECK(CreateNativeModel(dir.Sub("bad"), spec).message().find("architecture.stem_norm") != std::string::npos);
+  spec.manifest.architecture.stem_norm = "batch";
+  auto back = ParseManifest(ManifestToJson(spec.manifest));
+  REQUIRE(back.ok());
+  CHECK(back->architecture.stem_norm == "batch");
+  CHECK(ParseManifest(R"({"format":"native","name":"x","version":"1","dimension":8})")->architecture.stem_norm ==
+        "group");  // older manifests keep their GroupNorm
+  REQUIRE(CreateNativeModel(dir.Sub("m"), spec).ok());
+  auto model = Model::Open(dir.Sub("m"));
+  REQUIRE_MESSAGE(model.ok(), model.status().ToString());
+  synth::SynthOptions so;
+  so.inplane = 48;
+  auto s = synth::MakeStudy(3, 0, 2, so);
+  REQUIRE(embed::WriteNifti(dir.Sub("a.nii.gz"), s.volume, embed::NiftiType::kInt16).ok());
+  auto a = (*model)->EmbedStudyFile(dir.Sub("a.nii.gz"), {});
+  auto b = (*model)->EmbedStudyFile(dir.Sub("a.nii.gz"), {});
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK(a->vectors.image == b->vectors.image);  // running statistics, not the batch's
+}
+
 TEST_CASE("model: disease prototypes from the built-in catalog and from an edited diseases.json") {
   test::TempDir dir;
   const std::string path = MakeTinyModel(dir.Sub("m"));

@@ -18,6 +18,7 @@ namespace {
 const char kHelp[] =
     "usage: ctdb train --data DIR --out MODELDIR [--epochs 12] [--batch 16] [--lr 0.001] [--seed 1]\n"
     "                  [--split train] [--limit 0] [--threads 0] [--name NAME] [--tiny] [--cuda]\n"
+    "                  [--stem-norm group|batch|none]\n"
     "                  [--no-siglip] [--no-disease] [--no-localization] [--no-anatomy]\n"
     "                  [--no-augment] [--no-false-negatives] [--stop-at-step N] [--json]\n"
     "Trains the native hybrid CNN-ViT model on a CT-RATE-layout folder (its `train` split by\n"
@@ -37,7 +38,7 @@ int CmdTrain(int argc, char** argv) {
   Args args(argc, argv, 0, flags);
   std::set<std::string> known = flags;
   for (const char* k :
-       {"data", "out", "epochs", "batch", "lr", "seed", "split", "limit", "threads", "name", "stop-at-step"}) {
+       {"data", "out", "epochs", "batch", "lr", "seed", "split", "limit", "threads", "name", "stop-at-step", "stem-norm"}) {
     known.insert(k);
   }
   int exit;
@@ -99,6 +100,9 @@ int CmdTrain(int argc, char** argv) {
   } else {
     to.manifest = args.Has("tiny") ? NewModelSpec::TinyManifest() : NewModelSpec::DefaultManifest();
     to.manifest.name = args.Get("name", "ctdb-synthetic");
+    to.manifest.architecture.stem_norm = args.Get("stem-norm", to.manifest.architecture.stem_norm);
+    const std::string& sn = to.manifest.architecture.stem_norm;
+    if (sn != "group" && sn != "batch" && sn != "none") return UsageError("--stem-norm must be group, batch or none", kHelp);
     set = load(to.manifest);
     if (set.ok()) {
       std::vector<std::string> corpus;
