@@ -3,10 +3,11 @@
 // Volumes go in preprocessed per the manifest (embed/preprocess.h); texts go
 // in raw and are tokenized with the model's WordPiece vocabulary.
 //
-// Thread contract: an Encoder is safe for concurrent use. Calls serialize on
-// an internal mutex and each forward pass uses LibTorch's intra-op thread
-// pool (EncoderRuntime::threads), which is process-wide: two forward passes
-// at once would only split the same cores. Modules run in inference mode
+// Thread contract: an Encoder is safe for concurrent use. Each forward pass
+// uses LibTorch's intra-op thread pool (EncoderRuntime::threads), which is
+// process-wide: with more than one thread, calls serialize on an internal
+// mutex (two passes at once would only split the same cores); with one
+// thread (the server's default) native passes run concurrently. Modules run in inference mode
 // (no autograd state, dropout off), so forward() itself mutates nothing.
 #pragma once
 

@@ -27,7 +27,7 @@ class NativeEncoder final : public Encoder {
       if (!s.ok()) return s;
     }
     std::vector<VolumeEncoding> out(volumes.size());
-    std::lock_guard<std::mutex> lock(mu_);
+    auto lock = Serialize();
     Status s = CatchTorch("encoding a volume", [&] {
       torch::InferenceMode guard;
       for (size_t i = 0; i < volumes.size(); ++i) {
@@ -45,7 +45,7 @@ class NativeEncoder final : public Encoder {
   Result<std::vector<std::vector<float>>> EncodeTexts(const std::vector<std::string>& texts) override {
     std::vector<std::vector<float>> out;
     if (texts.empty()) return out;
-    std::lock_guard<std::mutex> lock(mu_);
+    auto lock = Serialize();
     Status s = CatchTorch("encoding texts", [&] {
       torch::InferenceMode guard;
       // One text per pass: a text's embedding must not depend on the
@@ -68,6 +68,14 @@ class NativeEncoder final : public Encoder {
   const ModelManifest manifest_;
   const std::string id_;
   const std::unique_ptr<WordPiece> tokenizer_;
+  // Passes serialize when each already uses several intra-op threads (two
+  // at once would split the same cores); with one thread each (ctdb serve),
+  // concurrent requests encode in parallel. Inference only reads the model.
+  std::unique_lock<std::mutex> Serialize() {
+    std::unique_lock<std::mutex> lock(mu_, std::defer_lock);
+    if (at::get_num_threads() > 1) lock.lock();
+    return lock;
+  }
   std::mutex mu_;
   ClipModel model_;
 };

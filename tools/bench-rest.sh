@@ -12,6 +12,9 @@ DURATION=${DURATION:-10}
 WORK=${WORK:-/tmp/ctdb-bench-rest}
 PORT=${PORT:-18765}
 CTDB=${CTDB:-build/ctdb}
+# The index: HNSW32 (approximate, as a deployment of this size would use);
+# INDEX=Flat measures exact scans (each reads all N vectors).
+INDEX=${INDEX:-HNSW32}
 command -v wrk >/dev/null || { echo "bench-rest: needs wrk (apt-get install wrk)" >&2; exit 2; }
 mkdir -p "$WORK"
 MODEL=${MODEL:-models/ctdb-synthetic}
@@ -25,10 +28,10 @@ fi
 INFO=$("$CTDB" model info "$MODEL" --json)
 DIM=$(echo "$INFO" | sed -n 's/.*"dimension":\([0-9]*\).*/\1/p')
 MODEL_ID=$(echo "$INFO" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
-DB=$WORK/db-$N-${MODEL_ID//[^A-Za-z0-9]/_}
+DB=$WORK/db-$N-$INDEX-${MODEL_ID//[^A-Za-z0-9]/_}
 if [ ! -d "$DB" ]; then
   echo "bench-rest: writing $N synthetic studies (d=$DIM, 16 slabs each) to $DB"
-  "$CTDB" demo-vectors --db "$DB" --n "$N" --dim "$DIM" --slabs 16 --model-id "$MODEL_ID" >/dev/null
+  "$CTDB" demo-vectors --db "$DB" --n "$N" --dim "$DIM" --slabs 16 --model-id "$MODEL_ID" --index "$INDEX" >/dev/null
 fi
 KEY=$("$CTDB" list --db "$DB" --limit 1)
 
@@ -55,7 +58,7 @@ ms() {  # wrk latency "1.23ms" / "850.00us" / "1.02s" -> ms
 }
 declare -A REST_QPS REST_P50 REST_P99
 for kind in text image; do
-  out=$(wrk -t2 -c"$CLIENTS" -d"${DURATION}s" --latency -s "$WORK/$kind.lua" "http://127.0.0.1:$PORT/v1/search/$kind")
+  out=$(wrk -t1 -c"$CLIENTS" -d"${DURATION}s" --latency -s "$WORK/$kind.lua" "http://127.0.0.1:$PORT/v1/search/$kind")
   echo "$out" > "$WORK/wrk-$kind.txt"
   if echo "$out" | grep -q "Non-2xx"; then echo "bench-rest: errors from the server:"; echo "$out"; exit 1; fi
   REST_QPS[$kind]=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
@@ -67,7 +70,7 @@ trap - EXIT
 
 printf "\n%-6s %-9s %10s %10s %10s\n" kind path "queries/s" "p50 ms" "p99 ms"
 for kind in text image; do
-  j=$("$CTDB" bench query --db "$DB" --model "$MODEL" --kind "$kind" --clients "$CLIENTS" --seconds "$DURATION" --json)
+  j=$("$CTDB" bench query --db "$DB" --model "$MODEL" --kind "$kind" --clients "$CLIENTS" --seconds "$DURATION" --model-threads 1 --json)
   qps=$(echo "$j" | sed -n 's/.*"qps":\([0-9.]*\).*/\1/p')
   p50=$(echo "$j" | sed -n 's/.*"p50_ms":\([0-9.]*\).*/\1/p')
   p99=$(echo "$j" | sed -n 's/.*"p99_ms":\([0-9.]*\).*/\1/p')
@@ -76,4 +79,4 @@ for kind in text image; do
   awk -v a="${REST_QPS[$kind]}" -v b="$qps" -v p="${REST_P99[$kind]}" 'BEGIN {
     printf "%-6s REST/in-process throughput ratio %.2fx; REST p99 %s ms (target <= 10 ms: %s)\n", "", a / b, p, (p <= 10 ? "met" : "NOT met") }'
 done
-echo "($N studies, $CLIENTS concurrent clients, ${DURATION}s each, wrk on loopback; server and clients share the machine's cores)"
+echo "($N studies, $INDEX index, $CLIENTS concurrent clients, ${DURATION}s each, wrk on loopback; server and clients share the machine's cores)"

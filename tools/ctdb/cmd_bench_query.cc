@@ -15,7 +15,7 @@ namespace {
 
 const char kHelp[] =
     "usage: ctdb bench query --db PATH --model DIR [--kind text|image] [--clients 8] [--seconds 10]\n"
-    "                        [--k 10] [--threads 0] [--json]\n"
+    "                        [--k 10] [--threads 0] [--model-threads 1] [--json]\n"
     "Runs the queries tools/bench-rest.sh sends over HTTP, in process: text = search text\n"
     "\"right pleural effusion\"; image = search image by the first stored key. Prints QPS and\n"
     "latency percentiles.\n";
@@ -25,20 +25,21 @@ const char kHelp[] =
 int BenchQuery(int argc, char** argv) {
   Args args(argc, argv, 1, {"help", "json"});
   int exit;
-  if (!Prepare(args, {"db", "model", "kind", "clients", "seconds", "k", "threads", "json", "help"}, kHelp, &exit)) {
+  if (!Prepare(args, {"db", "model", "kind", "clients", "seconds", "k", "threads", "model-threads", "json", "help"}, kHelp, &exit)) {
     return exit;
   }
-  int64_t clients, seconds, k, threads;
+  int64_t clients, seconds, k, threads, model_threads;
   Status s = args.GetInt("clients", 8, 1, 1024, &clients);
   if (s.ok()) s = args.GetInt("seconds", 10, 1, 3600, &seconds);
   if (s.ok()) s = args.GetInt("k", 10, 1, 1000, &k);
   if (s.ok()) s = args.GetInt("threads", 0, 0, 1024, &threads);
+  if (s.ok()) s = args.GetInt("model-threads", 1, 0, 1024, &model_threads);
   if (!s.ok()) return UsageError(s.message(), kHelp);
   const std::string kind = args.Get("kind", "text");
   if (kind != "text" && kind != "image") return UsageError("--kind must be text or image", kHelp);
   if (!args.Has("db") || !args.Has("model")) return UsageError("--db and --model are required", kHelp);
   ModelOptions mo;
-  mo.threads = static_cast<int>(threads);
+  mo.threads = static_cast<int>(model_threads);  // as ctdb serve: one per encode
   auto model = Model::Open(args.Get("model"), mo);
   if (!model.ok()) return Fail(model.status());
   std::shared_ptr<Model> m = std::move(*model);

@@ -15,7 +15,7 @@ namespace {
 
 const char kHelp[] =
     "usage: ctdb serve --db PATH [--model DIR] [--host 127.0.0.1] [--port 8080]\n"
-    "                  [--api-keys FILE] [--insecure] [--threads 8] [--torch-threads 0]\n"
+    "                  [--api-keys FILE] [--insecure] [--threads 8] [--torch-threads 1]\n"
     "                  [--max-body-mb 512] [--timeout 30] [--tls-cert PEM --tls-key PEM]\n"
     "                  [--files-root DIR] [--temp-dir DIR]\n"
     "Serves the REST API under /v1 (see /openapi.json), /healthz, /readyz, /metrics and a\n"
@@ -23,6 +23,8 @@ const char kHelp[] =
     "API keys: FILE lines '<key> read|write', and $CTDB_API_KEYS='key:scope,...'; keys are\n"
     ">= 16 characters. Without keys the server refuses to start unless --insecure, which\n"
     "binds loopback only. --files-root lets clients name server files by relative path.\n"
+    "--torch-threads: LibTorch threads per text/volume encode (default 1: requests run in\n"
+    "parallel instead; one short text is faster on one thread than on several).\n"
     "SIGTERM/SIGINT: stop accepting, finish requests in flight, snapshot the index, exit 0.\n";
 
 }  // namespace
@@ -39,7 +41,7 @@ int CmdServe(int argc, char** argv) {
   int64_t port, threads, torch_threads, body_mb, timeout;
   Status s = args.GetInt("port", 8080, 0, 65535, &port);
   if (s.ok()) s = args.GetInt("threads", 8, 1, 1024, &threads);
-  if (s.ok()) s = args.GetInt("torch-threads", 0, 0, 1024, &torch_threads);
+  if (s.ok()) s = args.GetInt("torch-threads", 1, 0, 1024, &torch_threads);
   if (s.ok()) s = args.GetInt("max-body-mb", 512, 1, 1 << 20, &body_mb);
   if (s.ok()) s = args.GetInt("timeout", 30, 1, 3600, &timeout);
   if (!s.ok()) return UsageError(s.message(), kHelp);
@@ -56,7 +58,6 @@ int CmdServe(int argc, char** argv) {
   if (model_dir.empty() && std::getenv("CTDB_MODEL")) model_dir = std::getenv("CTDB_MODEL");
   Options o;
   o.path = args.Get("db");
-  o.threads = static_cast<int>(torch_threads);
   if (!model_dir.empty()) {
     ModelOptions mo;
     mo.threads = static_cast<int>(torch_threads);
