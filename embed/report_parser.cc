@@ -179,6 +179,14 @@ std::vector<std::string> SplitSentences(std::string_view text) {
     if ((c != '.' && c != '?' && c != '!') || depth > 0) continue;
     const bool at_end = i + 1 == text.size() || std::isspace(static_cast<unsigned char>(text[i + 1]));
     if (!at_end) continue;  // "6.5", "e.g.x"
+    // "1. " numbering an impression list: not a sentence of its own.
+    const size_t first = cur.find_first_not_of(" \t");
+    if (c == '.' && first != std::string::npos && cur.size() - first >= 2 && cur.size() - first <= 4 &&
+        std::all_of(cur.begin() + static_cast<std::ptrdiff_t>(first), cur.end() - 1,
+                    [](char d) { return std::isdigit(static_cast<unsigned char>(d)); })) {
+      cur.clear();
+      continue;
+    }
     // "e.g. ", "approx. ": an abbreviation, not an end.
     size_t w = cur.size() - 1;
     while (w > 0 && (std::isalpha(static_cast<unsigned char>(cur[w - 1])) || cur[w - 1] == '.')) --w;

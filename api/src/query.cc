@@ -265,9 +265,12 @@ class QueryEngineImpl final : public QueryEngine {
       d.neighbors.push_back({h.key, h.score, rec.impression});
       const double w = std::max(0.01, static_cast<double>(h.score));
       total += w;
-      const auto sentences = embed::ParseReport(rec.findings + "\n" + rec.impression).sentences;
+      // Parsed now, not the stored statements: their sentence numbers follow
+      // the parser of the day they were stored.
+      const embed::ParsedReport parsed = embed::ParseReport(rec.findings + "\n" + rec.impression);
+      const auto& sentences = parsed.sentences;
       std::map<std::string, bool> seen;  // a finding counts once per report
-      for (const auto& st : rec.statements) {
+      for (const auto& st : parsed.findings) {
         if (st.existence != Existence::kPresent || seen[st.finding]) continue;
         seen[st.finding] = true;
         Vote& vt = votes[st.finding];

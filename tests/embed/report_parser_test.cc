@@ -27,6 +27,13 @@ TEST_CASE("sentences split at ends, not in decimals, abbreviations or parenthese
   CHECK(s[2] == "Heart normal?");
   CHECK(s[3] == "Mild atelectasis");
   CHECK(SplitSentences("").empty());
+  // Numbered impression lists: the numbers are not sentences.
+  const auto l = SplitSentences("1. Right pleural effusion. 2. Cardiomegaly. 12. A 6 mm nodule.");
+  REQUIRE(l.size() == 3);
+  CHECK(l[0] == "Right pleural effusion.");
+  CHECK(l[1] == "Cardiomegaly.");
+  CHECK(l[2] == "A 6 mm nodule.");
+  CHECK(SplitSentences("Measures 12. Stable.").size() == 2);  // a number ending a sentence stays
 }
 
 TEST_CASE("findings with negation, resolution and uncertainty") {
