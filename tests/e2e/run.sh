@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
 # Web page + OpenAPI end-to-end test: synthesize and ingest a few studies,
 # serve them with an API key, drive the page in Debian's headless Chromium.
-# Needs chromium and node/npm (tools/bootstrap.sh --e2e installs them).
+# Needs chromium and node/npm (tools/bootstrap.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")"
 root=$(cd ../.. && pwd)
 ctdb=${CTDB:-$root/build/ctdb}
 work=$(mktemp -d)
-trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
-npm ci --no-audit --no-fund --loglevel=error
+server=""
+trap '[ -n "$server" ] && kill $server 2>/dev/null; rm -rf "$work"' EXIT
+# The JS packages come from the npm cache committed beside this script (the
+# lockfile's exact versions): no registry needed. A scratch copy keeps npm's
+# bookkeeping out of the repository.
+cp -r npm-cache "$work/npm-cache"
+npm ci --offline --cache "$work/npm-cache" --no-audit --no-fund --loglevel=error
 "$ctdb" synth --out "$work/ct" --n 8 --inplane 64 --seed 3 >/dev/null
 "$ctdb" model init --out "$work/model" --corpus "$work/ct" --tiny >/dev/null
 "$ctdb" ingest "$work/ct" --db "$work/db" --model "$work/model" >/dev/null
