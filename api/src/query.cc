@@ -116,35 +116,22 @@ class QueryEngineImpl final : public QueryEngine {
   }
 
   Result<QueryResult> SearchText(const std::string& text, const QueryOptions& o) override {
-    CTDB_RETURN_IF_ERROR(CheckQuery(o));
-    CTDB_ASSIGN_OR_RETURN(std::vector<float> t, EmbedText(text));
-    CTDB_ASSIGN_OR_RETURN(auto hits, db_->Search(VectorKind::kImage, t, ToSearch(o, o.k, o.offset)));
-    QueryResult r;
-    r.score_meaning =
+    return SearchWithText(
+        VectorKind::kImage, text, o,
         "cosine similarity of the text's embedding and the study's global image embedding ([-1, 1], higher is "
-        "closer); z_mm is the centre of the axial slab whose feature matches the text best, slab_score its cosine";
-    for (const auto& h : hits) {
-      auto made = MakeHit(h.key, h.score);
-      if (Gone(made.status())) continue;
-      CTDB_RETURN_IF_ERROR(made.status());
-      QueryHit qh = std::move(made).value();
-      auto vr = db_->GetVectors(h.key);
-      if (Gone(vr.status())) continue;
-      CTDB_RETURN_IF_ERROR(vr.status());
-      const StudyVectors& v = *vr;
-      int best = -1;
-      float best_score = -2;
-      for (size_t i = 0; i < v.slabs.size(); ++i) {
-        const float s = Dot(v.slabs[i].vector, t);
-        if (s > best_score) best_score = s, best = static_cast<int>(i);
-      }
-      if (best >= 0) {
-        qh.z_mm = v.slabs[static_cast<size_t>(best)].z_mm;
-        qh.slab_score = best_score;
-      }
-      r.hits.push_back(std::move(qh));
-    }
-    return r;
+        "closer); z_mm is the centre of the axial slab whose feature matches the text best, slab_score its cosine",
+        [](const std::vector<float>& t, const StudyVectors& v, QueryHit* qh) {
+          int best = -1;
+          float best_score = -2;
+          for (size_t i = 0; i < v.slabs.size(); ++i) {
+            const float s = Dot(v.slabs[i].vector, t);
+            if (s > best_score) best_score = s, best = static_cast<int>(i);
+          }
+          if (best >= 0) {
+            qh->z_mm = v.slabs[static_cast<size_t>(best)].z_mm;
+            qh->slab_score = best_score;
+          }
+        });
   }
 
   Result<QueryResult> SearchImageByKey(const std::string& key, const QueryOptions& o,
@@ -297,29 +284,16 @@ class QueryEngineImpl final : public QueryEngine {
   }
 
   Result<QueryResult> SearchReports(const std::string& text, const QueryOptions& o) override {
-    CTDB_RETURN_IF_ERROR(CheckQuery(o));
-    CTDB_ASSIGN_OR_RETURN(std::vector<float> t, EmbedText(text));
-    CTDB_ASSIGN_OR_RETURN(auto hits, db_->Search(VectorKind::kReport, t, ToSearch(o, o.k, o.offset)));
-    QueryResult r;
-    r.score_meaning = "cosine similarity of the text's embedding and the study's whole-report embedding; sentence "
-                      "is the report sentence closest to the text";
-    for (const auto& h : hits) {
-      auto made = MakeHit(h.key, h.score);
-      if (Gone(made.status())) continue;
-      CTDB_RETURN_IF_ERROR(made.status());
-      QueryHit qh = std::move(made).value();
-      auto vr = db_->GetVectors(h.key);
-      if (Gone(vr.status())) continue;
-      CTDB_RETURN_IF_ERROR(vr.status());
-      const StudyVectors& v = *vr;
-      float best = -2;
-      for (const auto& s : v.sentences) {
-        const float sc = Dot(s.vector, t);
-        if (sc > best) best = sc, qh.sentence = s.name;
-      }
-      r.hits.push_back(std::move(qh));
-    }
-    return r;
+    return SearchWithText(VectorKind::kReport, text, o,
+                          "cosine similarity of the text's embedding and the study's whole-report embedding; "
+                          "sentence is the report sentence closest to the text",
+                          [](const std::vector<float>& t, const StudyVectors& v, QueryHit* qh) {
+                            float best = -2;
+                            for (const auto& s : v.sentences) {
+                              const float sc = Dot(s.vector, t);
+                              if (sc > best) best = sc, qh->sentence = s.name;
+                            }
+                          });
   }
 
   Result<DiseaseEntry> SetDisease(const std::string& name, const std::vector<std::string>& positive,
@@ -388,6 +362,29 @@ class QueryEngineImpl final : public QueryEngine {
   Result<std::vector<DiseaseEntry>> Diseases() override { return Catalog(); }
 
  private:
+  // Encodes the text, searches `kind`, and lets `annotate` add to each hit
+  // what its vectors say (best slab, best sentence).
+  using Annotate = void (*)(const std::vector<float>& text, const StudyVectors& v, QueryHit* hit);
+  Result<QueryResult> SearchWithText(VectorKind kind, const std::string& text, const QueryOptions& o,
+                                     const char* meaning, Annotate annotate) {
+    CTDB_RETURN_IF_ERROR(CheckQuery(o));
+    CTDB_ASSIGN_OR_RETURN(std::vector<float> t, EmbedText(text));
+    CTDB_ASSIGN_OR_RETURN(auto hits, db_->Search(kind, t, ToSearch(o, o.k, o.offset)));
+    QueryResult r;
+    r.score_meaning = meaning;
+    for (const auto& h : hits) {
+      auto made = MakeHit(h.key, h.score);
+      auto vr = db_->GetVectors(h.key);
+      if (Gone(made.status()) || Gone(vr.status())) continue;
+      CTDB_RETURN_IF_ERROR(made.status());
+      CTDB_RETURN_IF_ERROR(vr.status());
+      QueryHit qh = std::move(made).value();
+      annotate(t, *vr, &qh);
+      r.hits.push_back(std::move(qh));
+    }
+    return r;
+  }
+
   Status NeedModel(const char* what) const {
     if (!model_) return Status::FailedPrecondition(std::string(what) + " needs the database's model (--model DIR)");
     return Status::Ok();

@@ -101,6 +101,21 @@ Result<std::string> UploadName(const std::string& filename, const std::string& c
 
 }  // namespace
 
+Result<std::string> ServerImpl::SaveUpload(const httplib::MultipartFormData& file, const ScratchDir& dir) const {
+  CTDB_ASSIGN_OR_RETURN(std::string name, UploadName(file.filename, file.content));
+  if (name == "series.zip") {
+    const std::string path = dir.path() + "/series";
+    std::filesystem::create_directory(path);
+    CTDB_RETURN_IF_ERROR(ExtractZip(file.content, path, 4 * options_.max_body_bytes).status());
+    return path;
+  }
+  const std::string path = dir.path() + "/" + name;
+  std::ofstream out(path, std::ios::binary);
+  out << file.content;
+  if (!out.flush()) return Status::IOError("cannot write the upload to " + dir.path());
+  return path;
+}
+
 Result<json> ParseJsonBody(const httplib::Request& req) {
   if (req.body.empty()) return json::object();
   json j = json::parse(req.body, nullptr, false);
@@ -162,17 +177,8 @@ void ServerImpl::AddQueryRoutes() {
     CTDB_ASSIGN_OR_RETURN(std::string disease, Str(j, "disease", false));
     Result<QueryResult> res = Status::Internal("no query");
     if (req.is_multipart_form_data()) {
-      const auto file = req.get_file_value("volume");
       CTDB_ASSIGN_OR_RETURN(ScratchDir dir, ScratchDir::Create(options_.temp_dir));
-      CTDB_ASSIGN_OR_RETURN(std::string name, UploadName(file.filename, file.content));
-      std::string path = dir.path() + "/" + name;
-      if (name == "series.zip") {
-        path = dir.path() + "/series";
-        std::filesystem::create_directory(path);
-        CTDB_RETURN_IF_ERROR(ExtractZip(file.content, path, 4 * options_.max_body_bytes).status());
-      } else {
-        std::ofstream(path, std::ios::binary) << file.content;
-      }
+      CTDB_ASSIGN_OR_RETURN(std::string path, SaveUpload(req.get_file_value("volume"), dir));
       res = engine_->SearchImageByFile(path, o, disease);
     } else {
       CTDB_ASSIGN_OR_RETURN(std::string key, Str(j, "key", false));
@@ -310,15 +316,7 @@ void ServerImpl::AddStudyRoutes() {
       const auto file = req.get_file_value("volume");
       CTDB_ASSIGN_OR_RETURN(ScratchDir d, ScratchDir::Create(options_.temp_dir));
       dir.emplace(std::move(d));
-      CTDB_ASSIGN_OR_RETURN(std::string name, UploadName(file.filename, file.content));
-      if (name == "series.zip") {
-        path = dir->path() + "/series";
-        std::filesystem::create_directory(path);
-        CTDB_RETURN_IF_ERROR(ExtractZip(file.content, path, 4 * options_.max_body_bytes).status());
-      } else {
-        path = dir->path() + "/" + name;
-        std::ofstream(path, std::ios::binary) << file.content;
-      }
+      CTDB_ASSIGN_OR_RETURN(path, SaveUpload(file, *dir));
       if (!meta.contains("key") && !file.filename.empty()) {
         std::string stem = std::filesystem::path(file.filename).filename().string();
         for (const char* ext : {".nii.gz", ".nii", ".zip", ".dcm"}) {

@@ -13,6 +13,7 @@
 
 #include "api/src/server/auth.h"
 #include "api/src/server/metrics.h"
+#include "api/src/server/upload.h"
 #include "ctdb/server.h"
 
 namespace ctdb::server {
@@ -47,6 +48,9 @@ class ServerImpl final : public Server {
   void AddInfrastructureRoutes();  // server.cc
   void AddQueryRoutes();           // routes.cc
   void AddStudyRoutes();           // routes.cc
+  // An uploaded volume written into `dir`: a NIfTI or DICOM file, or a zip
+  // unpacked into a series folder. Returns the path to read.
+  Result<std::string> SaveUpload(const httplib::MultipartFormData& file, const ScratchDir& dir) const;
 
   Database* const db_;
   const std::shared_ptr<Model> model_;
