@@ -13,6 +13,8 @@
 #include <faiss/utils/distances.h>
 #include <omp.h>
 
+#include "index/fast_flat.h"
+
 namespace ctdb::index {
 namespace {
 
@@ -73,6 +75,7 @@ const faiss::IndexFlat* FlatStorage(const faiss::Index* index) {
 // Search-time settings that live inside the FAISS index itself. Set only
 // while no search runs (creation, rebuild, load).
 void ConfigureFaiss(faiss::Index* index, const VectorIndexOptions& o) {
+  UseFastFlatStorage(index);  // HNSW distances through SIMD, not FAISS's scalar loop
   if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(index)) hnsw->hnsw.efSearch = o.hnsw_ef_search;
   if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(index)) ivf->nprobe = static_cast<size_t>(o.ivf_nprobe);
 }

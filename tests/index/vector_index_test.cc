@@ -7,6 +7,7 @@
 #include <set>
 
 #include "index/compute_config.h"
+#include "index/fast_flat.h"
 #include "index/vector_index.h"
 #include "tests/test_util.h"
 
@@ -151,6 +152,19 @@ TEST_CASE("an index that needs training serves exact search until Rebuild trains
   REQUIRE(ix->Remove(9).ok());
   REQUIRE(ix->Search(&data[9 * d], 1, 5, nullptr, false, &out).ok());
   for (const auto& h : out[0]) CHECK(h.row != 9);
+}
+
+TEST_CASE("SIMD inner product equals the plain sum at every length") {
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> g;
+  for (size_t d : {1, 3, 7, 8, 15, 16, 17, 31, 64, 100, 256, 513}) {
+    std::vector<float> a(d), b(d);
+    for (size_t i = 0; i < d; ++i) a[i] = g(rng), b[i] = g(rng);
+    double want = 0;
+    for (size_t i = 0; i < d; ++i) want += static_cast<double>(a[i]) * b[i];
+    CAPTURE(d);
+    CHECK(InnerProduct(a.data(), b.data(), d) == doctest::Approx(want).epsilon(1e-4));
+  }
 }
 
 TEST_CASE("snapshot round trip, corruption and mismatch") {
