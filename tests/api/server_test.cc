@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "api/src/server/auth.h"
 #include "api/src/server/upload.h"
 #include "ctdb/ctdb.h"
 #include "ctdb/server.h"
@@ -176,6 +177,21 @@ TEST_CASE("server: options are checked before anything starts") {
   CHECK(Server::Create(db.get(), nullptr, engine.get(), o).status().IsInvalidArgument());
   o.api_keys_file = dir.Sub("missing");
   CHECK(Server::Create(db.get(), nullptr, engine.get(), o).status().IsNotFound());
+  // Keys from the environment.
+  o.api_keys_file = "";
+  o.api_keys_env = "CTDB_TEST_SERVER_KEYS";
+  setenv("CTDB_TEST_SERVER_KEYS", "env-write-key-0123456789:write, env-read-key-0123456789:read", 1);
+  CHECK(Server::Create(db.get(), nullptr, engine.get(), o).ok());
+  setenv("CTDB_TEST_SERVER_KEYS", "env-write-key-0123456789:admin", 1);
+  CHECK(Server::Create(db.get(), nullptr, engine.get(), o).status().IsInvalidArgument());
+  unsetenv("CTDB_TEST_SERVER_KEYS");
+  server::ApiKeys keys;
+  REQUIRE(keys.AddList("env-write-key-0123456789:write,env-read-key-0123456789:read", "test").ok());
+  CHECK(keys.Check("Bearer env-write-key-0123456789") == server::Scope::kWrite);
+  CHECK(keys.Check("Bearer env-read-key-0123456789") == server::Scope::kRead);
+  CHECK(keys.Check("Bearer env-read-key-012345678") == server::Scope::kNone);  // a prefix is not the key
+  CHECK(keys.Check("env-read-key-0123456789") == server::Scope::kNone);        // no scheme
+  CHECK(keys.Check("") == server::Scope::kNone);
 }
 
 TEST_CASE("server: keys and scopes") {
