@@ -40,6 +40,16 @@ bool Reader::GetString(std::string* s) {
   return true;
 }
 
+bool Reader::GetStrings(std::vector<std::string>* v) {
+  uint32_t n;
+  if (!GetU32(&n) || n > remaining() / 4) return false;
+  v->resize(n);
+  for (auto& s : *v) {
+    if (!GetString(&s)) return false;
+  }
+  return true;
+}
+
 bool Reader::GetFloats(std::vector<float>* v, size_t max_count) {
   uint32_t n;
   if (!GetU32(&n) || n > max_count || size_t(n) * 4 > remaining()) return false;

@@ -31,6 +31,10 @@ class Writer {
     PutU32(static_cast<uint32_t>(s.size()));
     out_.append(s.data(), s.size());
   }
+  void PutStrings(const std::vector<std::string>& v) {
+    PutU32(static_cast<uint32_t>(v.size()));
+    for (const auto& s : v) PutString(s);
+  }
   void PutFloats(const std::vector<float>& v) {
     PutU32(static_cast<uint32_t>(v.size()));
     PutRaw(v.data(), v.size() * sizeof(float));
@@ -58,6 +62,8 @@ class Reader {
   bool GetF32(float* v) { return GetRaw(v, 4); }
   bool GetF64(double* v) { return GetRaw(v, 8); }
   bool GetString(std::string* s);
+  // A counted list of strings (each takes >= 4 bytes: bounds the allocation).
+  bool GetStrings(std::vector<std::string>* v);
   // Fails if the stored count exceeds max_count (guards allocations).
   bool GetFloats(std::vector<float>* v, size_t max_count);
   bool GetRaw(void* p, size_t n);

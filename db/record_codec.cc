@@ -24,8 +24,7 @@ std::string EncodeRecord(const StudyRecord& rec) {
   w.PutString(rec.source_uri);
   w.PutString(rec.findings);
   w.PutString(rec.impression);
-  w.PutU32(static_cast<uint32_t>(rec.labels.size()));
-  for (const auto& l : rec.labels) w.PutString(l);
+  w.PutStrings(rec.labels);
   w.PutU32(static_cast<uint32_t>(rec.extra.size()));
   for (const auto& [k, v] : rec.extra) {
     w.PutString(k);
@@ -58,10 +57,8 @@ Result<StudyRecord> DecodeRecord(std::string_view value, std::string_view what) 
   if (!r.GetString(&rec.source_uri) || !r.GetString(&rec.findings) || !r.GetString(&rec.impression)) {
     return Truncated(r);
   }
+  if (!r.GetStrings(&rec.labels)) return Truncated(r);
   uint32_t n;
-  if (!r.GetU32(&n) || n > r.remaining() / 4) return Truncated(r);
-  rec.labels.resize(n);
-  for (auto& l : rec.labels) if (!r.GetString(&l)) return Truncated(r);
   if (!r.GetU32(&n) || n > r.remaining() / 8) return Truncated(r);
   for (uint32_t i = 0; i < n; ++i) {
     std::string k, v;
@@ -159,10 +156,8 @@ Result<std::vector<NamedFeature>> DecodeNamedFeatures(std::string_view value, st
 std::string EncodeDisease(const DiseaseEntry& e) {
   Writer w(kDiseaseVersion);
   w.PutString(e.name);
-  for (const auto* list : {&e.positive, &e.negative}) {
-    w.PutU32(static_cast<uint32_t>(list->size()));
-    for (const auto& t : *list) w.PutString(t);
-  }
+  w.PutStrings(e.positive);
+  w.PutStrings(e.negative);
   for (const auto* v : {&e.positive_prototype, &e.negative_prototype, &e.exemplar_positive, &e.exemplar_negative}) {
     w.PutFloats(*v);
   }
@@ -176,13 +171,7 @@ Result<DiseaseEntry> DecodeDisease(std::string_view value, std::string_view what
   Reader r;
   CTDB_RETURN_IF_ERROR(Reader::Open(value, kDiseaseVersion, std::string(what), &r));
   DiseaseEntry e;
-  if (!r.GetString(&e.name)) return Truncated(r);
-  for (auto* list : {&e.positive, &e.negative}) {
-    uint32_t n;
-    if (!r.GetU32(&n) || n > r.remaining() / 4) return Truncated(r);
-    list->resize(n);
-    for (auto& t : *list) if (!r.GetString(&t)) return Truncated(r);
-  }
+  if (!r.GetString(&e.name) || !r.GetStrings(&e.positive) || !r.GetStrings(&e.negative)) return Truncated(r);
   for (auto* v : {&e.positive_prototype, &e.negative_prototype, &e.exemplar_positive, &e.exemplar_negative}) {
     if (!r.GetFloats(v, kMaxDimension)) return Truncated(r);
   }
