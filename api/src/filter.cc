@@ -3,6 +3,8 @@
 #include <cctype>
 #include <charconv>
 
+#include "api/src/ascii.h"
+
 namespace ctdb {
 namespace {
 
@@ -61,9 +63,8 @@ Result<Filter> ParseFilter(const std::string& text) {
     if (eq == std::string::npos) {
       return Status::InvalidArgument("filter term '" + term + "' is not name=value");
     }
-    std::string name = Trim(std::string_view(term).substr(0, eq));
+    const std::string name = AsciiLower(Trim(std::string_view(term).substr(0, eq)));
     std::string value = Trim(std::string_view(term).substr(eq + 1));
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (value.empty()) return Status::InvalidArgument("filter term '" + term + "' has no value");
     if (name == "sex") {
       char c = static_cast<char>(std::toupper(static_cast<unsigned char>(value[0])));

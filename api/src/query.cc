@@ -6,15 +6,15 @@
 #include <map>
 #include <mutex>
 
+#include "api/src/ascii.h"
+#include "index/fast_flat.h"
 #include "embed/report_parser.h"
 
 namespace ctdb {
 namespace {
 
 float Dot(const std::vector<float>& a, const std::vector<float>& b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) s += static_cast<double>(a[i]) * b[i];
-  return static_cast<float>(s);
+  return index::InnerProduct(a.data(), b.data(), std::min(a.size(), b.size()));
 }
 
 std::vector<float> Normalized(std::vector<float> v) {
@@ -36,11 +36,6 @@ std::vector<float> MeanNormalized(const std::vector<std::vector<float>>& vs) {
   return Normalized(std::move(m));
 }
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // A hit deleted between the index search and reading it back: skipped
 // (searches run concurrently with deletes), so a page may come back short.
 bool Gone(const Status& s) { return s.IsNotFound(); }
@@ -48,9 +43,9 @@ bool Gone(const Status& s) { return s.IsNotFound(); }
 float Sigmoid(double x) { return static_cast<float>(1.0 / (1.0 + std::exp(-x))); }
 
 const NamedFeature* FindNamed(const std::vector<NamedFeature>& fs, const std::string& name) {
-  const std::string l = Lower(name);
+  const std::string l = AsciiLower(name);
   for (const auto& f : fs) {
-    if (Lower(f.name) == l) return &f;
+    if (AsciiLower(f.name) == l) return &f;
   }
   return nullptr;
 }
@@ -175,14 +170,22 @@ class QueryEngineImpl final : public QueryEngine {
                               "text prototypes: sigmoid(logit_scale * (x.p+ - x.p-))"
                             : "cosine of the study's global image embedding with p+ - p- (rank-equivalent to the "
                               "probability); probability = sigmoid(logit_scale * (x.p+ - x.p-))";
+    // The search scores x.q/|q| of unit x: with the text direction alone the
+    // margin x.(p+ - p-) is the score times |p+ - p-|, no vector to read.
+    const float text_norm = std::sqrt(Dot(text_dir, text_dir));
     for (const auto& h : hits) {
       auto made = MakeHit(h.key, h.score);
-      auto x = ImageVector(h.key);
-      if (Gone(made.status()) || Gone(x.status())) continue;
+      if (Gone(made.status())) continue;
       CTDB_RETURN_IF_ERROR(made.status());
-      CTDB_RETURN_IF_ERROR(x.status());
       QueryHit qh = std::move(made).value();
-      qh.probability = Sigmoid(e.logit_scale * Dot(*x, text_dir));
+      float margin = h.score * text_norm;
+      if (w > 0) {
+        auto x = ImageVector(h.key);
+        if (Gone(x.status())) continue;
+        CTDB_RETURN_IF_ERROR(x.status());
+        margin = Dot(*x, text_dir);
+      }
+      qh.probability = Sigmoid(e.logit_scale * margin);
       r.hits.push_back(std::move(qh));
     }
     return r;
@@ -203,7 +206,7 @@ class QueryEngineImpl final : public QueryEngine {
       if (const NamedFeature* f = FindNamed(v.diseases, e.name)) {
         p.token_probability = Sigmoid(e.logit_scale * Dot(Normalized(f->vector), dir));
       }
-      for (const auto& l : rec.labels) p.labelled |= Lower(l) == Lower(e.name);
+      for (const auto& l : rec.labels) p.labelled |= AsciiLower(l) == AsciiLower(e.name);
       out.push_back(std::move(p));
     }
     if (out.empty()) {
@@ -333,7 +336,7 @@ class QueryEngineImpl final : public QueryEngine {
         ++used;
         for (size_t i = 0; i < n; ++i) {
           bool has = false;
-          for (const auto& l : rec.labels) has |= Lower(l) == Lower(catalog[i].name);
+          for (const auto& l : rec.labels) has |= AsciiLower(l) == AsciiLower(catalog[i].name);
           auto& acc = has ? pos[i] : neg[i];
           (has ? npos[i] : nneg[i])++;
           for (size_t j = 0; j < d; ++j) acc[j] += x[j];
@@ -360,6 +363,11 @@ class QueryEngineImpl final : public QueryEngine {
   }
 
   Result<std::vector<DiseaseEntry>> Diseases() override { return Catalog(); }
+
+  Status DeleteDisease(const std::string& name) override {
+    CTDB_RETURN_IF_ERROR(db_->DeleteDisease(name));
+    return Reload();
+  }
 
  private:
   // Encodes the text, searches `kind`, and lets `annotate` add to each hit
@@ -498,7 +506,7 @@ class QueryEngineImpl final : public QueryEngine {
     std::lock_guard<std::mutex> lock(mu_);
     std::string names;
     for (const auto& e : catalog_) {
-      if (Lower(e.name) == Lower(name)) return e;
+      if (AsciiLower(e.name) == AsciiLower(name)) return e;
       names += (names.empty() ? "" : ", ") + e.name;
     }
     return Status::NotFound("no disease \"" + name + "\" in the catalog" +

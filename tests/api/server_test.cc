@@ -321,6 +321,9 @@ TEST_CASE("server: disease catalog edits need write scope and take effect") {
   CheckError(w.Put("/v1/diseases/X", R"({"negative":["x"]})", "application/json"), 400, "invalid_argument");
   CHECK(w.Delete("/v1/diseases/Pneumothorax")->status == 200);
   CheckError(w.Delete("/v1/diseases/Pneumothorax"), 404, "not_found");
+  // Gone from the server's queries too, not only from storage.
+  CheckError(w.Post("/v1/search/disease", R"({"disease":"pneumothorax"})", "application/json"), 404, "not_found");
+  CHECK(Body(w.Get("/v1/diseases"))["diseases"].size() == 18);
   auto ex = Body(w.Post("/v1/diseases/exemplars", "", "application/json"));
   CHECK(ex["studies"] == 6);
 }

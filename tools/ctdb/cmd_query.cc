@@ -263,23 +263,18 @@ int CmdDiseases(int argc, char** argv) {
   if (!Prepare(args, {"db", "model", "threads", "json", "help", "positive", "negative"}, help, &exit)) return exit;
   const std::string what = args.positional().empty() ? "list" : args.positional()[0];
   const std::string name = JoinPositional(args, 1);
+  if (what != "list" && what != "set" && what != "delete" && what != "exemplars") {
+    return UsageError("unknown diseases action '" + what + "' (list, set, delete, exemplars)", help);
+  }
+  if (what == "delete" && name.empty()) return UsageError("diseases delete needs a NAME", help);
+  auto session = OpenSession(args, what == "set");
+  if (!session.ok()) return Fail(session.status());
   if (what == "delete") {
-    if (name.empty()) return UsageError("diseases delete needs a NAME", help);
-    Options o;
-    o.path = args.Get("db");
-    if (o.path.empty()) return UsageError("--db PATH is required", help);
-    auto db = Database::Open(o);
-    if (!db.ok()) return Fail(db.status());
-    Status s = (*db)->DeleteDisease(name);
+    Status s = session->engine->DeleteDisease(name);
     if (!s.ok()) return Fail(s);
     std::printf("deleted %s\n", name.c_str());
     return 0;
   }
-  if (what != "list" && what != "set" && what != "exemplars") {
-    return UsageError("unknown diseases action '" + what + "' (list, set, delete, exemplars)", help);
-  }
-  auto session = OpenSession(args, what == "set");
-  if (!session.ok()) return Fail(session.status());
   if (what == "set") {
     if (name.empty() || !args.Has("positive")) return UsageError("diseases set needs NAME and --positive", help);
     auto e = session->engine->SetDisease(name, Phrases(args.Get("positive")), Phrases(args.Get("negative")));

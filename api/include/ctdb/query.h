@@ -144,6 +144,9 @@ class QueryEngine {
   virtual Result<uint64_t> ComputeExemplars() = 0;
   // The catalog as stored (with this model's prototypes).
   virtual Result<std::vector<DiseaseEntry>> Diseases() = 0;
+  // Removes a disease from the catalog (NotFound if absent); queries of
+  // this engine no longer find it.
+  virtual Status DeleteDisease(const std::string& name) = 0;
 };
 
 }  // namespace ctdb

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "api/src/ascii.h"
 #include "api/src/server/json_codec.h"
 #include "api/src/server/server_impl.h"
 #include "api/src/server/upload.h"
@@ -60,11 +61,6 @@ Result<QueryOptions> ListOptionsOf(const json& j) {
   return o;
 }
 
-std::string Lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // The study fields a client may send with an upload.
 Result<StudyRecord> RecordOf(const json& m) {
   StudyRecord r;
@@ -87,7 +83,7 @@ Result<StudyRecord> RecordOf(const json& m) {
 
 // File name for an uploaded volume, from its name and first bytes.
 Result<std::string> UploadName(const std::string& filename, const std::string& content) {
-  const std::string f = Lower(filename);
+  const std::string f = AsciiLower(filename);
   auto ends = [&](const char* s) { return f.size() >= std::strlen(s) && f.compare(f.size() - std::strlen(s), std::string::npos, s) == 0; };
   const bool gz = content.size() > 2 && static_cast<unsigned char>(content[0]) == 0x1f && static_cast<unsigned char>(content[1]) == 0x8b;
   const bool zip = content.size() > 4 && content.compare(0, 4, "PK\x03\x04") == 0;
@@ -233,8 +229,7 @@ void ServerImpl::AddQueryRoutes() {
         });
   Route("DELETE", R"(/v1/diseases/([^/]+))", "/v1/diseases/{name}", Scope::kWrite,
         [this](const httplib::Request& req, Reply* r) {
-          CTDB_RETURN_IF_ERROR(db_->DeleteDisease(req.matches[1].str()));
-          CTDB_RETURN_IF_ERROR(engine_->Diseases().status());
+          CTDB_RETURN_IF_ERROR(engine_->DeleteDisease(req.matches[1].str()));
           r->body = json{{"deleted", req.matches[1].str()}}.dump();
           return Status::Ok();
         });
@@ -320,7 +315,7 @@ void ServerImpl::AddStudyRoutes() {
       if (!meta.contains("key") && !file.filename.empty()) {
         std::string stem = std::filesystem::path(file.filename).filename().string();
         for (const char* ext : {".nii.gz", ".nii", ".zip", ".dcm"}) {
-          if (stem.size() > std::strlen(ext) && Lower(stem).compare(stem.size() - std::strlen(ext), std::string::npos, ext) == 0) {
+          if (stem.size() > std::strlen(ext) && AsciiLower(stem).compare(stem.size() - std::strlen(ext), std::string::npos, ext) == 0) {
             stem.resize(stem.size() - std::strlen(ext));
             break;
           }
