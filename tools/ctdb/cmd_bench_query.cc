@@ -9,6 +9,7 @@
 #include "ctdb/ctdb.h"
 #include "tools/ctdb/cli_common.h"
 #include "tools/ctdb/commands.h"
+#include "tools/ctdb/query_session.h"
 
 namespace ctdb::cli {
 namespace {
@@ -38,21 +39,18 @@ int BenchQuery(int argc, char** argv) {
   const std::string kind = args.Get("kind", "text");
   if (kind != "text" && kind != "image") return UsageError("--kind must be text or image", kHelp);
   if (!args.Has("db") || !args.Has("model")) return UsageError("--db and --model are required", kHelp);
-  ModelOptions mo;
-  mo.threads = static_cast<int>(model_threads);  // as ctdb serve: one per encode
-  auto model = Model::Open(args.Get("model"), mo);
-  if (!model.ok()) return Fail(model.status());
-  std::shared_ptr<Model> m = std::move(*model);
-  Options o;
-  o.path = args.Get("db");
-  o.threads = static_cast<int>(threads);
-  auto db = Database::Open(o);
-  if (!db.ok()) return Fail(db.status());
-  auto engine = QueryEngine::Open(db->get(), m);
-  if (!engine.ok()) return Fail(engine.status());
+  SessionOptions so;
+  so.db = args.Get("db");
+  so.model_dir = args.Get("model");
+  so.model_threads = static_cast<int>(model_threads);  // as ctdb serve: one per encode
+  so.db_threads = static_cast<int>(threads);
+  auto session = OpenSession(so);
+  if (!session.ok()) return Fail(session.status());
+  const auto& db = session->db;
+  const auto& engine = session->engine;
   ListOptions lo;
   lo.limit = 1;
-  auto first = (*db)->ListKeys(lo);
+  auto first = db->ListKeys(lo);
   if (!first.ok() || first->empty()) return Fail(Status::FailedPrecondition("the database is empty"));
   const std::string key = first->front();
   QueryOptions qo;
@@ -66,8 +64,8 @@ int BenchQuery(int argc, char** argv) {
     pool.emplace_back([&, c] {
       while (!stop) {
         const double a = NowSeconds();
-        auto r = kind == "text" ? (*engine)->SearchText("right pleural effusion", qo)
-                                : (*engine)->SearchImageByKey(key, qo);
+        auto r = kind == "text" ? engine->SearchText("right pleural effusion", qo)
+                                : engine->SearchImageByKey(key, qo);
         if (!r.ok()) ++errors;
         lat[static_cast<size_t>(c)].push_back(NowSeconds() - a);
       }
@@ -87,11 +85,11 @@ int BenchQuery(int argc, char** argv) {
     std::printf("{\"kind\":\"%s\",\"clients\":%lld,\"queries\":%zu,\"errors\":%llu,\"qps\":%.1f,\"p50_ms\":%.3f,"
                 "\"p99_ms\":%.3f,\"studies\":%llu}\n",
                 kind.c_str(), (long long)clients, all.size(), (unsigned long long)errors.load(), qps, pct(0.5) * 1e3,
-                pct(0.99) * 1e3, (unsigned long long)(*db)->Count());
+                pct(0.99) * 1e3, (unsigned long long)db->Count());
   } else {
     std::printf("in-process %s search, %lld clients, %llu studies: %.1f queries/s, p50 %.3f ms, p99 %.3f ms, "
                 "%llu errors\n",
-                kind.c_str(), (long long)clients, (unsigned long long)(*db)->Count(), qps, pct(0.5) * 1e3,
+                kind.c_str(), (long long)clients, (unsigned long long)db->Count(), qps, pct(0.5) * 1e3,
                 pct(0.99) * 1e3, (unsigned long long)errors.load());
   }
   return errors ? 1 : 0;

@@ -1,13 +1,13 @@
 // Query subcommands over ctdb::QueryEngine: search text|image|disease|report,
 // classify, localize, report, diseases; and backup / restore.
 #include <cstdio>
-#include <cstdlib>
 #include <memory>
 
 #include "api/src/server/json_codec.h"
 #include "ctdb/ctdb.h"
 #include "tools/ctdb/cli_common.h"
 #include "tools/ctdb/commands.h"
+#include "tools/ctdb/query_session.h"
 
 namespace ctdb::cli {
 namespace {
@@ -24,40 +24,15 @@ const char kListOptions[] =
     "                     label=Pleural effusion,finding=Lung nodule'\n"
     "  --exact            exact scan even with an approximate index\n";
 
-struct Session {
-  std::unique_ptr<Database> db;
-  std::shared_ptr<Model> model;
-  std::unique_ptr<QueryEngine> engine;
-};
-
-std::string ModelDir(const Args& args) {
-  if (args.Has("model")) return args.Get("model");
-  const char* env = std::getenv("CTDB_MODEL");
-  return env ? env : "";
-}
-
 Result<Session> OpenSession(const Args& args, bool need_model) {
-  Session s;
   int64_t threads = 0;
   CTDB_RETURN_IF_ERROR(args.GetInt("threads", 0, 0, 1024, &threads));
-  const std::string dir = ModelDir(args);
-  if (need_model && dir.empty()) {
-    return Status::InvalidArgument("this query encodes text or a volume: pass --model DIR (or set CTDB_MODEL)");
-  }
-  Options o;
-  o.path = args.Get("db");
-  if (o.path.empty()) return Status::InvalidArgument("--db PATH is required");
-  o.threads = static_cast<int>(threads);
-  if (!dir.empty()) {
-    ModelOptions mo;
-    mo.threads = static_cast<int>(threads);
-    CTDB_ASSIGN_OR_RETURN(std::unique_ptr<Model> m, Model::Open(dir, mo));
-    s.model = std::move(m);
-    o.model_id = s.model->id();
-  }
-  CTDB_ASSIGN_OR_RETURN(s.db, Database::Open(o));
-  CTDB_ASSIGN_OR_RETURN(s.engine, QueryEngine::Open(s.db.get(), s.model));
-  return s;
+  SessionOptions so;
+  so.db = args.Get("db");
+  so.model_dir = ModelDirOf(args);
+  so.model_threads = so.db_threads = static_cast<int>(threads);
+  so.need_model = need_model;
+  return cli::OpenSession(so);
 }
 
 Status ListArgs(const Args& args, QueryOptions* o) {

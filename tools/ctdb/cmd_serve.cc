@@ -2,13 +2,13 @@
 // drain requests in flight and snapshot the index before exiting.
 #include <csignal>
 #include <cstdio>
-#include <cstdlib>
 #include <pthread.h>
 
 #include "ctdb/ctdb.h"
 #include "ctdb/server.h"
 #include "tools/ctdb/cli_common.h"
 #include "tools/ctdb/commands.h"
+#include "tools/ctdb/query_session.h"
 
 namespace ctdb::cli {
 namespace {
@@ -53,23 +53,14 @@ int CmdServe(int argc, char** argv) {
   sigaddset(&sigs, SIGINT);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
-  std::shared_ptr<Model> model;
-  std::string model_dir = args.Get("model");
-  if (model_dir.empty() && std::getenv("CTDB_MODEL")) model_dir = std::getenv("CTDB_MODEL");
-  Options o;
-  o.path = args.Get("db");
-  if (!model_dir.empty()) {
-    ModelOptions mo;
-    mo.threads = static_cast<int>(torch_threads);
-    auto m = Model::Open(model_dir, mo);
-    if (!m.ok()) return Fail(m.status());
-    model = std::move(*m);
-    o.model_id = model->id();
-  }
-  auto db = Database::Open(o);
-  if (!db.ok()) return Fail(db.status());
-  auto engine = QueryEngine::Open(db->get(), model);
-  if (!engine.ok()) return Fail(engine.status());
+  SessionOptions sso;
+  sso.db = args.Get("db");
+  sso.model_dir = ModelDirOf(args);
+  sso.model_threads = static_cast<int>(torch_threads);
+  auto session = OpenSession(sso);
+  if (!session.ok()) return Fail(session.status());
+  const auto& db = session->db;
+  const auto& model = session->model;
   ServerOptions so;
   so.host = args.Get("host", "127.0.0.1");
   so.port = static_cast<int>(port);
@@ -82,11 +73,11 @@ int CmdServe(int argc, char** argv) {
   so.tls_key_file = args.Get("tls-key");
   so.files_root = args.Get("files-root");
   so.temp_dir = args.Get("temp-dir");
-  auto server = Server::Create(db->get(), model, engine->get(), so);
+  auto server = Server::Create(db.get(), model, session->engine.get(), so);
   if (!server.ok()) return Fail(server.status());
   s = (*server)->Start();
   if (!s.ok()) return Fail(s);
-  std::printf("ctdb serving %llu studies on %s://%s:%d/ (model %s)%s\n", (unsigned long long)(*db)->Count(),
+  std::printf("ctdb serving %llu studies on %s://%s:%d/ (model %s)%s\n", (unsigned long long)db->Count(),
               so.tls_cert_file.empty() ? "http" : "https", so.host.c_str(), (*server)->port(),
               model ? model->id().c_str() : "none: no text queries or uploads",
               so.insecure ? " [insecure: no API keys]" : "");
@@ -95,7 +86,7 @@ int CmdServe(int argc, char** argv) {
   sigwait(&sigs, &sig);
   std::fprintf(stderr, "ctdb serve: %s: draining requests\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   (*server)->Stop();
-  s = (*db)->SnapshotIndex();
+  s = db->SnapshotIndex();
   if (!s.ok()) return Fail(s);
   std::fprintf(stderr, "ctdb serve: index snapshot written; bye\n");
   return 0;
