@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <random>
 
+#include "api/src/server/json_codec.h"
 #include "ctdb/ctdb.h"
 #include "embed/ctrate.h"
 #include "tools/ctdb/cli_common.h"
@@ -234,22 +235,7 @@ int CmdStats(int argc, char** argv) {
   if (!st.ok()) return Fail(st.status());
   const DatabaseStats& s = *st;
   if (args.Has("json")) {
-    auto ix = [](const IndexStats& i) {
-      char buf[512];
-      std::snprintf(buf, sizeof(buf),
-                    "{\"factory\":%s,\"trained\":%s,\"rows\":%llu,\"live\":%llu,\"tombstones\":%llu,"
-                    "\"memory_bytes\":%llu}",
-                    JsonEscape(i.factory).c_str(), i.trained ? "true" : "false", (unsigned long long)i.rows,
-                    (unsigned long long)i.live, (unsigned long long)i.tombstones, (unsigned long long)i.memory_bytes);
-      return std::string(buf);
-    };
-    std::printf("{\"studies\":%llu,\"dimension\":%zu,\"format_version\":%u,\"last_sequence\":%llu,"
-                "\"snapshot_sequence\":%llu,\"disk_bytes\":%llu,\"model_id\":%s,\"model_pending\":%s,"
-                "\"image_index\":%s,\"report_index\":%s}\n",
-                (unsigned long long)s.studies, s.dimension, s.format_version, (unsigned long long)s.last_sequence,
-                (unsigned long long)s.snapshot_sequence, (unsigned long long)s.disk_bytes,
-                JsonEscape(s.model_id).c_str(), JsonEscape(s.model_pending).c_str(), ix(s.image_index).c_str(),
-                ix(s.report_index).c_str());
+    std::printf("%s\n", server::StatsJson(s).c_str());  // the same shape as GET /v1/stats
     return 0;
   }
   std::printf("studies:           %llu\ndimension:         %zu\nformat version:    %u\n"
