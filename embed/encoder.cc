@@ -39,6 +39,10 @@ Status ValidateManifest(const ModelManifest& m) {
   if (a.stem_norm != "group" && a.stem_norm != "batch" && a.stem_norm != "none") {
     return bad("architecture.stem_norm", "must be group, batch or none");
   }
+  if (a.windows.size() > 8) return bad("architecture.windows", "at most 8 windows");
+  for (const auto& w : a.windows) {
+    if (!(w[0] < w[1])) return bad("architecture.windows", "each window needs lo < hi");
+  }
   for (const auto& st : a.stem) {
     for (int d = 0; d < 3; ++d) {
       if (st.kernel[d] < 1 || st.stride[d] < 1) return bad("architecture.stem", "kernels and strides must be >= 1");

@@ -48,7 +48,14 @@ int64_t SlabSlices(const ModelManifest& m) {
 ImageEncoderImpl::ImageEncoderImpl(const ModelManifest& m) {
   const auto& a = m.architecture;
   stem_ = register_module("stem", nn::Sequential());
-  int64_t in = 1;
+  // Windows as (scale, shift) on the preprocessed value v: HU = v * divisor
+  // + offset; channel = clamp(2 * (HU - lo) / (hi - lo) - 1, -1, 1).
+  for (const auto& w : a.windows) {
+    const double span = w[1] - w[0];
+    window_scale_.push_back(2.0 * m.preprocess.divisor / span);
+    window_shift_.push_back(2.0 * (m.preprocess.offset - w[0]) / span - 1.0);
+  }
+  int64_t in = a.windows.empty() ? 1 : static_cast<int64_t>(a.windows.size());
   for (size_t s = 0; s < a.stem.size(); ++s) {
     const auto& st = a.stem[s];
     std::vector<int64_t> k(st.kernel.begin(), st.kernel.end()), str(st.stride.begin(), st.stride.end()), pad;
@@ -77,6 +84,8 @@ ImageEncoderImpl::ImageEncoderImpl(const ModelManifest& m) {
   disease_queries_ = register_parameter("disease_queries", torch::randn({std::max<int64_t>(num_diseases_, 1), 1, w}) * 0.02);
   disease_attn_ = register_module("disease_attn", nn::MultiheadAttention(nn::MultiheadAttentionOptions(w, a.heads)));
   disease_norm_ = register_module("disease_norm", nn::LayerNorm(nn::LayerNormOptions({w})));
+  global_bn_ = register_module("global_bn", nn::BatchNorm1d(w));
+  disease_bn_ = register_module("disease_bn", nn::BatchNorm1d(std::max<int64_t>(num_diseases_, 1) * w));
   proj_ = register_module("proj", nn::Linear(nn::LinearOptions(w, m.dimension).bias(false)));
 }
 
@@ -87,7 +96,13 @@ torch::Tensor ImageEncoderImpl::Project(const torch::Tensor& features) {
 
 ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
   const int64_t b = x.size(0);
-  auto f = stem_->forward(x);                    // (B, C, Z', Y', X')
+  torch::Tensor in = x;
+  if (!window_scale_.empty()) {
+    std::vector<torch::Tensor> ch;
+    for (size_t i = 0; i < window_scale_.size(); ++i) ch.push_back((x * window_scale_[i] + window_shift_[i]).clamp(-1, 1));
+    in = torch::cat(ch, 1);
+  }
+  auto f = stem_->forward(in);                   // (B, C, Z', Y', X')
   f = f.permute({0, 2, 3, 4, 1});                // (B, Z', Y', X', C)
   f = f + pos_z_ + pos_y_ + pos_x_;
   const int64_t c = f.size(4), t = grid_[0] * grid_[1] * grid_[2];
@@ -100,12 +115,15 @@ ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
   // Plus the strongest response of each channel: findings are local, and an
   // attention pool that starts uniform averages them away (a probe trained
   // on labels stayed at chance without it).
-  out.global = Project(pooled + seq.amax(0));
+  // And the mean: how much of the chest is fluid, heart or lung is a
+  // composition, which neither a peak nor a learned pool starts out seeing.
+  out.global = Project(global_bn_->forward(pooled + seq.amax(0) + seq.mean(0)));
   out.slabs = Project(out.tokens.mean({2, 3}));  // (B, Z', d)
   if (num_diseases_ > 0) {
     auto dq = disease_queries_.expand({num_diseases_, b, c});
     auto dis = disease_norm_->forward(dq + std::get<0>(disease_attn_->forward(dq, seq, seq)));
-    out.diseases = Project(dis.transpose(0, 1));  // (B, K, d)
+    dis = disease_bn_->forward(dis.transpose(0, 1).reshape({b, num_diseases_ * c})).reshape({b, num_diseases_, c});
+    out.diseases = Project(dis);  // (B, K, d)
   } else {
     out.diseases = torch::zeros({b, 0, out.global.size(1)});
   }
@@ -118,6 +136,7 @@ TextEncoderImpl::TextEncoderImpl(const ModelManifest& m, int64_t vocab_size) : m
   positions_ = register_module("positions", nn::Embedding(nn::EmbeddingOptions(m.max_tokens, a.text_width)));
   transformer_ = register_module("transformer", MakeTransformer(a.text_width, a.text_heads, a.text_ffn, a.text_layers));
   norm_ = register_module("norm", nn::LayerNorm(nn::LayerNormOptions({a.text_width})));
+  bn_ = register_module("bn", nn::BatchNorm1d(a.text_width));
   proj_ = register_module("proj", nn::Linear(nn::LinearOptions(a.text_width, m.dimension).bias(false)));
 }
 
@@ -132,7 +151,7 @@ torch::Tensor TextEncoderImpl::forward(const torch::Tensor& ids, const torch::Te
   // Plus each channel's maximum over the real tokens: reports differ in a
   // few words, which a mean over ~60 tokens all but hides.
   auto peak = h.masked_fill(m.eq(0), -1e4).amax(1);
-  return torch::nn::functional::normalize(proj_->forward(mean + peak),
+  return torch::nn::functional::normalize(proj_->forward(bn_->forward(mean + peak)),
                                           torch::nn::functional::NormalizeFuncOptions().dim(-1).eps(1e-8));
 }
 
@@ -140,14 +159,16 @@ ClipModelImpl::ClipModelImpl(const ModelManifest& m, int64_t vocab_size) {
   image = register_module("image", ImageEncoder(m));
   text = register_module("text", TextEncoder(m, vocab_size));
   logit_scale = register_parameter("logit_scale", torch::full({1}, std::log(10.0)));
-  logit_bias = register_parameter("logit_bias", torch::full({1}, -10.0));
+  siglip_bias = register_parameter("siglip_bias", torch::full({1}, -std::log(15.0)));
+  disease_bias = register_parameter("disease_bias", torch::zeros({1}));
+  anatomy_bias = register_parameter("anatomy_bias", torch::full({1}, -std::log(15.0)));
 }
 
 double ImageFlops(const ModelManifest& m) {
   const auto& a = m.architecture;
   std::array<int64_t, 3> g{m.preprocess.size[2], m.preprocess.size[1], m.preprocess.size[0]};
   double flops = 0;
-  int64_t in = 1;
+  int64_t in = a.windows.empty() ? 1 : static_cast<int64_t>(a.windows.size());
   for (const auto& st : a.stem) {
     for (int d = 0; d < 3; ++d) g[d] = ConvOut(g[d], st.kernel[d], st.stride[d]);
     const double out_voxels = static_cast<double>(g[0] * g[1] * g[2]);

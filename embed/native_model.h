@@ -14,7 +14,8 @@
 // mean plus per-channel max over the real tokens -> projection, L2-normalized.
 //
 // Thread contract: forward() in eval mode under torch::NoGradGuard mutates
-// nothing; training (embed/ training code) owns its model exclusively.
+// nothing; training (embed/ training code) owns its model exclusively. In
+// training mode forward() needs batches of at least 2 (batch normalization).
 #pragma once
 
 #include <torch/nn.h>
@@ -54,9 +55,17 @@ class ImageEncoderImpl : public torch::nn::Module {
   torch::Tensor disease_queries_;
   torch::nn::MultiheadAttention disease_attn_{nullptr};
   torch::nn::LayerNorm disease_norm_{nullptr};
+  // Batch normalization of the pooled features before the projection: at
+  // initialization every study's pooled feature shares one dominant
+  // component (pairwise cosine 0.98 between different studies), which left
+  // the contrastive losses nothing to pull apart; centring each channel on
+  // the batch (running statistics at inference) removes it.
+  torch::nn::BatchNorm1d global_bn_{nullptr};
+  torch::nn::BatchNorm1d disease_bn_{nullptr};  // per disease and channel
   torch::nn::Linear proj_{nullptr};
   std::array<int64_t, 3> grid_{0, 0, 0};
   int64_t num_diseases_ = 0;
+  std::vector<double> window_scale_, window_shift_;  // per input channel
 };
 TORCH_MODULE(ImageEncoder);
 
@@ -71,6 +80,7 @@ class TextEncoderImpl : public torch::nn::Module {
   torch::nn::Embedding positions_{nullptr};
   torch::nn::TransformerEncoder transformer_{nullptr};
   torch::nn::LayerNorm norm_{nullptr};
+  torch::nn::BatchNorm1d bn_{nullptr};  // as the image tower's, same reason (cosine 0.95)
   torch::nn::Linear proj_{nullptr};
   int64_t max_tokens_ = 0;
 };
@@ -82,8 +92,15 @@ class ClipModelImpl : public torch::nn::Module {
   ClipModelImpl(const ModelManifest& manifest, int64_t vocab_size);
   ImageEncoder image{nullptr};
   TextEncoder text{nullptr};
-  torch::Tensor logit_scale;  // log t, initialized to log 10
-  torch::Tensor logit_bias;   // b, initialized to -10
+  torch::Tensor logit_scale;  // log t, initialized to log 10; shared by every objective
+  // One bias b per objective, each started near its own base rate: SigLIP's
+  // -10 suits 32k-pair batches, but at 16 studies it pins every logit
+  // negative, and the towers collapse to one direction to lift the
+  // positives back (the image tower then learns nothing). Only training
+  // uses them: inference compares p+ against p-, where b cancels.
+  torch::Tensor siglip_bias;   // one positive in B: -ln(B - 1) at B = 16
+  torch::Tensor disease_bias;  // same-existence pairs: about half positive
+  torch::Tensor anatomy_bias;  // one positive per row, as SigLIP
 };
 TORCH_MODULE(ClipModel);
 

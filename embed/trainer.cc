@@ -45,6 +45,30 @@ std::string AugmentReport(const TrainStudy& s, std::mt19937_64& rng) {
   return out;
 }
 
+// A study's volume, shifted in-plane (y, x) by up to `max_shift` voxels
+// (what moves in is padding, i.e. air) with a small gain and offset on the
+// scaled values and Gaussian noise. z stays put: slab targets depend on it.
+void AugmentVolume(const float* in, float* out, const std::array<int64_t, 3>& zyx, float pad, std::mt19937_64& rng) {
+  constexpr int kMaxShift = 4;
+  std::uniform_int_distribution<int> shift(-kMaxShift, kMaxShift);
+  std::uniform_real_distribution<float> gain(0.97f, 1.03f), offset(-0.015f, 0.015f);
+  const int64_t dy = shift(rng), dx = shift(rng);
+  const float g = gain(rng), o = offset(rng);
+  std::normal_distribution<float> noise(0.0f, 0.01f);  // ~10 HU in CT-CLIP scaling
+  const int64_t nz = zyx[0], ny = zyx[1], nx = zyx[2];
+  for (int64_t z = 0; z < nz; ++z) {
+    for (int64_t y = 0; y < ny; ++y) {
+      const int64_t sy = y - dy;
+      float* row = out + (z * ny + y) * nx;
+      for (int64_t x = 0; x < nx; ++x) {
+        const int64_t sx = x - dx;
+        const float v = (sy < 0 || sy >= ny || sx < 0 || sx >= nx) ? pad : in[(z * ny + sy) * nx + sx];
+        row[x] = v * g + o + noise(rng);
+      }
+    }
+  }
+}
+
 torch::Tensor SigmoidPairLoss(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& weights) {
   auto l = -(torch::log_sigmoid(targets * logits) * weights).sum();
   return l / weights.sum().clamp_min(1);
@@ -157,8 +181,14 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
 
       auto x = torch::empty({b, 1, m.preprocess.size[2], m.preprocess.size[1], m.preprocess.size[0]});
       for (int64_t i = 0; i < b; ++i) {
-        std::memcpy(x.data_ptr<float>() + i * vox, batch[static_cast<size_t>(i)]->volume.data(),
-                    static_cast<size_t>(vox) * sizeof(float));
+        const float* src = batch[static_cast<size_t>(i)]->volume.data();
+        float* dst = x.data_ptr<float>() + i * vox;
+        if (o.objectives.augment_volumes) {
+          AugmentVolume(src, dst, {m.preprocess.size[2], m.preprocess.size[1], m.preprocess.size[0]},
+                        m.preprocess.pad_value, rng);
+        } else {
+          std::memcpy(dst, src, static_cast<size_t>(vox) * sizeof(float));
+        }
       }
       ImageOutput img = model->image->forward(x.to(device));
 
@@ -191,12 +221,11 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
       auto rep = emb.slice(0, 0, b);
       auto sent = emb.slice(0, b);
       auto scale = model->logit_scale.exp().clamp_max(100);
-      auto bias = model->logit_bias;
       auto opts = torch::TensorOptions().device(device);
 
       std::map<std::string, torch::Tensor> losses;
       if (o.objectives.siglip) {
-        auto logits = scale * img.global.matmul(rep.t()) + bias;
+        auto logits = scale * img.global.matmul(rep.t()) + model->siglip_bias;
         auto z = torch::full({b, b}, -1.0, opts) + 2 * torch::eye(b, opts);
         auto w = torch::ones({b, b}, opts);
         if (o.objectives.false_negatives) {
@@ -220,7 +249,7 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
           if (cols.empty()) continue;
           auto s = sent.index_select(0, torch::tensor(cols, torch::kLong).to(device));
           auto v = img.diseases.select(1, k);  // (B, d)
-          auto logits = scale * v.matmul(s.t()) + bias;
+          auto logits = scale * v.matmul(s.t()) + model->disease_bias;
           auto z = torch::empty({b, static_cast<int64_t>(cols.size())});
           for (int64_t i = 0; i < b; ++i) {
             for (size_t c = 0; c < cols.size(); ++c) {
@@ -268,7 +297,7 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
           auto f = model->image->Project(torch::stack(feats));
           auto s = sent.index_select(0, torch::tensor(rows, torch::kLong).to(device));
           const int64_t r = static_cast<int64_t>(rows.size());
-          auto logits = scale * f.matmul(s.t()) + bias;
+          auto logits = scale * f.matmul(s.t()) + model->anatomy_bias;
           auto z = torch::full({r, r}, -1.0, opts) + 2 * torch::eye(r, opts);
           auto w = torch::ones({r, r});
           for (int64_t i = 0; i < r; ++i) {
@@ -291,6 +320,15 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
       opt.step();
 
       TrainOptions::Progress pr;
+      {
+        torch::NoGradGuard ng;
+        auto off_diag = [b](const torch::Tensor& e) {
+          auto g = e.matmul(e.t());
+          return ((g.sum() - g.diagonal().sum()) / static_cast<double>(b * (b - 1))).item<double>();
+        };
+        pr.image_cos = off_diag(img.global);
+        pr.text_cos = off_diag(rep);
+      }
       pr.epoch = epoch + 1;
       pr.epochs = o.epochs;
       pr.step = step + 1;

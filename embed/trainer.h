@@ -9,6 +9,9 @@
 //                 about that organ (seed 002)
 //   augment       reports with shuffled and dropped sentences, sentences
 //                 replaced by catalog phrases of the same meaning (seeds 003, 000)
+//   augment_volumes  volumes shifted in-plane by a few voxels, with HU
+//                 gain/offset jitter and extra noise (the synthetic sets are
+//                 small; a CNN memorizes them otherwise)
 //   false_neg     studies with identical label sets (and identical
 //                 sentences) are not pushed apart (seed 002)
 // Checkpoints (model, optimizer, step) go to <out>/checkpoint/ every epoch;
@@ -31,6 +34,7 @@ namespace ctdb::embed {
 
 struct TrainObjectives {
   bool siglip = true, disease = true, localization = true, anatomy = true, augment = true, false_negatives = true;
+  bool augment_volumes = true;
 };
 
 struct TrainOptions {
@@ -53,6 +57,10 @@ struct TrainOptions {
     int epoch = 0, epochs = 0;
     int64_t step = 0, steps = 0;
     std::map<std::string, double> losses;  // this step's, by objective
+    // Collapse watch: mean cosine between different studies' global image
+    // embeddings and between their report embeddings in this batch (near 1 =
+    // the tower maps everything to one direction).
+    double image_cos = 0, text_cos = 0;
     bool checkpointed = false;
   };
   std::function<void(const Progress&)> progress;

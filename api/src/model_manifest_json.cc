@@ -168,6 +168,18 @@ Result<embed::ModelManifest> ParseManifest(const std::string& text) {
       }
     }
     ar.Str("stem_norm", &a.stem_norm);
+    if (err.ok() && ar.Has("windows")) {
+      const json& w = ar.At("windows");
+      a.windows.clear();
+      for (size_t i = 0; w.is_array() && i < w.size(); ++i) {
+        if (!w[i].is_array() || w[i].size() != 2 || !w[i][0].is_number() || !w[i][1].is_number()) {
+          a.windows.clear();
+          break;
+        }
+        a.windows.push_back({w[i][0].get<float>(), w[i][1].get<float>()});
+      }
+      if (!w.is_array() || a.windows.size() != w.size()) ar.Fail("windows", "must be an array of [lo, hi] HU pairs");
+    }
     ar.Num("width", &a.width);
     ar.Num("layers", &a.layers);
     ar.Num("heads", &a.heads);
@@ -216,6 +228,7 @@ std::string ManifestToJson(const embed::ModelManifest& m) {
     j["files"] = {{"weights", m.weights}};
     j["architecture"] = {{"stem", stem},
                          {"stem_norm", a.stem_norm},
+                         {"windows", a.windows},
                          {"width", a.width},
                          {"layers", a.layers},
                          {"heads", a.heads},

@@ -9,6 +9,7 @@
 #include "api/src/model_manifest_json.h"
 #include "ctdb/ctdb.h"
 #include "ctdb/model.h"
+#include "embed/native_model.h"
 #include "embed/nifti_io.h"
 #include "tests/test_util.h"
 #include "tools/synth/synth.h"
@@ -129,6 +130,42 @@ TEST_CASE("model: stem normalization is a manifest choice; batch norm runs in ev
   REQUIRE(a.ok());
   REQUIRE(b.ok());
   CHECK(a->vectors.image == b->vectors.image);  // running statistics, not the batch's
+}
+
+TEST_CASE("model: HU windows are input channels named in the manifest; bad windows are refused") {
+  test::TempDir dir;
+  NewModelSpec spec;
+  spec.manifest = NewModelSpec::TinyManifest();
+  spec.corpus = {"No pleural effusion.", "Right pleural effusion."};
+  spec.manifest.architecture.windows = {{-1000, -400}, {200, 100}};
+  CHECK(CreateNativeModel(dir.Sub("bad"), spec).message().find("architecture.windows") != std::string::npos);
+  CHECK(ParseManifest(R"({"format":"native","name":"x","version":"1","dimension":8,"architecture":{"windows":[[1]]}})")
+            .status()
+            .message()
+            .find("windows") != std::string::npos);
+  spec.manifest.architecture.windows = {{-1000, -400}, {-200, 200}, {150, 1000}};
+  auto back = ParseManifest(ManifestToJson(spec.manifest));
+  REQUIRE(back.ok());
+  CHECK(back->architecture.windows == spec.manifest.architecture.windows);
+  CHECK(ParseManifest(R"({"format":"native","name":"x","version":"1","dimension":8})")->architecture.windows.empty());
+  // Three channels into the first convolution: its multiply-adds triple.
+  embed::ModelManifest one = spec.manifest;
+  one.architecture.windows.clear();
+  CHECK(embed::ImageFlops(spec.manifest) - embed::ImageFlops(one) ==
+        doctest::Approx(2.0 * 2 * 8 * 27 * (8 * 16 * 16)));
+  REQUIRE(CreateNativeModel(dir.Sub("m"), spec).ok());
+  auto model = Model::Open(dir.Sub("m"));
+  REQUIRE_MESSAGE(model.ok(), model.status().ToString());
+  synth::SynthOptions so;
+  so.inplane = 48;
+  REQUIRE(embed::WriteNifti(dir.Sub("a.nii.gz"), synth::MakeStudy(3, 0, 2, so).volume, embed::NiftiType::kInt16).ok());
+  REQUIRE(embed::WriteNifti(dir.Sub("b.nii.gz"), synth::MakeStudy(3, 1, 2, so).volume, embed::NiftiType::kInt16).ok());
+  auto a = (*model)->EmbedStudyFile(dir.Sub("a.nii.gz"), {});
+  auto b = (*model)->EmbedStudyFile(dir.Sub("b.nii.gz"), {});
+  REQUIRE(a.ok());
+  REQUIRE(b.ok());
+  CHECK(a->vectors.image.size() == 32);
+  CHECK(a->vectors.image != b->vectors.image);
 }
 
 TEST_CASE("model: disease prototypes from the built-in catalog and from an edited diseases.json") {

@@ -18,27 +18,53 @@ namespace {
 const char kHelp[] =
     "usage: ctdb train --data DIR --out MODELDIR [--epochs 12] [--batch 16] [--lr 0.001] [--seed 1]\n"
     "                  [--split train] [--limit 0] [--threads 0] [--name NAME] [--tiny] [--cuda]\n"
-    "                  [--stem-norm group|batch|none]\n"
+    "                  [--stem-norm group|batch|none] [--windows LO:HI,LO:HI,...]\n"
     "                  [--no-siglip] [--no-disease] [--no-localization] [--no-anatomy]\n"
-    "                  [--no-augment] [--no-false-negatives] [--stop-at-step N] [--json]\n"
+    "                  [--no-augment] [--no-augment-volumes] [--no-false-negatives]\n"
+    "                  [--stop-at-step N] [--json]\n"
     "Trains the native hybrid CNN-ViT model on a CT-RATE-layout folder (its `train` split by\n"
     "default; reports, labels and organ masks are used) and writes a model directory. Objectives\n"
     "(all on unless switched off): SigLIP image-report loss, disease-token vs sentence loss,\n"
     "slab localization of referenced sentences, organ-mask-pooled anatomy alignment, report\n"
-    "augmentation, false-negative-aware targets. Checkpoints every epoch into MODELDIR/checkpoint;\n"
-    "running the same command again resumes (--stop-at-step N stops early with a checkpoint).\n"
+    "augmentation, volume augmentation, false-negative-aware targets. Checkpoints every epoch\n"
+    "into MODELDIR/checkpoint; running the same command again resumes (--stop-at-step N stops\n"
+    "early with a checkpoint). --windows sets the HU windows the image stem sees (one channel each).\n"
     "CPU by default; --cuda when LibTorch has CUDA.\n";
+
+// "-1000:-400,-200:200" -> {{-1000, -400}, {-200, 200}}; "none" -> {}.
+Result<std::vector<std::array<float, 2>>> ParseWindows(const std::string& text) {
+  std::vector<std::array<float, 2>> out;
+  if (text == "none") return out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, comma - start);
+    const size_t colon = item.find(':', 1);
+    try {
+      if (colon == std::string::npos) throw std::invalid_argument(item);
+      size_t used_lo = 0, used_hi = 0;
+      const float lo = std::stof(item.substr(0, colon), &used_lo), hi = std::stof(item.substr(colon + 1), &used_hi);
+      if (used_lo != colon || used_hi != item.size() - colon - 1 || !(lo < hi)) throw std::invalid_argument(item);
+      out.push_back({lo, hi});
+    } catch (const std::exception&) {
+      return Status::InvalidArgument("--windows wants LO:HI HU pairs with LO < HI, comma-separated (or none); got '" +
+                                     item + "'");
+    }
+    start = comma + 1;
+  }
+  return out;
+}
 
 }  // namespace
 
 int CmdTrain(int argc, char** argv) {
   const std::set<std::string> flags = {"help",          "tiny",       "cuda",         "json",
                                        "no-siglip",     "no-disease", "no-localization", "no-anatomy",
-                                       "no-augment",    "no-false-negatives"};
+                                       "no-augment",    "no-augment-volumes", "no-false-negatives"};
   Args args(argc, argv, 0, flags);
   std::set<std::string> known = flags;
   for (const char* k :
-       {"data", "out", "epochs", "batch", "lr", "seed", "split", "limit", "threads", "name", "stop-at-step", "stem-norm"}) {
+       {"data", "out", "epochs", "batch", "lr", "seed", "split", "limit", "threads", "name", "stop-at-step", "stem-norm", "windows"}) {
     known.insert(k);
   }
   int exit;
@@ -75,6 +101,7 @@ int CmdTrain(int argc, char** argv) {
   to.objectives.localization = !args.Has("no-localization");
   to.objectives.anatomy = !args.Has("no-anatomy");
   to.objectives.augment = !args.Has("no-augment");
+  to.objectives.augment_volumes = !args.Has("no-augment-volumes");
   to.objectives.false_negatives = !args.Has("no-false-negatives");
 
   // A checkpoint means resume: the model keeps its manifest and vocabulary.
@@ -103,6 +130,11 @@ int CmdTrain(int argc, char** argv) {
     to.manifest.architecture.stem_norm = args.Get("stem-norm", to.manifest.architecture.stem_norm);
     const std::string& sn = to.manifest.architecture.stem_norm;
     if (sn != "group" && sn != "batch" && sn != "none") return UsageError("--stem-norm must be group, batch or none", kHelp);
+    if (args.Has("windows")) {
+      auto w = ParseWindows(args.Get("windows"));
+      if (!w.ok()) return UsageError(w.status().message(), kHelp);
+      to.manifest.architecture.windows = *w;
+    }
     set = load(to.manifest);
     if (set.ok()) {
       std::vector<std::string> corpus;
@@ -125,6 +157,7 @@ int CmdTrain(int argc, char** argv) {
   for (auto [on, name] : {std::pair{to.objectives.siglip, "siglip"}, std::pair{to.objectives.disease, "disease"},
                           std::pair{to.objectives.localization, "localization"},
                           std::pair{to.objectives.anatomy, "anatomy"}, std::pair{to.objectives.augment, "augment"},
+                          std::pair{to.objectives.augment_volumes, "augment-volumes"},
                           std::pair{to.objectives.false_negatives, "false-negative-aware"}}) {
     if (on) objectives += (objectives.empty() ? "" : ", ") + std::string(name);
   }
@@ -140,6 +173,7 @@ int CmdTrain(int argc, char** argv) {
       last_print = now;
       std::string line;
       for (const auto& [k, v] : p.losses) line += " " + k + "=" + std::to_string(v).substr(0, 6);
+      line += " | cos img=" + std::to_string(p.image_cos).substr(0, 5) + " txt=" + std::to_string(p.text_cos).substr(0, 5);
       std::fprintf(stderr, "\nepoch %d/%d step %lld/%lld%s%s (%.0f s)\n", p.epoch, p.epochs, (long long)p.step,
                    (long long)p.steps, line.c_str(), p.checkpointed ? " [checkpoint]" : "", now - start);
     }

@@ -271,6 +271,9 @@ SynthStudy MakeStudy(uint64_t seed, int index, int n_total, const SynthOptions& 
           if (tr < trachea_r * trachea_r) hu = tr < (trachea_r - 1.5) * (trachea_r - 1.5) ? -1000.0f : 50.0f;
           if (m == kNone && std::fabs(u) < 0.25 && vv > -0.6 && vv < 0.5 && w > -0.85 && w < 0.8 && hu > -200 && hu < 200) {
             m = kMediastinum;
+            // Mediastinal fat around the vessels and airways: lymph nodes
+            // (and a real radiologist) need that contrast to be seen at all.
+            if (hu > 0 && hu < 100) hu = -90;
           }
           if (lymph) {
             for (const auto& nd : nodes) {
