@@ -105,7 +105,7 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
   if (!(o.lr > 0)) return Status::InvalidArgument("learning rate must be > 0");
   if (data.studies.empty()) return Status::InvalidArgument("no training studies");
   const auto& ob = o.objectives;
-  if (!ob.siglip && !ob.disease && !ob.localization && !ob.anatomy) {
+  if (!ob.siglip && !ob.disease && !ob.localization && !ob.anatomy && !ob.labels) {
     return Status::InvalidArgument("every training objective is switched off");
   }
   CTDB_ASSIGN_OR_RETURN(auto tokenizer, WordPiece::FromTokens(o.vocab, m.tokenizer));
@@ -130,6 +130,18 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
     const int64_t per_epoch = (n + o.batch - 1) / o.batch;
     const int64_t total = per_epoch * o.epochs;
     int64_t step = 0;
+    if (!m.diseases.empty()) {
+      // Label biases start at each disease's log-odds in the training set:
+      // Adam moves a bias ~lr per step, far too slowly to find -2 from 0.
+      torch::NoGradGuard ng;
+      for (size_t k = 0; k < m.diseases.size(); ++k) {
+        double pos = 0;
+        for (const auto& s : data.studies) pos += s.labels[k];
+        const double p = (pos + 1) / (static_cast<double>(n) + 2);
+        model->label_global_b[static_cast<int64_t>(k)] = std::log(p / (1 - p));
+        model->label_token_b[static_cast<int64_t>(k)] = std::log(p / (1 - p));
+      }
+    }
     if (fs::exists(ckpt + "/state.txt")) {
       step = ReadState(ckpt);
       torch::load(model, ckpt + "/model.pt", device);
@@ -310,6 +322,20 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
           }
           losses["anatomy"] = SigmoidPairLoss(logits, z, w.to(device));
         }
+      }
+      if (o.objectives.labels && !m.diseases.empty()) {
+        const int64_t k = static_cast<int64_t>(m.diseases.size());
+        auto y = torch::empty({b, k});
+        for (int64_t i = 0; i < b; ++i) {
+          for (int64_t c = 0; c < k; ++c) y[i][c] = static_cast<float>(batch[static_cast<size_t>(i)]->labels[static_cast<size_t>(c)]);
+        }
+        y = y.to(device);
+        namespace F = torch::nn::functional;
+        auto unit = [](const torch::Tensor& w) { return F::normalize(w, F::NormalizeFuncOptions().dim(-1)); };
+        auto global_logits = 10 * img.global.matmul(unit(model->label_global_w).t()) + model->label_global_b;
+        auto token_logits = 10 * (img.diseases * unit(model->label_token_w).unsqueeze(0)).sum(-1) + model->label_token_b;
+        losses["labels"] = torch::binary_cross_entropy_with_logits(global_logits, y) +
+                           torch::binary_cross_entropy_with_logits(token_logits, y);
       }
       if (losses.empty()) continue;
       torch::Tensor loss = torch::zeros({}, opts);

@@ -14,6 +14,11 @@
 //                 small; a CNN memorizes them otherwise)
 //   false_neg     studies with identical label sets (and identical
 //                 sentences) are not pushed apart (seed 002)
+//   labels        binary cross-entropy of a linear probe per disease on the
+//                 global and on the disease-token embeddings against the
+//                 study's labels (CT-CLIP's supervised fine-tuning, as an
+//                 auxiliary: it gives the image tower a dense signal while
+//                 the text tower is still learning what to align with)
 // Checkpoints (model, optimizer, step) go to <out>/checkpoint/ every epoch;
 // training resumes from them. CPU by default, CUDA when LibTorch has it.
 //
@@ -35,6 +40,7 @@ namespace ctdb::embed {
 struct TrainObjectives {
   bool siglip = true, disease = true, localization = true, anatomy = true, augment = true, false_negatives = true;
   bool augment_volumes = true;
+  bool labels = true;
 };
 
 struct TrainOptions {

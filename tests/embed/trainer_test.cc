@@ -149,10 +149,20 @@ TEST_CASE("training: objectives switch off one by one; all off is refused") {
   };
   REQUIRE(Train(d.set, o).ok());
   CHECK(seen.count("siglip") == 1);
+  CHECK(seen.count("labels") == 1);
   CHECK(seen.count("disease") == 0);
   CHECK(seen.count("anatomy") == 0);
+  // The label probes alone are a valid (supervised) run.
+  TrainOptions probes = d.Options("probes", 1);
+  probes.objectives.siglip = probes.objectives.disease = probes.objectives.localization = probes.objectives.anatomy =
+      false;
+  seen.clear();
+  probes.progress = o.progress;
+  REQUIRE(Train(d.set, probes).ok());
+  CHECK(seen == std::set<std::string>{"labels", "total"});
   TrainOptions none = d.Options("none", 1);
-  none.objectives.siglip = none.objectives.disease = none.objectives.localization = none.objectives.anatomy = false;
+  none.objectives.siglip = none.objectives.disease = none.objectives.localization = none.objectives.anatomy =
+      none.objectives.labels = false;
   CHECK(Train(d.set, none).status().IsInvalidArgument());
   TrainOptions bad = d.Options("bad", 0);
   CHECK(Train(d.set, bad).status().IsInvalidArgument());

@@ -20,15 +20,16 @@ const char kHelp[] =
     "                  [--split train] [--limit 0] [--threads 0] [--name NAME] [--tiny] [--cuda]\n"
     "                  [--stem-norm group|batch|none] [--windows LO:HI,LO:HI,...]\n"
     "                  [--no-siglip] [--no-disease] [--no-localization] [--no-anatomy]\n"
-    "                  [--no-augment] [--no-augment-volumes] [--no-false-negatives]\n"
+    "                  [--no-augment] [--no-augment-volumes] [--no-false-negatives] [--no-labels]\n"
     "                  [--stop-at-step N] [--json]\n"
     "Trains the native hybrid CNN-ViT model on a CT-RATE-layout folder (its `train` split by\n"
     "default; reports, labels and organ masks are used) and writes a model directory. Objectives\n"
     "(all on unless switched off): SigLIP image-report loss, disease-token vs sentence loss,\n"
     "slab localization of referenced sentences, organ-mask-pooled anatomy alignment, report\n"
-    "augmentation, volume augmentation, false-negative-aware targets. Checkpoints every epoch\n"
-    "into MODELDIR/checkpoint; running the same command again resumes (--stop-at-step N stops\n"
-    "early with a checkpoint). --windows sets the HU windows the image stem sees (one channel each).\n"
+    "augmentation, volume augmentation, false-negative-aware targets, label probes (BCE).\n"
+    "Checkpoints every epoch into MODELDIR/checkpoint; running the same command again resumes\n"
+    "(--stop-at-step N stops early with a checkpoint). --windows sets the HU windows the image\n"
+    "stem sees, one input channel each.\n"
     "CPU by default; --cuda when LibTorch has CUDA.\n";
 
 // "-1000:-400,-200:200" -> {{-1000, -400}, {-200, 200}}; "none" -> {}.
@@ -60,7 +61,7 @@ Result<std::vector<std::array<float, 2>>> ParseWindows(const std::string& text) 
 int CmdTrain(int argc, char** argv) {
   const std::set<std::string> flags = {"help",          "tiny",       "cuda",         "json",
                                        "no-siglip",     "no-disease", "no-localization", "no-anatomy",
-                                       "no-augment",    "no-augment-volumes", "no-false-negatives"};
+                                       "no-augment",    "no-augment-volumes", "no-false-negatives", "no-labels"};
   Args args(argc, argv, 0, flags);
   std::set<std::string> known = flags;
   for (const char* k :
@@ -102,6 +103,7 @@ int CmdTrain(int argc, char** argv) {
   to.objectives.anatomy = !args.Has("no-anatomy");
   to.objectives.augment = !args.Has("no-augment");
   to.objectives.augment_volumes = !args.Has("no-augment-volumes");
+  to.objectives.labels = !args.Has("no-labels");
   to.objectives.false_negatives = !args.Has("no-false-negatives");
 
   // A checkpoint means resume: the model keeps its manifest and vocabulary.
@@ -158,6 +160,7 @@ int CmdTrain(int argc, char** argv) {
                           std::pair{to.objectives.localization, "localization"},
                           std::pair{to.objectives.anatomy, "anatomy"}, std::pair{to.objectives.augment, "augment"},
                           std::pair{to.objectives.augment_volumes, "augment-volumes"},
+                          std::pair{to.objectives.labels, "labels"},
                           std::pair{to.objectives.false_negatives, "false-negative-aware"}}) {
     if (on) objectives += (objectives.empty() ? "" : ", ") + std::string(name);
   }
