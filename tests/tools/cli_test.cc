@@ -210,6 +210,16 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
   CHECK(r.out.find("\"siglip\"") != std::string::npos);
   CHECK(std::ifstream(dir.Sub("t") + "/diseases.json").good());
   CHECK(Ctdb("model info " + dir.Sub("t")).code == 0);
+  // Windows become the manifest's input channels; the description is the caller's provenance.
+  r = Ctdb("train --tiny --data " + dir.Sub("data") + " --split '' --out " + dir.Sub("tw") +
+           " --epochs 1 --batch 2 --windows=-1000:-400,-200:200 --description 'Phantoms only.'");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  const std::string manifest = test::ReadFileBytes(dir.Sub("tw") + "/manifest.json");
+  CHECK(manifest.find("-400") != std::string::npos);
+  CHECK(manifest.find("Phantoms only. Trained by `ctdb train`") != std::string::npos);
+  for (const char* bad : {"-400:-1000", "a:b", "-1000", "-1000:-400,"}) {
+    CHECK(Ctdb("train --tiny --data " + dir.Sub("data") + " --out " + dir.Sub("t3") + " --windows=" + bad).code == 2);
+  }
   CHECK(Ctdb("train --out " + dir.Sub("t2")).code == 2);
   CHECK(Ctdb("train --data " + dir.Sub("data") + " --out " + dir.Sub("t2") + " --lr fast").code == 2);
   CHECK(Ctdb("train --data " + dir.Sub("nothing") + " --out " + dir.Sub("t2")).code == 11);
@@ -278,7 +288,10 @@ TEST_CASE("cli: query commands, diseases, backup/restore, serve until SIGTERM") 
   CHECK(r.code == 12);
   CHECK(r.out.find("--insecure") != std::string::npos);
   CHECK(Ctdb("serve" + m + " --insecure --host 0.0.0.0").code == 12);
-  r = Ctdb("serve" + m + " --insecure --port 0 2>&1 & pid=$!; sleep 2; kill -TERM $pid; wait $pid; echo exit=$?");
+  // SIGTERM once it says it is serving (a fixed sleep raced a loaded machine).
+  const std::string log = dir.Sub("serve.log");
+  r = Ctdb("serve" + m + " --insecure --port 0 > " + log + " 2>&1 & pid=$!; for i in $(seq 1 600); do grep -q 'ctdb serving' " +
+           log + " && break; sleep 0.1; done; kill -TERM $pid; wait $pid; echo exit=$?; cat " + log);
   CHECK(r.out.find("ctdb serving 6 studies on http://127.0.0.1:") != std::string::npos);
   CHECK(r.out.find("index snapshot written") != std::string::npos);
   CHECK(r.out.find("exit=0") != std::string::npos);

@@ -18,7 +18,7 @@ namespace {
 const char kHelp[] =
     "usage: ctdb train --data DIR --out MODELDIR [--epochs 12] [--batch 16] [--lr 0.001] [--seed 1]\n"
     "                  [--split train] [--limit 0] [--threads 0] [--name NAME] [--tiny] [--cuda]\n"
-    "                  [--stem-norm group|batch|none] [--windows LO:HI,LO:HI,...]\n"
+    "                  [--stem-norm group|batch|none] [--windows LO:HI,LO:HI,...] [--description TEXT]\n"
     "                  [--no-siglip] [--no-disease] [--no-localization] [--no-anatomy]\n"
     "                  [--no-augment] [--no-augment-volumes] [--no-false-negatives] [--no-labels]\n"
     "                  [--stop-at-step N] [--json]\n"
@@ -29,7 +29,8 @@ const char kHelp[] =
     "augmentation, volume augmentation, false-negative-aware targets, label probes (BCE).\n"
     "Checkpoints every epoch into MODELDIR/checkpoint; running the same command again resumes\n"
     "(--stop-at-step N stops early with a checkpoint). --windows sets the HU windows the image\n"
-    "stem sees, one input channel each.\n"
+    "stem sees, one input channel each; --description says what the data were (the manifest\n"
+    "records it, e.g. \"Synthetic phantoms, not for clinical use.\").\n"
     "CPU by default; --cuda when LibTorch has CUDA.\n";
 
 // "-1000:-400,-200:200" -> {{-1000, -400}, {-200, 200}}; "none" -> {}.
@@ -65,7 +66,7 @@ int CmdTrain(int argc, char** argv) {
   Args args(argc, argv, 0, flags);
   std::set<std::string> known = flags;
   for (const char* k :
-       {"data", "out", "epochs", "batch", "lr", "seed", "split", "limit", "threads", "name", "stop-at-step", "stem-norm", "windows"}) {
+       {"data", "out", "epochs", "batch", "lr", "seed", "split", "limit", "threads", "name", "stop-at-step", "stem-norm", "windows", "description"}) {
     known.insert(k);
   }
   int exit;
@@ -194,10 +195,11 @@ int CmdTrain(int argc, char** argv) {
     return 0;
   }
   embed::ModelManifest m = to.manifest;
-  m.description = "Trained by `ctdb train` on " + std::to_string(set->studies.size()) +
-                  " synthetic CT-RATE-layout studies (" + data + ", split " + args.Get("split", "train") +
-                  "); objectives: " + objectives + ". Synthetic phantoms: for demonstration and testing, not for "
-                  "clinical use.";
+  // Provenance: what the data were is the caller's to say (--description);
+  // ctdb only knows the folder, the split and the objectives.
+  m.description = "Trained by `ctdb train` on " + std::to_string(set->studies.size()) + " CT-RATE-layout studies (" +
+                  data + ", split " + args.Get("split", "train") + "); objectives: " + objectives + ".";
+  if (args.Has("description")) m.description = args.Get("description") + " " + m.description;
   Status s = WriteManifest(out, m);
   if (s.ok() && !std::filesystem::exists(out + "/diseases.json")) s = WriteDiseaseCatalog(out, DefaultCatalogFor(m));
   if (!s.ok()) return Fail(s);
