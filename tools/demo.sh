@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The main job, end to end: install, build, make demo data, ingest it, answer
-# queries. Synthetic CT studies are generated, embedded by the CT encoder and
-# searched. The model here is freshly initialized (untrained) until the
-# training issue ships a trained one; a second database of 5,000 synthetic
-# vectors shows filters and index switching at scale.
+# queries. Synthetic CT studies are generated, embedded by the shipped model
+# (embed/models/ctdb-synth-small: trained by `ctdb train` on synthetic
+# phantoms, for demonstration and testing only, not for clinical use) and
+# searched; a second database of 5,000 synthetic vectors shows filters and
+# index switching at scale.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/bootstrap.sh
@@ -11,23 +12,23 @@ bash tools/build.sh
 ctdb=build/ctdb
 db=demo-data/db
 rm -rf demo-data
-echo "== synthesize 20 chest CT studies in CT-RATE's layout and inspect them"
-$ctdb synth --out demo-data/ct --n 20 --seed 7
+echo "== synthesize 60 chest CT studies in CT-RATE's layout and inspect them"
+$ctdb synth --out demo-data/ct --n 60 --seed 7
 $ctdb inspect demo-data/ct
 $ctdb inspect demo-data/ct/train/train_1/train_1_a/train_1_a_1.nii.gz
 head -c 600 demo-data/ct/train_reports.csv; echo; echo
-echo "== a model directory: hybrid CNN-ViT image encoder + text encoder (UNTRAINED weights)"
-$ctdb model init --out demo-data/model --corpus demo-data/ct
-$ctdb model info demo-data/model
+model=embed/models/ctdb-synth-small
+echo "== the shipped model: hybrid CNN-ViT image encoder + text encoder, trained on synthetic phantoms"
+$ctdb model info $model
 echo; echo "== ingest the CT-RATE folder: volume, report, sentences, slabs, disease features per study"
-$ctdb ingest demo-data/ct --db demo-data/ctdb --model demo-data/model
+$ctdb ingest demo-data/ct --db demo-data/ctdb --model $model
 $ctdb stats --db demo-data/ctdb
-echo; echo "== studies whose images are nearest to train_1_a_1's (untrained model: near chance)"
+echo; echo "== studies whose images are nearest to train_1_a_1's"
 $ctdb search --db demo-data/ctdb --like train_1_a_1 --k 3
-echo; echo "== evaluation with the model (untrained: chance-level numbers)"
-$ctdb eval --db demo-data/ctdb --model demo-data/model | tail -4
-M="--db demo-data/ctdb --model demo-data/model"
-echo; echo "== queries of every kind (untrained model: the plumbing is real, the rankings are not yet)"
+echo; echo "== evaluation of the shipped model on these 60 studies (none of them seen in training)"
+$ctdb eval --db demo-data/ctdb --model $model | tail -6
+M="--db demo-data/ctdb --model $model"
+echo; echo "== queries of every kind"
 echo "-- text -> image, with the z (mm) of the best-matching slab"
 $ctdb search text "large right pleural effusion" $M --k 3
 echo "-- image -> image, by stored key; then scoped to one disease's query-token features"

@@ -217,6 +217,14 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
   const std::string manifest = test::ReadFileBytes(dir.Sub("tw") + "/manifest.json");
   CHECK(manifest.find("-400") != std::string::npos);
   CHECK(manifest.find("Phantoms only. Trained by `ctdb train`") != std::string::npos);
+  // --stem replaces the CNN stages; the width follows the last one.
+  r = Ctdb("train --tiny --data " + dir.Sub("data") + " --split '' --out " + dir.Sub("ts") +
+           " --epochs 1 --batch 2 --stem 8:3:2,16:3:1x2x2,32:1x2x2:1x2x2");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(test::ReadFileBytes(dir.Sub("ts") + "/manifest.json").find("\"channels\": 16") != std::string::npos);
+  for (const char* bad : {"8:3", "8:3:2x2", "8:0:2", "x:3:2", "8:3:2,"}) {
+    CHECK(Ctdb("train --tiny --data " + dir.Sub("data") + " --out " + dir.Sub("t3") + " --stem " + bad).code == 2);
+  }
   for (const char* bad : {"-400:-1000", "a:b", "-1000", "-1000:-400,"}) {
     CHECK(Ctdb("train --tiny --data " + dir.Sub("data") + " --out " + dir.Sub("t3") + " --windows=" + bad).code == 2);
   }

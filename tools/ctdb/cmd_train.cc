@@ -18,7 +18,8 @@ namespace {
 const char kHelp[] =
     "usage: ctdb train --data DIR --out MODELDIR [--epochs 12] [--batch 16] [--lr 0.001] [--seed 1]\n"
     "                  [--split train] [--limit 0] [--threads 0] [--name NAME] [--tiny] [--cuda]\n"
-    "                  [--stem-norm group|batch|none] [--windows LO:HI,LO:HI,...] [--description TEXT]\n"
+    "                  [--stem C:K:S,...] [--stem-norm group|batch|none] [--windows LO:HI,LO:HI,...]\n"
+    "                  [--description TEXT]\n"
     "                  [--no-siglip] [--no-disease] [--no-localization] [--no-anatomy]\n"
     "                  [--no-augment] [--no-augment-volumes] [--no-false-negatives] [--no-labels]\n"
     "                  [--stop-at-step N] [--json]\n"
@@ -29,7 +30,8 @@ const char kHelp[] =
     "augmentation, volume augmentation, false-negative-aware targets, label probes (BCE).\n"
     "Checkpoints every epoch into MODELDIR/checkpoint; running the same command again resumes\n"
     "(--stop-at-step N stops early with a checkpoint). --windows sets the HU windows the image\n"
-    "stem sees, one input channel each; --description says what the data were (the manifest\n"
+    "stem sees, one input channel each; --stem sets the CNN stages (channels:kernel:stride, kernel\n"
+    "and stride N or ZxYxX; the last stage is the patch embedding); --description says what the data were (the manifest\n"
     "records it, e.g. \"Synthetic phantoms, not for clinical use.\").\n"
     "CPU by default; --cuda when LibTorch has CUDA.\n";
 
@@ -57,6 +59,52 @@ Result<std::vector<std::array<float, 2>>> ParseWindows(const std::string& text) 
   return out;
 }
 
+// "16:3:2,64:3:1x2x2" -> stages (channels, kernel, stride); a kernel or
+// stride is N (all axes) or ZxYxX.
+Result<std::vector<embed::NativeArchitecture::Stage>> ParseStem(const std::string& text) {
+  std::vector<embed::NativeArchitecture::Stage> out;
+  auto triple = [](const std::string& t, std::array<int64_t, 3>* dst) {
+    std::array<int64_t, 3> v{0, 0, 0};
+    size_t pos = 0;
+    for (size_t a = 0; a < 3; ++a) {
+      const size_t x = std::min(t.find('x', pos), t.size());
+      const std::string part = t.substr(pos, x - pos);
+      if (part.empty() || part.size() > 4 || part.find_first_not_of("0123456789") != std::string::npos) return false;
+      v[a] = std::stoll(part);
+      if (v[a] < 1) return false;
+      if (x == t.size()) {
+        if (a == 0) {
+          v = {v[0], v[0], v[0]};  // one number: every axis
+        } else if (a != 2) {
+          return false;
+        }
+        *dst = v;
+        return true;
+      }
+      pos = x + 1;
+    }
+    return false;  // more than three numbers
+  };
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, comma - start);
+    const size_t c1 = item.find(':');
+    const size_t c2 = c1 == std::string::npos ? c1 : item.find(':', c1 + 1);
+    embed::NativeArchitecture::Stage st;
+    std::array<int64_t, 3> ch{0, 0, 0};
+    if (c2 == std::string::npos || item.find('x', 0) < c1 || !triple(item.substr(0, c1), &ch) ||
+        !triple(item.substr(c1 + 1, c2 - c1 - 1), &st.kernel) || !triple(item.substr(c2 + 1), &st.stride)) {
+      return Status::InvalidArgument("--stem wants CHANNELS:KERNEL:STRIDE stages, comma-separated, kernel and stride N "
+                                     "or ZxYxX (e.g. 16:3:2,128:3:1x2x2); got '" + item + "'");
+    }
+    st.channels = ch[0];
+    out.push_back(st);
+    start = comma + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 int CmdTrain(int argc, char** argv) {
@@ -66,7 +114,7 @@ int CmdTrain(int argc, char** argv) {
   Args args(argc, argv, 0, flags);
   std::set<std::string> known = flags;
   for (const char* k :
-       {"data", "out", "epochs", "batch", "lr", "seed", "split", "limit", "threads", "name", "stop-at-step", "stem-norm", "windows", "description"}) {
+       {"data", "out", "epochs", "batch", "lr", "seed", "split", "limit", "threads", "name", "stop-at-step", "stem-norm", "windows", "description", "stem"}) {
     known.insert(k);
   }
   int exit;
@@ -133,6 +181,12 @@ int CmdTrain(int argc, char** argv) {
     to.manifest.architecture.stem_norm = args.Get("stem-norm", to.manifest.architecture.stem_norm);
     const std::string& sn = to.manifest.architecture.stem_norm;
     if (sn != "group" && sn != "batch" && sn != "none") return UsageError("--stem-norm must be group, batch or none", kHelp);
+    if (args.Has("stem")) {
+      auto st = ParseStem(args.Get("stem"));
+      if (!st.ok()) return UsageError(st.status().message(), kHelp);
+      to.manifest.architecture.stem = *st;
+      to.manifest.architecture.width = st->back().channels;  // the last stage is the patch embedding
+    }
     if (args.Has("windows")) {
       auto w = ParseWindows(args.Get("windows"));
       if (!w.ok()) return UsageError(w.status().message(), kHelp);
