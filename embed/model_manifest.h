@@ -38,7 +38,8 @@ struct NativeArchitecture {
   // scaled to [-1, 1] from the preprocessed volume; empty = the preprocessed
   // volume itself as one channel. Radiologists read lungs, soft tissue and
   // calcium in different windows; a fluid-vs-muscle difference of 30 HU is
-  // 1.5% of the [-1000, 1000] input range but a third of a soft-tissue window.
+  // 1.5% of the [-1000, 1000] input range but 7.5% of a 400 HU soft-tissue
+  // window.
   std::vector<std::array<float, 2>> windows;
   int64_t width = 128;        // transformer width (= last stem channels)
   int64_t layers = 2;         // image transformer layers

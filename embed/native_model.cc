@@ -28,6 +28,12 @@ double LayerFlops(double t, double c, double f) {
          + 2 * t * c * f * 2;  // feed-forward
 }
 
+// Input channels of the first stem stage: one per HU window, or the
+// preprocessed volume itself.
+int64_t InputChannels(const NativeArchitecture& a) {
+  return a.windows.empty() ? 1 : static_cast<int64_t>(a.windows.size());
+}
+
 }  // namespace
 
 std::array<int64_t, 3> TokenGrid(const ModelManifest& m) {
@@ -55,7 +61,7 @@ ImageEncoderImpl::ImageEncoderImpl(const ModelManifest& m) {
     window_scale_.push_back(2.0 * m.preprocess.divisor / span);
     window_shift_.push_back(2.0 * (m.preprocess.offset - w[0]) / span - 1.0);
   }
-  int64_t in = a.windows.empty() ? 1 : static_cast<int64_t>(a.windows.size());
+  int64_t in = InputChannels(a);
   for (size_t s = 0; s < a.stem.size(); ++s) {
     const auto& st = a.stem[s];
     std::vector<int64_t> k(st.kernel.begin(), st.kernel.end()), str(st.stride.begin(), st.stride.end()), pad;
@@ -173,7 +179,7 @@ double ImageFlops(const ModelManifest& m) {
   const auto& a = m.architecture;
   std::array<int64_t, 3> g{m.preprocess.size[2], m.preprocess.size[1], m.preprocess.size[0]};
   double flops = 0;
-  int64_t in = a.windows.empty() ? 1 : static_cast<int64_t>(a.windows.size());
+  int64_t in = InputChannels(a);
   for (const auto& st : a.stem) {
     for (int d = 0; d < 3; ++d) g[d] = ConvOut(g[d], st.kernel[d], st.stride[d]);
     const double out_voxels = static_cast<double>(g[0] * g[1] * g[2]);

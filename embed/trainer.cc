@@ -45,30 +45,6 @@ std::string AugmentReport(const TrainStudy& s, std::mt19937_64& rng) {
   return out;
 }
 
-// A study's volume, shifted in-plane (y, x) by up to `max_shift` voxels
-// (what moves in is padding, i.e. air) with a small gain and offset on the
-// scaled values and Gaussian noise. z stays put: slab targets depend on it.
-void AugmentVolume(const float* in, float* out, const std::array<int64_t, 3>& zyx, float pad, std::mt19937_64& rng) {
-  constexpr int kMaxShift = 4;
-  std::uniform_int_distribution<int> shift(-kMaxShift, kMaxShift);
-  std::uniform_real_distribution<float> gain(0.97f, 1.03f), offset(-0.015f, 0.015f);
-  const int64_t dy = shift(rng), dx = shift(rng);
-  const float g = gain(rng), o = offset(rng);
-  std::normal_distribution<float> noise(0.0f, 0.01f);  // ~10 HU in CT-CLIP scaling
-  const int64_t nz = zyx[0], ny = zyx[1], nx = zyx[2];
-  for (int64_t z = 0; z < nz; ++z) {
-    for (int64_t y = 0; y < ny; ++y) {
-      const int64_t sy = y - dy;
-      float* row = out + (z * ny + y) * nx;
-      for (int64_t x = 0; x < nx; ++x) {
-        const int64_t sx = x - dx;
-        const float v = (sy < 0 || sy >= ny || sx < 0 || sx >= nx) ? pad : in[(z * ny + sy) * nx + sx];
-        row[x] = v * g + o + noise(rng);
-      }
-    }
-  }
-}
-
 torch::Tensor SigmoidPairLoss(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& weights) {
   auto l = -(torch::log_sigmoid(targets * logits) * weights).sum();
   return l / weights.sum().clamp_min(1);
@@ -96,6 +72,27 @@ int64_t ReadState(const std::string& dir) {
 }
 
 }  // namespace
+
+void AugmentVolume(const float* in, float* out, const std::array<int64_t, 3>& zyx, float pad, std::mt19937_64& rng) {
+  constexpr int kMaxShift = 4;
+  std::uniform_int_distribution<int> shift(-kMaxShift, kMaxShift);
+  std::uniform_real_distribution<float> gain(0.97f, 1.03f), offset(-0.015f, 0.015f);
+  const int64_t dy = shift(rng), dx = shift(rng);
+  const float g = gain(rng), o = offset(rng);
+  std::normal_distribution<float> noise(0.0f, 0.01f);  // ~10 HU in CT-CLIP scaling
+  const int64_t nz = zyx[0], ny = zyx[1], nx = zyx[2];
+  for (int64_t z = 0; z < nz; ++z) {
+    for (int64_t y = 0; y < ny; ++y) {
+      const int64_t sy = y - dy;
+      float* row = out + (z * ny + y) * nx;
+      for (int64_t x = 0; x < nx; ++x) {
+        const int64_t sx = x - dx;
+        const float v = (sy < 0 || sy >= ny || sx < 0 || sx >= nx) ? pad : in[(z * ny + sy) * nx + sx];
+        row[x] = v * g + o + noise(rng);
+      }
+    }
+  }
+}
 
 Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
   const ModelManifest& m = o.manifest;
@@ -325,11 +322,9 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
       }
       if (o.objectives.labels && !m.diseases.empty()) {
         const int64_t k = static_cast<int64_t>(m.diseases.size());
-        auto y = torch::empty({b, k});
-        for (int64_t i = 0; i < b; ++i) {
-          for (int64_t c = 0; c < k; ++c) y[i][c] = static_cast<float>(batch[static_cast<size_t>(i)]->labels[static_cast<size_t>(c)]);
-        }
-        y = y.to(device);
+        std::vector<float> labels;
+        for (const auto* st : batch) labels.insert(labels.end(), st->labels.begin(), st->labels.end());
+        auto y = torch::from_blob(labels.data(), {b, k}).clone().to(device);
         namespace F = torch::nn::functional;
         auto unit = [](const torch::Tensor& w) { return F::normalize(w, F::NormalizeFuncOptions().dim(-1)); };
         auto global_logits = 10 * img.global.matmul(unit(model->label_global_w).t()) + model->label_global_b;

@@ -14,7 +14,7 @@
 //                 small; a CNN memorizes them otherwise)
 //   false_neg     studies with identical label sets (and identical
 //                 sentences) are not pushed apart (seed 002)
-//   labels        binary cross-entropy of a linear probe per disease on the
+//   labels        binary cross-entropy of a cosine probe per disease on the
 //                 global and on the disease-token embeddings against the
 //                 study's labels (CT-CLIP's supervised fine-tuning, as an
 //                 auxiliary: it gives the image tower a dense signal while
@@ -27,7 +27,9 @@
 #pragma once
 
 #include <functional>
+#include <array>
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -80,6 +82,12 @@ struct TrainResult {
   double seconds = 0;
   std::string device;
 };
+
+// The volume augmentation (`augment_volumes`): `in` (z, y, x) row-major,
+// shifted in-plane by up to 4 voxels (padding moves in), times a gain in
+// [0.97, 1.03], plus an offset in [-0.015, 0.015] and noise of sd 0.01 (on
+// CT-CLIP's scale, ~10 HU). z stays put: slab targets depend on it.
+void AugmentVolume(const float* in, float* out, const std::array<int64_t, 3>& zyx, float pad, std::mt19937_64& rng);
 
 // Trains on `data` and writes <out>/weights.pt and <out>/vocab.txt (the
 // caller writes manifest.json). Resumes from <out>/checkpoint when present.

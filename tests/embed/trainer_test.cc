@@ -122,6 +122,44 @@ TEST_CASE("training: losses fall, a checkpoint resumes to the same weights, the 
   for (size_t i = 0; i < (*ta)[0].size(); ++i) CHECK((*ta)[0][i] == doctest::Approx((*tb)[0][i]).epsilon(1e-4));
 }
 
+TEST_CASE("volume augmentation: an in-plane shift of at most 4 voxels, bounded gain and offset, z untouched") {
+  // Zeros with one bright voxel per slice, at a different (y, x) in each
+  // slice: where each lands gives the shift, and all must move alike.
+  const std::array<int64_t, 3> zyx{3, 20, 24};
+  const std::array<std::pair<int64_t, int64_t>, 3> bright{{{8, 8}, {10, 14}, {12, 11}}};
+  std::vector<float> in(static_cast<size_t>(zyx[0] * zyx[1] * zyx[2]), 0.0f), out(in.size());
+  auto at = [&](int64_t z, int64_t y, int64_t x) { return static_cast<size_t>((z * zyx[1] + y) * zyx[2] + x); };
+  for (int64_t z = 0; z < 3; ++z) in[at(z, bright[z].first, bright[z].second)] = 1.0f;
+  std::set<std::pair<int64_t, int64_t>> shifts;
+  for (uint64_t seed = 0; seed < 12; ++seed) {
+    std::mt19937_64 rng(seed);
+    AugmentVolume(in.data(), out.data(), zyx, -1.0f, rng);
+    std::pair<int64_t, int64_t> shift{99, 99};
+    for (int64_t z = 0; z < 3; ++z) {
+      size_t peak = at(z, 0, 0);
+      for (int64_t y = 0; y < zyx[1]; ++y) {
+        for (int64_t x = 0; x < zyx[2]; ++x) peak = out[at(z, y, x)] > out[peak] ? at(z, y, x) : peak;
+      }
+      const int64_t py = static_cast<int64_t>(peak % static_cast<size_t>(zyx[1] * zyx[2])) / zyx[2];
+      const int64_t px = static_cast<int64_t>(peak % static_cast<size_t>(zyx[2]));
+      const std::pair<int64_t, int64_t> s{py - bright[z].first, px - bright[z].second};
+      if (z == 0) shift = s;
+      CHECK(s == shift);  // every slice moved alike, none swapped with another
+      CHECK(out[peak] > 0.97f - 0.015f - 0.06f);
+      CHECK(out[peak] < 1.03f + 0.015f + 0.06f);
+    }
+    CHECK(std::abs(shift.first) <= 4);
+    CHECK(std::abs(shift.second) <= 4);
+    // Far from the bright voxels and the border: offset plus noise only.
+    CHECK(std::fabs(out[at(1, 4, 12)]) < 0.015f + 0.06f);
+    // What moved in from outside is the padding value (air), scaled.
+    if (shift.second > 0) CHECK(out[at(1, 10, 0)] < -0.97f + 0.015f + 0.06f);
+    if (shift.second < 0) CHECK(out[at(1, 10, zyx[2] - 1)] < -0.97f + 0.015f + 0.06f);
+    shifts.insert(shift);
+  }
+  CHECK(shifts.size() > 3);  // the shift is drawn, not fixed
+}
+
 TEST_CASE("training: different studies start apart, not collapsed onto one direction") {
   // Before the pooled features were batch-normalized, two studies' global
   // embeddings started at cosine 0.98 and the contrastive losses stalled.

@@ -41,12 +41,13 @@ TEST_CASE("synthetic anatomy has realistic HU, spacing and organ masks") {
     CHECK(v.spacing_mm[0] <= 0.9);
     CHECK(v.spacing_mm[2] >= 1.0);
     CHECK(v.spacing_mm[2] <= 5.0);
-    std::vector<float> lung;
+    std::vector<float> lung, mediastinum;
     double heart = 0;
     size_t nh = 0;
     float hi = -2000;
     for (size_t t = 0; t < v.hu.size(); ++t) {
       if (s.mask[t] == 1 || s.mask[t] == 2) lung.push_back(v.hu[t]);
+      if (s.mask[t] == 5) mediastinum.push_back(v.hu[t]);
       if (s.mask[t] == 3) {
         heart += v.hu[t];
         ++nh;
@@ -61,6 +62,11 @@ TEST_CASE("synthetic anatomy has realistic HU, spacing and organ masks") {
     CHECK(heart / nh > 0);
     CHECK(heart / nh < 80);
     CHECK(hi > 600);  // bone
+    // Mediastinal fat (about -90 HU): lymph nodes (38 HU) stand out against it.
+    REQUIRE(mediastinum.size() > 100);
+    std::nth_element(mediastinum.begin(), mediastinum.begin() + static_cast<long>(mediastinum.size() / 2),
+                     mediastinum.end());
+    CHECK(mediastinum[mediastinum.size() / 2] < -50);
     CHECK(v.hu[0] < -900);  // air outside the body
   }
 }

@@ -49,6 +49,10 @@ bool Prepare(const Args& args, const std::set<std::string>& known, const std::st
 
 std::string JsonEscape(const std::string& s);
 
+// "a,b,,c" -> {"a", "b", "", "c"}: every field, empty ones included (so a
+// list option can refuse them); "" -> {""}.
+std::vector<std::string> SplitOn(const std::string& text, char sep);
+
 // A one-line progress bar on stderr with rate and ETA; silent when stderr
 // is not a terminal, except for a final summary line.
 class Progress {

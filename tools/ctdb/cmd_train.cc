@@ -31,18 +31,15 @@ const char kHelp[] =
     "Checkpoints every epoch into MODELDIR/checkpoint; running the same command again resumes\n"
     "(--stop-at-step N stops early with a checkpoint). --windows sets the HU windows the image\n"
     "stem sees, one input channel each; --stem sets the CNN stages (channels:kernel:stride, kernel\n"
-    "and stride N or ZxYxX; the last stage is the patch embedding); --description says what the data were (the manifest\n"
-    "records it, e.g. \"Synthetic phantoms, not for clinical use.\").\n"
+    "and stride N or ZxYxX; the last stage is the patch embedding); --description says what the\n"
+    "data were (the manifest records it, e.g. \"Synthetic phantoms, not for clinical use.\").\n"
     "CPU by default; --cuda when LibTorch has CUDA.\n";
 
 // "-1000:-400,-200:200" -> {{-1000, -400}, {-200, 200}}; "none" -> {}.
 Result<std::vector<std::array<float, 2>>> ParseWindows(const std::string& text) {
   std::vector<std::array<float, 2>> out;
   if (text == "none") return out;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t comma = std::min(text.find(',', start), text.size());
-    const std::string item = text.substr(start, comma - start);
+  for (const std::string& item : SplitOn(text, ',')) {
     const size_t colon = item.find(':', 1);
     try {
       if (colon == std::string::npos) throw std::invalid_argument(item);
@@ -54,53 +51,39 @@ Result<std::vector<std::array<float, 2>>> ParseWindows(const std::string& text) 
       return Status::InvalidArgument("--windows wants LO:HI HU pairs with LO < HI, comma-separated (or none); got '" +
                                      item + "'");
     }
-    start = comma + 1;
   }
   return out;
 }
 
-// "16:3:2,64:3:1x2x2" -> stages (channels, kernel, stride); a kernel or
-// stride is N (all axes) or ZxYxX.
+// A count in [1, 9999]: digits only.
+bool ParseCount(const std::string& t, int64_t* out) {
+  if (t.empty() || t.size() > 4 || t.find_first_not_of("0123456789") != std::string::npos) return false;
+  *out = std::stoll(t);
+  return *out >= 1;
+}
+
+// "3" -> {3, 3, 3}; "1x2x2" -> {1, 2, 2} (z, y, x).
+bool ParseTriple(const std::string& t, std::array<int64_t, 3>* out) {
+  const std::vector<std::string> parts = SplitOn(t, 'x');
+  if (parts.size() != 1 && parts.size() != 3) return false;
+  for (size_t a = 0; a < 3; ++a) {
+    if (!ParseCount(parts[parts.size() == 1 ? 0 : a], &(*out)[a])) return false;
+  }
+  return true;
+}
+
+// "16:3:2,64:3:1x2x2" -> stages (channels, kernel, stride).
 Result<std::vector<embed::NativeArchitecture::Stage>> ParseStem(const std::string& text) {
   std::vector<embed::NativeArchitecture::Stage> out;
-  auto triple = [](const std::string& t, std::array<int64_t, 3>* dst) {
-    std::array<int64_t, 3> v{0, 0, 0};
-    size_t pos = 0;
-    for (size_t a = 0; a < 3; ++a) {
-      const size_t x = std::min(t.find('x', pos), t.size());
-      const std::string part = t.substr(pos, x - pos);
-      if (part.empty() || part.size() > 4 || part.find_first_not_of("0123456789") != std::string::npos) return false;
-      v[a] = std::stoll(part);
-      if (v[a] < 1) return false;
-      if (x == t.size()) {
-        if (a == 0) {
-          v = {v[0], v[0], v[0]};  // one number: every axis
-        } else if (a != 2) {
-          return false;
-        }
-        *dst = v;
-        return true;
-      }
-      pos = x + 1;
-    }
-    return false;  // more than three numbers
-  };
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t comma = std::min(text.find(',', start), text.size());
-    const std::string item = text.substr(start, comma - start);
-    const size_t c1 = item.find(':');
-    const size_t c2 = c1 == std::string::npos ? c1 : item.find(':', c1 + 1);
+  for (const std::string& item : SplitOn(text, ',')) {
+    const std::vector<std::string> f = SplitOn(item, ':');
     embed::NativeArchitecture::Stage st;
-    std::array<int64_t, 3> ch{0, 0, 0};
-    if (c2 == std::string::npos || item.find('x', 0) < c1 || !triple(item.substr(0, c1), &ch) ||
-        !triple(item.substr(c1 + 1, c2 - c1 - 1), &st.kernel) || !triple(item.substr(c2 + 1), &st.stride)) {
+    if (f.size() != 3 || !ParseCount(f[0], &st.channels) || !ParseTriple(f[1], &st.kernel) ||
+        !ParseTriple(f[2], &st.stride)) {
       return Status::InvalidArgument("--stem wants CHANNELS:KERNEL:STRIDE stages, comma-separated, kernel and stride N "
                                      "or ZxYxX (e.g. 16:3:2,128:3:1x2x2); got '" + item + "'");
     }
-    st.channels = ch[0];
     out.push_back(st);
-    start = comma + 1;
   }
   return out;
 }
