@@ -169,9 +169,7 @@ ClipModelImpl::ClipModelImpl(const ModelManifest& m, int64_t vocab_size) {
   disease_bias = register_parameter("disease_bias", torch::zeros({1}));
   anatomy_bias = register_parameter("anatomy_bias", torch::full({1}, -std::log(15.0)));
   const int64_t k = std::max<int64_t>(static_cast<int64_t>(m.diseases.size()), 1);
-  label_global_w = register_parameter("label_global_w", torch::randn({k, m.dimension}));
   label_global_b = register_parameter("label_global_b", torch::zeros({k}));
-  label_token_w = register_parameter("label_token_w", torch::randn({k, m.dimension}));
   label_token_b = register_parameter("label_token_b", torch::zeros({k}));
 }
 

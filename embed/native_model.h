@@ -101,11 +101,11 @@ class ClipModelImpl : public torch::nn::Module {
   torch::Tensor siglip_bias;   // one positive in B: -ln(B - 1) at B = 16
   torch::Tensor disease_bias;  // same-existence pairs: about half positive
   torch::Tensor anatomy_bias;  // one positive per row, as SigLIP
-  // Training-only label heads (the "labels" objective): a cosine probe per
-  // disease, logit = 10 * e . w_k / |w_k| + b_k, on the global embedding and
-  // on that disease's token embedding (the form zero-shot scoring takes).
-  torch::Tensor label_global_w, label_global_b;  // (K, d), (K)
-  torch::Tensor label_token_w, label_token_b;    // (K, d), (K)
+  // Training-only biases of the "labels" objective, one per disease: its
+  // logits are 10 * e . w_k / |w_k| + b_k with w_k = p+ - p- from the
+  // catalog's phrases, on the global embedding and on that disease's token
+  // embedding (the form zero-shot scoring takes, where b_k drops out).
+  torch::Tensor label_global_b, label_token_b;  // (K)
 };
 TORCH_MODULE(ClipModel);
 

@@ -28,17 +28,17 @@ struct Pick {
   std::string text;
 };
 
-// Report text with sentences shuffled and some dropped (seed 003).
+// Report text with sentences shuffled and some dropped (seed 003). A
+// sentence stating a finding is never dropped: the shortened report must
+// still say what the study's labels say.
 std::string AugmentReport(const TrainStudy& s, std::mt19937_64& rng) {
-  std::vector<std::string> sents;
-  for (const auto& t : s.sentences) sents.push_back(t.text);
-  if (sents.empty()) return s.findings + "\n" + s.impression;
+  if (s.sentences.empty()) return s.findings + "\n" + s.impression;
   std::uniform_real_distribution<double> u(0, 1);
   std::vector<std::string> kept;
-  for (const auto& t : sents) {
-    if (u(rng) >= 0.3) kept.push_back(t);
+  for (const auto& t : s.sentences) {
+    if ((t.disease >= 0 && t.existence == 1) || u(rng) >= 0.3) kept.push_back(t.text);
   }
-  if (kept.empty()) kept.push_back(sents[static_cast<size_t>(rng() % sents.size())]);
+  if (kept.empty()) kept.push_back(s.sentences[static_cast<size_t>(rng() % s.sentences.size())].text);
   if (u(rng) < 0.5) std::shuffle(kept.begin(), kept.end(), rng);
   std::string out;
   for (const auto& t : kept) out += (out.empty() ? "" : " ") + t;
@@ -105,6 +105,19 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
   if (!ob.siglip && !ob.disease && !ob.localization && !ob.anatomy && !ob.labels) {
     return Status::InvalidArgument("every training objective is switched off");
   }
+  std::vector<DiseasePrompts> catalog = o.catalog;
+  if (catalog.empty()) {
+    for (const auto& d : m.diseases) catalog.push_back(DefaultPromptsFor(d));
+  }
+  if (catalog.size() != m.diseases.size()) {
+    return Status::InvalidArgument("the catalog has " + std::to_string(catalog.size()) + " diseases, the model " +
+                                   std::to_string(m.diseases.size()));
+  }
+  for (size_t k = 0; k < catalog.size(); ++k) {
+    if (catalog[k].positive.empty() || catalog[k].negative.empty()) {
+      return Status::InvalidArgument("catalog entry '" + catalog[k].name + "' needs a positive and a negative phrase");
+    }
+  }
   CTDB_ASSIGN_OR_RETURN(auto tokenizer, WordPiece::FromTokens(o.vocab, m.tokenizer));
   std::error_code ec;
   const std::string ckpt = o.out + "/checkpoint";
@@ -145,8 +158,6 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
       torch::load(opt, ckpt + "/optimizer.pt", device);
       result.resumed_from = step;
     }
-    std::vector<DiseasePrompts> catalog;
-    for (const auto& d : m.diseases) catalog.push_back(DefaultPromptsFor(d));
     const auto grid = TokenGrid(m);
     const int64_t tokens = grid[0] * grid[1] * grid[2];
     const int64_t vox = m.preprocess.size[0] * m.preprocess.size[1] * m.preprocess.size[2];
@@ -225,10 +236,20 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
         }
       }
       for (const auto& p : picks) texts.push_back(p.text);
+      // The catalog's phrases, in the same batch (one set of normalization
+      // statistics): the label objective scores with their prototypes.
+      const bool label_loss = o.objectives.labels && !m.diseases.empty();
+      const int64_t phrases_at = static_cast<int64_t>(texts.size());
+      if (label_loss) {
+        for (const auto& d : catalog) {
+          texts.insert(texts.end(), d.positive.begin(), d.positive.end());
+          texts.insert(texts.end(), d.negative.begin(), d.negative.end());
+        }
+      }
       TokenBatch tb = TokenizeBatch(*tokenizer, texts, static_cast<int>(m.max_tokens));
       auto emb = model->text->forward(tb.ids.to(device), tb.mask.to(device));
       auto rep = emb.slice(0, 0, b);
-      auto sent = emb.slice(0, b);
+      auto sent = emb.slice(0, b, phrases_at);
       auto scale = model->logit_scale.exp().clamp_max(100);
       auto opts = torch::TensorOptions().device(device);
 
@@ -320,17 +341,36 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
           losses["anatomy"] = SigmoidPairLoss(logits, z, w.to(device));
         }
       }
-      if (o.objectives.labels && !m.diseases.empty()) {
+      if (label_loss) {
+        // Zero-shot scoring made the training target: logit = 10 * e . w_k
+        // / |w_k| + b_k with w_k = p+ - p-, the mean embeddings of the
+        // catalog's positive and negative phrases, exactly as `ctdb eval` and
+        // disease search score. A free probe (tried first) learned labels the
+        // prototypes never pointed at; tied, the gradient also moves the text
+        // tower's phrases toward what the image tower sees.
         const int64_t k = static_cast<int64_t>(m.diseases.size());
+        std::vector<torch::Tensor> dirs;
+        int64_t at = phrases_at;
+        for (const auto& d : catalog) {
+          const auto np = static_cast<int64_t>(d.positive.size()), nn = static_cast<int64_t>(d.negative.size());
+          dirs.push_back(emb.slice(0, at, at + np).mean(0) - emb.slice(0, at + np, at + np + nn).mean(0));
+          at += np + nn;
+        }
+        namespace F = torch::nn::functional;
+        auto w = F::normalize(torch::stack(dirs), F::NormalizeFuncOptions().dim(-1).eps(1e-8));  // (K, d)
         std::vector<float> labels;
         for (const auto* st : batch) labels.insert(labels.end(), st->labels.begin(), st->labels.end());
         auto y = torch::from_blob(labels.data(), {b, k}).clone().to(device);
-        namespace F = torch::nn::functional;
-        auto unit = [](const torch::Tensor& w) { return F::normalize(w, F::NormalizeFuncOptions().dim(-1)); };
-        auto global_logits = 10 * img.global.matmul(unit(model->label_global_w).t()) + model->label_global_b;
-        auto token_logits = 10 * (img.diseases * unit(model->label_token_w).unsqueeze(0)).sum(-1) + model->label_token_b;
+        auto global_logits = 10 * img.global.matmul(w.t()) + model->label_global_b;
+        auto token_logits = 10 * (img.diseases * w.unsqueeze(0)).sum(-1) + model->label_token_b;
+        // The report says what the labels say (CT-RATE's labels come from
+        // the reports): scored the same way, reports and volumes meet along
+        // the same directions, which SigLIP alone (reports sharing most
+        // sentences) did not find.
+        auto report_logits = 10 * rep.matmul(w.t()) + model->label_global_b;
         losses["labels"] = torch::binary_cross_entropy_with_logits(global_logits, y) +
-                           torch::binary_cross_entropy_with_logits(token_logits, y);
+                           torch::binary_cross_entropy_with_logits(token_logits, y) +
+                           torch::binary_cross_entropy_with_logits(report_logits, y);
       }
       if (losses.empty()) continue;
       torch::Tensor loss = torch::zeros({}, opts);

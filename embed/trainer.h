@@ -14,11 +14,12 @@
 //                 small; a CNN memorizes them otherwise)
 //   false_neg     studies with identical label sets (and identical
 //                 sentences) are not pushed apart (seed 002)
-//   labels        binary cross-entropy of a cosine probe per disease on the
-//                 global and on the disease-token embeddings against the
-//                 study's labels (CT-CLIP's supervised fine-tuning, as an
-//                 auxiliary: it gives the image tower a dense signal while
-//                 the text tower is still learning what to align with)
+//   labels        binary cross-entropy of the zero-shot score itself, per
+//                 disease, against the study's labels: the global and the
+//                 disease-token embeddings against the catalog prototypes'
+//                 direction p+ - p- (CT-CLIP's supervised fine-tuning with the
+//                 text tower as classifier: a dense signal for the image
+//                 tower, and the prompts learn to point where it looks)
 // Checkpoints (model, optimizer, step) go to <out>/checkpoint/ every epoch;
 // training resumes from them. CPU by default, CUDA when LibTorch has it.
 //
@@ -34,6 +35,7 @@
 #include <vector>
 
 #include "ctdb/status.h"
+#include "embed/disease_catalog.h"
 #include "embed/model_manifest.h"
 #include "embed/train_data.h"
 
@@ -56,6 +58,10 @@ struct TrainOptions {
   int warmup_steps = 30;
   uint64_t seed = 1;
   TrainObjectives objectives;
+  // Phrases per manifest disease, in the manifest's order (the model
+  // directory's diseases.json); empty = DefaultPromptsFor each disease.
+  // Every entry needs a positive and a negative phrase.
+  std::vector<DiseasePrompts> catalog;
   bool cuda = false;            // use CUDA when LibTorch has it
   // Stop (with a checkpoint) once this many steps are done in total, to
   // split a run into time-boxed sessions; 0 = run to the end.

@@ -8,9 +8,12 @@
 #include <set>
 
 #include "api/src/model_builder.h"
+#include "embed/disease_catalog.h"
 #include "embed/encoder.h"
+#include "embed/preprocess.h"
 #include "embed/trainer.h"
 #include "tests/test_util.h"
+#include "tools/eval/metrics.h"
 #include "tools/synth/synth.h"
 
 namespace ctdb::embed {
@@ -47,6 +50,54 @@ struct Data {
     return o;
   }
 };
+
+// Mean over diseases with both classes of the zero-shot AUC, score x . (p+ -
+// p-), of the model in `dir` on the training studies' global embeddings.
+double TrainingSetZeroShotAuc(const Data& d, const std::string& dir) {
+  auto enc = LoadEncoder(dir, d.m, {});
+  REQUIRE_MESSAGE(enc.ok(), enc.status().ToString());
+  std::vector<Tensor3> vols;
+  for (const auto& s : d.set.studies) {
+    Tensor3 t;
+    t.shape = d.m.preprocess.size;
+    t.spacing_mm = d.m.preprocess.spacing_mm;
+    t.data = s.volume;
+    t.slice_z_mm.resize(static_cast<size_t>(t.shape[2]));
+    for (size_t k = 0; k < t.slice_z_mm.size(); ++k) t.slice_z_mm[k] = static_cast<float>(k * t.spacing_mm[2]);
+    t.slice_inside.assign(t.slice_z_mm.size(), 1);
+    vols.push_back(std::move(t));
+  }
+  std::vector<const Tensor3*> ptrs;
+  for (const auto& v : vols) ptrs.push_back(&v);
+  auto e = (*enc)->EncodeVolumes(ptrs);
+  REQUIRE_MESSAGE(e.ok(), e.status().ToString());
+  double sum = 0;
+  int n = 0;
+  for (size_t k = 0; k < d.m.diseases.size(); ++k) {
+    const DiseasePrompts p = DefaultPromptsFor(d.m.diseases[k]);
+    auto pos = (*enc)->EncodeTexts(p.positive);
+    auto neg = (*enc)->EncodeTexts(p.negative);
+    REQUIRE((pos.ok() && neg.ok()));
+    std::vector<float> w(static_cast<size_t>(d.m.dimension), 0.0f);
+    for (const auto& v : *pos) for (size_t i = 0; i < w.size(); ++i) w[i] += v[i] / static_cast<float>(pos->size());
+    for (const auto& v : *neg) for (size_t i = 0; i < w.size(); ++i) w[i] -= v[i] / static_cast<float>(neg->size());
+    std::vector<float> scores;
+    std::vector<int> labels;
+    int positives = 0;
+    for (size_t s = 0; s < vols.size(); ++s) {
+      float dot = 0;
+      for (size_t i = 0; i < w.size(); ++i) dot += (*e)[s].global[i] * w[i];
+      scores.push_back(dot);
+      labels.push_back(d.set.studies[s].labels[k]);
+      positives += labels.back();
+    }
+    if (positives == 0 || positives == static_cast<int>(vols.size())) continue;
+    sum += eval::RocAuc(scores, labels);
+    ++n;
+  }
+  REQUIRE(n > 2);
+  return sum / n;
+}
 
 TEST_CASE("training data: labels, sentence targets, organ fractions") {
   Data d;
@@ -204,6 +255,36 @@ TEST_CASE("training: objectives switch off one by one; all off is refused") {
   CHECK(Train(d.set, none).status().IsInvalidArgument());
   TrainOptions bad = d.Options("bad", 0);
   CHECK(Train(d.set, bad).status().IsInvalidArgument());
+}
+
+TEST_CASE("training: the label objective trains the zero-shot score itself") {
+  // Labels only, scored through the catalog's prototypes: on the studies it
+  // saw, x . (p+ - p-) must now rank positives first (untrained: ~0.5; a
+  // free probe, the first version, trained directions the prototypes need
+  // not follow).
+  Data d;
+  TrainOptions o = d.Options("zeroshot", 15);
+  o.objectives.siglip = o.objectives.disease = o.objectives.localization = o.objectives.anatomy = false;
+  o.objectives.augment_volumes = false;
+  REQUIRE(Train(d.set, o).ok());
+  const double auc = TrainingSetZeroShotAuc(d, o.out);
+  MESSAGE("training-set zero-shot macro AUC after labels-only training: " << auc);
+  CHECK(auc > 0.8);
+}
+
+TEST_CASE("training: a catalog must match the diseases and hold both kinds of phrase") {
+  Data d;
+  TrainOptions o = d.Options("catalog", 1);
+  o.catalog = {DefaultPromptsFor(d.m.diseases[0])};
+  auto r = Train(d.set, o);
+  CHECK(r.status().IsInvalidArgument());
+  CHECK(r.status().message().find("catalog has 1 diseases") != std::string::npos);
+  o.catalog.clear();
+  for (const auto& name : d.m.diseases) o.catalog.push_back(DefaultPromptsFor(name));
+  o.catalog[2].negative.clear();
+  r = Train(d.set, o);
+  CHECK(r.status().IsInvalidArgument());
+  CHECK(r.status().message().find(d.m.diseases[2]) != std::string::npos);
 }
 
 }  // namespace

@@ -83,6 +83,13 @@ TEST_CASE("harness: with a model, every metric is computed and counts match the 
   auto r = Evaluate(**db, model->get(), {});
   REQUIRE_MESSAGE(r.ok(), r.status().ToString());
   CHECK(r->texts == 8);
+  // Invariants: no model beats the ceiling, and finding one's own study
+  // means finding a study with its label set.
+  CHECK(r->text_r10 <= r->text_r10_ceiling);
+  CHECK(r->text_r10_ceiling <= 1.0);
+  CHECK(r->text_r10_same_labels >= r->text_r10);
+  CHECK(r->report_r10 <= r->report_r10_ceiling);
+  CHECK(ReportJson(*r).find("\"R@10_same_labels\":") != std::string::npos);
   CHECK(r->diseases.size() == 18);
   size_t refs = 0;
   for (const auto& key : *(*db)->ListKeys({})) {

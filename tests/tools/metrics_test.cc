@@ -29,6 +29,15 @@ TEST_CASE("R@k by hand, duplicates counted against the query") {
   CHECK(RecallAtK({{0.5f, 0.5f}, {0.5f, 0.5f}}, 1) == doctest::Approx(0.0));
 }
 
+TEST_CASE("R@k ceiling: identical queries share one ranking") {
+  // "normal" x 3 at k = 2: at most 2 of the 3 own studies in the top 2;
+  // the two unique texts can each find theirs -> (2 + 1 + 1) / 5.
+  CHECK(RecallCeiling({"normal", "effusion", "normal", "nodule", "normal"}, 2) == doctest::Approx(4.0 / 5));
+  CHECK(RecallCeiling({"a", "b", "c"}, 1) == doctest::Approx(1.0));
+  CHECK(RecallCeiling({"a", "a", "a", "a"}, 1) == doctest::Approx(0.25));
+  CHECK(RecallCeiling({}, 10) == 0.0);
+}
+
 TEST_CASE("MAP@k with label overlap, by hand") {
   CHECK(LabelOverlap({"A", "B"}, {"B", "C"}) == doctest::Approx(1.0 / 3));
   CHECK(LabelOverlap({}, {}) == doctest::Approx(1.0));

@@ -21,7 +21,9 @@ const char kHelp[] =
     "Quality of the vectors and of the model that made them:\n"
     "  report -> volume R@1/5/10  CT-CLIP's definition: the fraction of reports whose own\n"
     "                             volume ranks in the top k (stored report vectors)\n"
-    "  text -> image R@1/5/10     the impression alone, embedded by --model\n"
+    "  text -> image R@1/5/10     the impression alone, embedded by --model; \"same label set\":\n"
+    "                             a top-10 study with exactly the query study's labels\n"
+    "  ceiling                    the best R@10 possible: identical texts share one ranking\n"
     "  image -> image MAP@k       graded by label overlap |A n B| / |A u B|\n"
     "  zero-shot AUC              per disease and macro, score x . (p+ - p-) with diagnosis-aware\n"
     "                             prompts, on the global embedding and on the disease's token\n"
@@ -39,11 +41,12 @@ void PrintTable(const eval::EvalReport& r) {
     return std::string(b);
   };
   std::printf("studies evaluated: %zu\n\n", r.studies);
-  std::printf("%-28s %7s %7s %7s   n\n", "retrieval", "R@1", "R@5", "R@10");
-  std::printf("%-28s %7s %7s %7s   %zu\n", "report -> volume", f(r.report_r1).c_str(), f(r.report_r5).c_str(),
-              f(r.report_r10).c_str(), r.reports);
-  std::printf("%-28s %7s %7s %7s   %zu\n", "text (impression) -> image", f(r.text_r1).c_str(), f(r.text_r5).c_str(),
-              f(r.text_r10).c_str(), r.texts);
+  std::printf("%-28s %7s %7s %7s %8s   n\n", "retrieval", "R@1", "R@5", "R@10", "ceiling");
+  std::printf("%-28s %7s %7s %7s %8s   %zu\n", "report -> volume", f(r.report_r1).c_str(), f(r.report_r5).c_str(),
+              f(r.report_r10).c_str(), f(r.report_r10_ceiling).c_str(), r.reports);
+  std::printf("%-28s %7s %7s %7s %8s   %zu\n", "text (impression) -> image", f(r.text_r1).c_str(),
+              f(r.text_r5).c_str(), f(r.text_r10).c_str(), f(r.text_r10_ceiling).c_str(), r.texts);
+  std::printf("%-28s %23s %8s\n", "  same label set in top 10", f(r.text_r10_same_labels).c_str(), "");
   std::printf("%-28s MAP@%d %s\n\n", "image -> image", r.k, f(r.map).c_str());
   if (!r.diseases.empty()) {
     std::printf("%-36s %6s %6s %9s %9s\n", "zero-shot AUC", "pos", "neg", "global", "token");

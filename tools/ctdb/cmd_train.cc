@@ -1,4 +1,5 @@
 // ctdb train: train the native model on a CT-RATE-layout folder.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -84,6 +85,22 @@ Result<std::vector<embed::NativeArchitecture::Stage>> ParseStem(const std::strin
                                      "or ZxYxX (e.g. 16:3:2,128:3:1x2x2); got '" + item + "'");
     }
     out.push_back(st);
+  }
+  return out;
+}
+
+// The phrases training scores with: the model directory's diseases.json
+// where it names the disease (a user's edits), the built-in ones otherwise.
+Result<std::vector<embed::DiseasePrompts>> CatalogFor(const std::string& dir, const embed::ModelManifest& m) {
+  std::vector<embed::DiseasePrompts> file;
+  if (std::filesystem::exists(dir + "/diseases.json")) {
+    CTDB_ASSIGN_OR_RETURN(file, ReadDiseaseCatalog(dir));
+  }
+  std::vector<embed::DiseasePrompts> out;
+  for (const auto& d : m.diseases) {
+    auto it = std::find_if(file.begin(), file.end(), [&](const embed::DiseasePrompts& p) { return p.name == d; });
+    const bool usable = it != file.end() && !it->positive.empty() && !it->negative.empty();
+    out.push_back(usable ? *it : embed::DefaultPromptsFor(d));
   }
   return out;
 }
@@ -179,8 +196,9 @@ int CmdTrain(int argc, char** argv) {
     if (set.ok()) {
       std::vector<std::string> corpus;
       for (const auto& s : set->studies) corpus.push_back(s.findings + "\n" + s.impression);
-      for (const auto& d : to.manifest.diseases) {
-        const auto p = embed::DefaultPromptsFor(d);
+      auto catalog = CatalogFor(out, to.manifest);
+      if (!catalog.ok()) return Fail(catalog.status());
+      for (const auto& p : *catalog) {
         for (const auto& t : p.positive) corpus.push_back(t);
         for (const auto& t : p.negative) corpus.push_back(t);
       }
@@ -189,6 +207,9 @@ int CmdTrain(int argc, char** argv) {
   }
   if (!set.ok()) return Fail(set.status());
   loading.Finish();
+  auto catalog = CatalogFor(out, to.manifest);
+  if (!catalog.ok()) return Fail(catalog.status());
+  to.catalog = std::move(catalog).value();
   if (set->skipped) {
     std::fprintf(stderr, "ctdb train: %zu studies could not be read and are left out, e.g. %s\n", set->skipped,
                  set->problems.front().c_str());

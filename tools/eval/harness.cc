@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <map>
 #include <sstream>
 
 #include "api/src/study_pipeline.h"
@@ -75,6 +76,7 @@ Result<EvalReport> Evaluate(const Database& db, Model* model, const EvalOptions&
 
   // Retrieval from the stored vectors.
   std::vector<int> report_ranks;
+  std::vector<std::string> report_texts;
   double map_sum = 0;
   for (size_t q = 0; q < studies.size(); ++q) {
     const Study& s = studies[q];
@@ -83,6 +85,7 @@ Result<EvalReport> Evaluate(const Database& db, Model* model, const EvalOptions&
     if (!s.vectors.report.empty()) {
       CTDB_ASSIGN_OR_RETURN(auto hits, db.Search(VectorKind::kImage, s.vectors.report, so));
       report_ranks.push_back(RankOf(hits, s.record.key));
+      report_texts.push_back(s.record.findings + "\n" + s.record.impression);
     }
     CTDB_ASSIGN_OR_RETURN(auto hits, db.Search(VectorKind::kImage, s.vectors.image, so));
     std::vector<double> rel;
@@ -98,14 +101,23 @@ Result<EvalReport> Evaluate(const Database& db, Model* model, const EvalOptions&
   r.report_r1 = RecallFromRanks(report_ranks, 1);
   r.report_r5 = RecallFromRanks(report_ranks, 5);
   r.report_r10 = RecallFromRanks(report_ranks, 10);
+  r.report_r10_ceiling = RecallCeiling(report_texts, 10);
   r.map = map_sum / static_cast<double>(studies.size());
-  r.text_r1 = r.text_r5 = r.text_r10 = kNaN;
+  r.text_r1 = r.text_r5 = r.text_r10 = r.text_r10_ceiling = r.text_r10_same_labels = kNaN;
   r.macro_auc_global = r.macro_auc_token = r.mae_mm = kNaN;
   if (model == nullptr) return r;
   r.slab_mm = model->info().slab_mm;
 
   // text -> image: the impression alone.
   std::vector<int> text_ranks;
+  std::vector<std::string> impressions;
+  size_t same_labels = 0;
+  std::map<std::string, std::vector<std::string>> labels_of;  // key -> sorted labels
+  for (const Study& s : studies) {
+    auto l = s.record.labels;
+    std::sort(l.begin(), l.end());
+    labels_of[s.record.key] = std::move(l);
+  }
   for (size_t q = 0; q < studies.size(); ++q) {
     const Study& s = studies[q];
     if (!s.record.impression.empty()) {
@@ -114,6 +126,15 @@ Result<EvalReport> Evaluate(const Database& db, Model* model, const EvalOptions&
       so.k = top;
       CTDB_ASSIGN_OR_RETURN(auto hits, db.Search(VectorKind::kImage, e[0], so));
       text_ranks.push_back(RankOf(hits, s.record.key));
+      impressions.push_back(s.record.impression);
+      const auto& want = labels_of[s.record.key];
+      for (size_t j = 0; j < hits.size() && j < 10; ++j) {
+        auto it = labels_of.find(hits[j].key);
+        if (it != labels_of.end() && it->second == want) {
+          ++same_labels;
+          break;
+        }
+      }
     }
     if (options.progress) options.progress(studies.size() + q + 1, studies.size() * 2);
   }
@@ -122,6 +143,8 @@ Result<EvalReport> Evaluate(const Database& db, Model* model, const EvalOptions&
     r.text_r1 = RecallFromRanks(text_ranks, 1);
     r.text_r5 = RecallFromRanks(text_ranks, 5);
     r.text_r10 = RecallFromRanks(text_ranks, 10);
+    r.text_r10_ceiling = RecallCeiling(impressions, 10);
+    r.text_r10_same_labels = static_cast<double>(same_labels) / static_cast<double>(text_ranks.size());
   }
 
   // Zero-shot classification: score = x . (p+ - p-), prototypes from the model's catalog.
@@ -188,9 +211,11 @@ Result<EvalReport> Evaluate(const Database& db, Model* model, const EvalOptions&
 std::string ReportJson(const EvalReport& r) {
   std::string j = "{\"studies\":" + std::to_string(r.studies) + ",\"report_to_volume\":{\"n\":" +
                   std::to_string(r.reports) + ",\"R@1\":" + Num(r.report_r1) + ",\"R@5\":" + Num(r.report_r5) +
-                  ",\"R@10\":" + Num(r.report_r10) + "},\"text_to_image\":{\"n\":" + std::to_string(r.texts) +
-                  ",\"R@1\":" + Num(r.text_r1) + ",\"R@5\":" + Num(r.text_r5) + ",\"R@10\":" + Num(r.text_r10) +
-                  "},\"image_to_image\":{\"MAP@" + std::to_string(r.k) + "\":" + Num(r.map) +
+                  ",\"R@10\":" + Num(r.report_r10) + ",\"R@10_ceiling\":" + Num(r.report_r10_ceiling) +
+                  "},\"text_to_image\":{\"n\":" + std::to_string(r.texts) + ",\"R@1\":" + Num(r.text_r1) +
+                  ",\"R@5\":" + Num(r.text_r5) + ",\"R@10\":" + Num(r.text_r10) +
+                  ",\"R@10_ceiling\":" + Num(r.text_r10_ceiling) +
+                  ",\"R@10_same_labels\":" + Num(r.text_r10_same_labels) + "},\"image_to_image\":{\"MAP@" + std::to_string(r.k) + "\":" + Num(r.map) +
                   "},\"zero_shot\":{\"macro_auc_global\":" + Num(r.macro_auc_global) +
                   ",\"macro_auc_token\":" + Num(r.macro_auc_token) + ",\"diseases\":[";
   for (size_t i = 0; i < r.diseases.size(); ++i) {

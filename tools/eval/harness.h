@@ -34,9 +34,16 @@ struct EvalReport {
   // report -> volume: the stored report vector (findings + impression) against the image index.
   size_t reports = 0;
   double report_r1 = 0, report_r5 = 0, report_r10 = 0;
+  double report_r10_ceiling = 0;  // RecallCeiling of the report texts (identical reports tie)
   // text -> image: the impression alone, embedded by the model (NaN without a model).
   size_t texts = 0;
   double text_r1 = 0, text_r5 = 0, text_r10 = 0;
+  // The best R@10 any model could reach: many studies share an impression
+  // ("Normal chest CT."), and those queries share one ranking.
+  double text_r10_ceiling = 0;
+  // Fraction of impressions whose top 10 holds a study with exactly the
+  // query study's label set: what an impression can identify.
+  double text_r10_same_labels = 0;
   // image -> image MAP@k graded by label overlap.
   double map = 0;
   // Zero-shot classification with diagnosis-aware prompts (model needed).

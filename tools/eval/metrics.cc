@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <numeric>
 #include <set>
 
@@ -100,6 +101,15 @@ double RecallFromRanks(const std::vector<int>& ranks, int k) {
   size_t hits = 0;
   for (int r : ranks) hits += r >= 0 && r < k;
   return static_cast<double>(hits) / static_cast<double>(ranks.size());
+}
+
+double RecallCeiling(const std::vector<std::string>& queries, int k) {
+  if (queries.empty() || k < 1) return 0;
+  std::map<std::string, size_t> groups;
+  for (const auto& q : queries) ++groups[q];
+  size_t best = 0;
+  for (const auto& [text, n] : groups) best += std::min(n, static_cast<size_t>(k));
+  return static_cast<double>(best) / static_cast<double>(queries.size());
 }
 
 double MeanAbsoluteError(const std::vector<double>& predicted, const std::vector<double>& truth) {

@@ -41,6 +41,12 @@ double AveragePrecisionAtK(const std::vector<double>& relevances, int k);
 // Fraction of 0-based ranks below k (a rank < 0 means "not retrieved").
 double RecallFromRanks(const std::vector<int>& ranks, int k);
 
+// The highest R@k any model can reach on these queries: identical query
+// texts embed identically and share one ranking, so of a group of n
+// identical queries at most min(k, n) find their own candidate in the top k.
+// Sum over groups of min(k, n), over the number of queries (0 when empty).
+double RecallCeiling(const std::vector<std::string>& queries, int k);
+
 // Mean absolute error (mm) between predicted and true z; NaN when empty.
 double MeanAbsoluteError(const std::vector<double>& predicted_mm, const std::vector<double>& true_mm);
 
