@@ -21,6 +21,16 @@ embed::ModelManifest NewModelSpec::DefaultManifest() {
   return m;
 }
 
+embed::ModelManifest NewModelSpec::TrainingManifest() {
+  embed::ModelManifest m = DefaultManifest();
+  auto& a = m.architecture;
+  a.stem = {{16, {3, 3, 3}, {2, 2, 2}}, {32, {3, 3, 3}, {2, 2, 2}}, {64, {3, 3, 3}, {1, 2, 2}}, {128, {3, 3, 3}, {1, 2, 2}}};
+  a.stem_norm = "batch";
+  a.width = 128;
+  a.windows = {{-1000, -400}, {-200, 200}, {150, 1000}};
+  return m;
+}
+
 embed::ModelManifest NewModelSpec::TinyManifest() {
   embed::ModelManifest m = DefaultManifest();
   m.name = "ctdb-tiny";

@@ -196,6 +196,14 @@ TEST_CASE("native model: FLOPs per volume counted by layer") {
   CHECK(ImageFlops(m) == doctest::Approx(stem + layer + pool + dis + proj));
   // The default layout stays under the 1 GFLOP budget of DESIGN.md.
   CHECK(ImageFlops(NewModelSpec::DefaultManifest()) < 1e9);
+  // The training layout trades the budget for a stem that learns: valid,
+  // 16 x 6 x 6 tokens, 12 mm slabs like the default, 1.5-2 GFLOP.
+  const ModelManifest t = NewModelSpec::TrainingManifest();
+  CHECK(ValidateManifest(t).ok());
+  CHECK(TokenGrid(t) == std::array<int64_t, 3>{16, 6, 6});
+  CHECK(SlabSlices(t) * t.preprocess.spacing_mm[2] == doctest::Approx(t.slab_mm));
+  CHECK(ImageFlops(t) > 1.5e9);
+  CHECK(ImageFlops(t) < 2e9);
 }
 
 // --- TorchScript ------------------------------------------------------

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <sys/wait.h>
@@ -217,6 +218,24 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
   const std::string manifest = test::ReadFileBytes(dir.Sub("tw") + "/manifest.json");
   CHECK(manifest.find("-400") != std::string::npos);
   CHECK(manifest.find("Phantoms only. Trained by `ctdb train`") != std::string::npos);
+  // A catalog already in the model directory is the one trained with (its
+  // phrases reach the vocabulary); a broken one is an error, not ignored.
+  {
+    std::filesystem::create_directories(dir.Sub("tc"));
+    std::string cat = test::ReadFileBytes(dir.Sub("t") + "/diseases.json");
+    const size_t at = cat.find("\"positive\": [");
+    REQUIRE(at != std::string::npos);
+    cat.insert(at + 13, "\"Zebra stripes.\", \"Zebra stripes again.\", ");  // a word must occur twice
+    std::ofstream(dir.Sub("tc") + "/diseases.json") << cat;
+    r = Ctdb("train --tiny --data " + dir.Sub("data") + " --split '' --out " + dir.Sub("tc") + " --epochs 1 --batch 2");
+    REQUIRE_MESSAGE(r.code == 0, r.out);
+    CHECK(test::ReadFileBytes(dir.Sub("tc") + "/vocab.txt").find("zebra") != std::string::npos);
+    std::filesystem::create_directories(dir.Sub("tb"));
+    std::ofstream(dir.Sub("tb") + "/diseases.json") << "[{\"name\": ";
+    r = Ctdb("train --tiny --data " + dir.Sub("data") + " --split '' --out " + dir.Sub("tb") + " --epochs 1 --batch 2");
+    CHECK(r.code != 0);
+    CHECK(r.out.find("diseases.json") != std::string::npos);
+  }
   // --stem replaces the CNN stages; the width follows the last one.
   r = Ctdb("train --tiny --data " + dir.Sub("data") + " --split '' --out " + dir.Sub("ts") +
            " --epochs 1 --batch 2 --stem 8:3:2,16:3:1x2x2,32:1x2x2:1x2x2");

@@ -28,11 +28,15 @@ const char kHelp[] =
     "default; reports, labels and organ masks are used) and writes a model directory. Objectives\n"
     "(all on unless switched off): SigLIP image-report loss, disease-token vs sentence loss,\n"
     "slab localization of referenced sentences, organ-mask-pooled anatomy alignment, report\n"
-    "augmentation, volume augmentation, false-negative-aware targets, label probes (BCE).\n"
+    "augmentation, volume augmentation, false-negative-aware targets, labels (BCE of the\n"
+    "zero-shot score x . (p+ - p-) with the catalog's prompts, on images and reports).\n"
     "Checkpoints every epoch into MODELDIR/checkpoint; running the same command again resumes\n"
-    "(--stop-at-step N stops early with a checkpoint). --windows sets the HU windows the image\n"
-    "stem sees, one input channel each; --stem sets the CNN stages (channels:kernel:stride, kernel\n"
-    "and stride N or ZxYxX; the last stage is the patch embedding); --description says what the\n"
+    "(--stop-at-step N stops early with a checkpoint). The layout is the shipped model's: a\n"
+    "4-stage batch-normalized CNN stem (16:3:2,32:3:2,64:3:1x2x2,128:3:1x2x2) over three HU\n"
+    "windows (-1000:-400,-200:200,150:1000), ~1.6 GFLOP per volume. --windows sets the HU\n"
+    "windows the stem sees, one input channel each (none = the preprocessed volume); --stem sets\n"
+    "the CNN stages (channels:kernel:stride, kernel and stride N or ZxYxX; the last stage is the\n"
+    "patch embedding); --tiny is a few-MFLOP layout for smoke runs; --description says what the\n"
     "data were (the manifest records it, e.g. \"Synthetic phantoms, not for clinical use.\").\n"
     "CPU by default; --cuda when LibTorch has CUDA.\n";
 
@@ -176,7 +180,7 @@ int CmdTrain(int argc, char** argv) {
     for (size_t i = 0; i < (*wp)->size(); ++i) to.vocab.push_back((*wp)->token(static_cast<int64_t>(i)));
     set = load(to.manifest);
   } else {
-    to.manifest = args.Has("tiny") ? NewModelSpec::TinyManifest() : NewModelSpec::DefaultManifest();
+    to.manifest = args.Has("tiny") ? NewModelSpec::TinyManifest() : NewModelSpec::TrainingManifest();
     to.manifest.name = args.Get("name", "ctdb-synthetic");
     to.manifest.architecture.stem_norm = args.Get("stem-norm", to.manifest.architecture.stem_norm);
     const std::string& sn = to.manifest.architecture.stem_norm;
