@@ -345,16 +345,16 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
         // Zero-shot scoring made the training target: logit = 10 * e . w_k
         // / |w_k| + b_k with w_k = p+ - p-, the mean embeddings of the
         // catalog's positive and negative phrases, exactly as `ctdb eval` and
-        // disease search score. A free probe (tried first) learned labels the
-        // prototypes never pointed at; tied, the gradient also moves the text
-        // tower's phrases toward what the image tower sees.
+        // disease search score. A free probe (the first version) trained
+        // directions the prototypes need not follow; tied, the gradient also
+        // moves the text tower's phrases toward what the image tower sees.
         const int64_t k = static_cast<int64_t>(m.diseases.size());
         std::vector<torch::Tensor> dirs;
         int64_t at = phrases_at;
         for (const auto& d : catalog) {
-          const auto np = static_cast<int64_t>(d.positive.size()), nn = static_cast<int64_t>(d.negative.size());
-          dirs.push_back(emb.slice(0, at, at + np).mean(0) - emb.slice(0, at + np, at + np + nn).mean(0));
-          at += np + nn;
+          const auto npos = static_cast<int64_t>(d.positive.size()), nneg = static_cast<int64_t>(d.negative.size());
+          dirs.push_back(emb.slice(0, at, at + npos).mean(0) - emb.slice(0, at + npos, at + npos + nneg).mean(0));
+          at += npos + nneg;
         }
         namespace F = torch::nn::functional;
         auto w = F::normalize(torch::stack(dirs), F::NormalizeFuncOptions().dim(-1).eps(1e-8));  // (K, d)

@@ -215,7 +215,8 @@ std::string ReportJson(const EvalReport& r) {
                   "},\"text_to_image\":{\"n\":" + std::to_string(r.texts) + ",\"R@1\":" + Num(r.text_r1) +
                   ",\"R@5\":" + Num(r.text_r5) + ",\"R@10\":" + Num(r.text_r10) +
                   ",\"R@10_ceiling\":" + Num(r.text_r10_ceiling) +
-                  ",\"R@10_same_labels\":" + Num(r.text_r10_same_labels) + "},\"image_to_image\":{\"MAP@" + std::to_string(r.k) + "\":" + Num(r.map) +
+                  ",\"R@10_same_labels\":" + Num(r.text_r10_same_labels) + "},\"image_to_image\":{\"MAP@" +
+                  std::to_string(r.k) + "\":" + Num(r.map) +
                   "},\"zero_shot\":{\"macro_auc_global\":" + Num(r.macro_auc_global) +
                   ",\"macro_auc_token\":" + Num(r.macro_auc_token) + ",\"diseases\":[";
   for (size_t i = 0; i < r.diseases.size(); ++i) {
