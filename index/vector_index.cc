@@ -311,6 +311,10 @@ Status VectorIndex::ScanAll(const float* queries, size_t nq, size_t k, const Bit
   // query created threads and, on busy cores, stalled for up to seconds.
   // The slices are the parallelism; FAISS runs single-threaded inside.
   omp_set_max_active_levels(1);
+  // One slice and one query: FAISS would still open a team (it splits over
+  // queries), one thread working and the other waiting at the barrier — on
+  // busy cores that wait spun for minutes over a 1,000-query eval.
+  SingleThreadScope single(slices == 1 && nq == 1);
 #pragma omp parallel for num_threads(static_cast<int>(slices)) schedule(static, 1) if (slices > 1)
   for (size_t sl = 0; sl < slices; ++sl) {
     const size_t lo = npos * sl / slices, hi = npos * (sl + 1) / slices;
