@@ -9,6 +9,7 @@
 #include "ctdb/model.h"
 #include "embed/nifti_io.h"
 #include "tests/test_util.h"
+#include "tools/eval/metrics.h"
 #include "tools/synth/synth.h"
 
 namespace ctdb {
@@ -18,17 +19,6 @@ namespace {
 // MESSAGE below); an untrained model scores ~0.5.
 constexpr double kMinEffusionAuc = 0.9, kMinCardiomegalyAuc = 0.9, kMinEmphysemaAuc = 0.9;
 constexpr double kMinTextSearchAuc = 0.85;
-
-double Auc(const std::vector<double>& score, const std::vector<int>& label) {
-  double wins = 0, pos = 0, neg = 0;
-  for (size_t i = 0; i < score.size(); ++i) {
-    (label[i] ? pos : neg) += 1;
-    for (size_t j = 0; j < score.size(); ++j) {
-      if (label[i] && !label[j]) wins += score[i] > score[j] ? 1 : score[i] == score[j] ? 0.5 : 0;
-    }
-  }
-  return pos > 0 && neg > 0 ? wins / (pos * neg) : 0.5;
-}
 
 double Dot(const std::vector<float>& a, const std::vector<float>& b) {
   double s = 0;
@@ -66,15 +56,15 @@ TEST_CASE("shipped model: loads, is labelled synthetic, and ranks unseen phantom
     REQUIRE(it != protos->end());
     const auto k = static_cast<size_t>(std::find(info.diseases.begin(), info.diseases.end(), disease) - info.diseases.begin());
     REQUIRE(k < info.diseases.size());
-    std::vector<double> score;
+    std::vector<float> score;
     std::vector<int> y;
     for (int i = 0; i < kStudies; ++i) {
       const auto& x = studies[static_cast<size_t>(i)].vectors.diseases[k].vector;
-      score.push_back(Dot(x, it->p_positive) - Dot(x, it->p_negative));
+      score.push_back(static_cast<float>(Dot(x, it->p_positive) - Dot(x, it->p_negative)));
       const auto& l = labels[static_cast<size_t>(i)];
       y.push_back(std::find(l.begin(), l.end(), disease) != l.end());
     }
-    return Auc(score, y);
+    return eval::RocAuc(score, y);
   };
   const double effusion = token_auc("Pleural effusion"), cardiomegaly = token_auc("Cardiomegaly"),
                emphysema = token_auc("Emphysema");
@@ -88,14 +78,14 @@ TEST_CASE("shipped model: loads, is labelled synthetic, and ranks unseen phantom
   auto text_auc = [&](const std::string& text, const std::string& disease) {
     auto q = (*model)->EmbedTexts({text});
     REQUIRE(q.ok());
-    std::vector<double> score;
+    std::vector<float> score;
     std::vector<int> y;
     for (int i = 0; i < kStudies; ++i) {
-      score.push_back(Dot(studies[static_cast<size_t>(i)].vectors.image, (*q)[0]));
+      score.push_back(static_cast<float>(Dot(studies[static_cast<size_t>(i)].vectors.image, (*q)[0])));
       const auto& l = labels[static_cast<size_t>(i)];
       y.push_back(std::find(l.begin(), l.end(), disease) != l.end());
     }
-    return Auc(score, y);
+    return eval::RocAuc(score, y);
   };
   const double t_effusion = text_auc("Bilateral pleural effusion.", "Pleural effusion"),
                t_cardio = text_auc("The heart is enlarged.", "Cardiomegaly");

@@ -197,23 +197,21 @@ int CmdTrain(int argc, char** argv) {
       to.manifest.architecture.windows = *w;
     }
     set = load(to.manifest);
-    if (set.ok()) {
-      std::vector<std::string> corpus;
-      for (const auto& s : set->studies) corpus.push_back(s.findings + "\n" + s.impression);
-      auto catalog = CatalogFor(out, to.manifest);
-      if (!catalog.ok()) return Fail(catalog.status());
-      for (const auto& p : *catalog) {
-        for (const auto& t : p.positive) corpus.push_back(t);
-        for (const auto& t : p.negative) corpus.push_back(t);
-      }
-      to.vocab = embed::BuildVocab(corpus, to.manifest.tokenizer, 8000);
-    }
   }
   if (!set.ok()) return Fail(set.status());
   loading.Finish();
   auto catalog = CatalogFor(out, to.manifest);
   if (!catalog.ok()) return Fail(catalog.status());
   to.catalog = std::move(catalog).value();
+  if (!resume) {  // a new model's vocabulary: its reports and the phrases it trains with
+    std::vector<std::string> corpus;
+    for (const auto& s : set->studies) corpus.push_back(s.findings + "\n" + s.impression);
+    for (const auto& p : to.catalog) {
+      for (const auto& t : p.positive) corpus.push_back(t);
+      for (const auto& t : p.negative) corpus.push_back(t);
+    }
+    to.vocab = embed::BuildVocab(corpus, to.manifest.tokenizer, 8000);
+  }
   if (set->skipped) {
     std::fprintf(stderr, "ctdb train: %zu studies could not be read and are left out, e.g. %s\n", set->skipped,
                  set->problems.front().c_str());
