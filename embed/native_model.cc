@@ -82,7 +82,9 @@ ImageEncoderImpl::ImageEncoderImpl(const ModelManifest& m) {
   pos_z_ = register_parameter("pos_z", torch::randn({grid_[0], 1, 1, w}) * 0.02);
   pos_y_ = register_parameter("pos_y", torch::randn({1, grid_[1], 1, w}) * 0.02);
   pos_x_ = register_parameter("pos_x", torch::randn({1, 1, grid_[2], w}) * 0.02);
-  transformer_ = register_module("transformer", MakeTransformer(w, a.heads, a.ffn, a.layers));
+  // layers = 0: tokens go straight to the pools (LibTorch's encoder wants at
+  // least one layer); cheaper per token, so a finer grid fits the budget.
+  if (a.layers > 0) transformer_ = register_module("transformer", MakeTransformer(w, a.heads, a.ffn, a.layers));
   norm_ = register_module("norm", nn::LayerNorm(nn::LayerNormOptions({w})));
   pool_query_ = register_parameter("pool_query", torch::randn({1, 1, w}) * 0.02);
   pool_ = register_module("pool", nn::MultiheadAttention(nn::MultiheadAttentionOptions(w, a.heads)));
@@ -113,7 +115,7 @@ ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
   f = f + pos_z_ + pos_y_ + pos_x_;
   const int64_t c = f.size(4), t = grid_[0] * grid_[1] * grid_[2];
   auto seq = f.reshape({b, t, c}).transpose(0, 1);  // (T, B, C): LibTorch's layers are sequence-first
-  seq = norm_->forward(transformer_->forward(seq));
+  seq = norm_->forward(transformer_ ? transformer_->forward(seq) : seq);
   ImageOutput out;
   out.tokens = seq.transpose(0, 1).reshape({b, grid_[0], grid_[1], grid_[2], c});
   auto q = pool_query_.expand({1, b, c});

@@ -371,6 +371,16 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
         losses["labels"] = torch::binary_cross_entropy_with_logits(global_logits, y) +
                            torch::binary_cross_entropy_with_logits(token_logits, y) +
                            torch::binary_cross_entropy_with_logits(report_logits, y);
+        // Distinct diseases, distinct directions. "Consolidation." and "No
+        // consolidation." share the disease word, so p+ - p- starts out as
+        // the direction of "no" for every disease: the shipped model's
+        // consolidation, atelectasis, medical material and bronchiectasis
+        // directions had cosines 0.6-0.8, one shared "abnormal" axis that no
+        // image can score per disease. Squared off-diagonal cosines push the
+        // text tower to bind the negation to its finding.
+        auto gram = w.matmul(w.t());
+        auto off = 1 - torch::eye(k, opts);
+        losses["prompts"] = (gram * gram * off).sum() / std::max<int64_t>(1, k * (k - 1));
       }
       if (losses.empty()) continue;
       torch::Tensor loss = torch::zeros({}, opts);

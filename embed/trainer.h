@@ -19,7 +19,10 @@
 //                 disease-token embeddings against the catalog prototypes'
 //                 direction p+ - p- (CT-CLIP's supervised fine-tuning with the
 //                 text tower as classifier: a dense signal for the image
-//                 tower, and the prompts learn to point where it looks)
+//                 tower, and the prompts learn to point where it looks),
+//                 plus "prompts": the squared cosines between different
+//                 diseases' directions (else "X." - "No X." is the direction
+//                 of "no" for every X)
 // Checkpoints (model, optimizer, step) go to <out>/checkpoint/ every epoch;
 // training resumes from them. CPU by default, CUDA when LibTorch has it.
 //

@@ -241,6 +241,15 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
            " --epochs 1 --batch 2 --stem 8:3:2,16:3:1x2x2,32:1x2x2:1x2x2");
   REQUIRE_MESSAGE(r.code == 0, r.out);
   CHECK(test::ReadFileBytes(dir.Sub("ts") + "/manifest.json").find("\"channels\": 16") != std::string::npos);
+  // --layers 0: no image transformer; the tokens go straight to the pools.
+  r = Ctdb("train --tiny --data " + dir.Sub("data") + " --split '' --out " + dir.Sub("tl") +
+           " --epochs 1 --batch 2 --layers 0");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(test::ReadFileBytes(dir.Sub("tl") + "/manifest.json").find("\"layers\": 0") != std::string::npos);
+  CHECK(Ctdb("model info " + dir.Sub("tl")).code == 0);
+  for (const char* bad : {"-1", "25", "two"}) {
+    CHECK(Ctdb("train --tiny --data " + dir.Sub("data") + " --out " + dir.Sub("t3") + " --layers " + bad).code == 2);
+  }
   for (const char* bad : {"8:3", "8:3:2x2", "8:0:2", "x:3:2", "8:3:2,"}) {
     CHECK(Ctdb("train --tiny --data " + dir.Sub("data") + " --out " + dir.Sub("t3") + " --stem " + bad).code == 2);
   }

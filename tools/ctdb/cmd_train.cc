@@ -20,6 +20,7 @@ const char kHelp[] =
     "usage: ctdb train --data DIR --out MODELDIR [--epochs 12] [--batch 16] [--lr 0.001] [--seed 1]\n"
     "                  [--split train] [--limit 0] [--threads 0] [--name NAME] [--tiny] [--cuda]\n"
     "                  [--stem C:K:S,...] [--stem-norm group|batch|none] [--windows LO:HI,LO:HI,...]\n"
+    "                  [--layers N]\n"
     "                  [--description TEXT]\n"
     "                  [--no-siglip] [--no-disease] [--no-localization] [--no-anatomy]\n"
     "                  [--no-augment] [--no-augment-volumes] [--no-false-negatives] [--no-labels]\n"
@@ -36,7 +37,8 @@ const char kHelp[] =
     "windows (-1000:-400,-200:200,150:1000), ~1.6 GFLOP per volume. --windows sets the HU\n"
     "windows the stem sees, one input channel each (none = the preprocessed volume); --stem sets\n"
     "the CNN stages (channels:kernel:stride, kernel and stride N or ZxYxX; the last stage is the\n"
-    "patch embedding); --tiny is a few-MFLOP layout for smoke runs; --description says what the\n"
+    "patch embedding); --layers sets the image transformer's depth (0 = none: tokens go\n"
+    "straight to the attention pools); --tiny is a few-MFLOP layout for smoke runs; --description says what the\n"
     "data were (the manifest records it, e.g. \"Synthetic phantoms, not for clinical use.\").\n"
     "CPU by default; --cuda when LibTorch has CUDA.\n";
 
@@ -118,7 +120,7 @@ int CmdTrain(int argc, char** argv) {
   Args args(argc, argv, 0, flags);
   std::set<std::string> known = flags;
   for (const char* k :
-       {"data", "out", "epochs", "batch", "lr", "seed", "split", "limit", "threads", "name", "stop-at-step", "stem-norm", "windows", "description", "stem"}) {
+       {"data", "out", "epochs", "batch", "lr", "seed", "split", "limit", "threads", "name", "stop-at-step", "stem-norm", "windows", "description", "stem", "layers"}) {
     known.insert(k);
   }
   int exit;
@@ -190,6 +192,10 @@ int CmdTrain(int argc, char** argv) {
       if (!st.ok()) return UsageError(st.status().message(), kHelp);
       to.manifest.architecture.stem = *st;
       to.manifest.architecture.width = st->back().channels;  // the last stage is the patch embedding
+    }
+    if (args.Has("layers")) {
+      Status s = args.GetInt("layers", 2, 0, 24, &to.manifest.architecture.layers);
+      if (!s.ok()) return UsageError(s.message(), kHelp);
     }
     if (args.Has("windows")) {
       auto w = ParseWindows(args.Get("windows"));
