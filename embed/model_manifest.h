@@ -41,6 +41,11 @@ struct NativeArchitecture {
   // 1.5% of the [-1000, 1000] input range but 7.5% of a 400 HU soft-tissue
   // window.
   std::vector<std::array<float, 2>> windows;
+  // The stem's own mean and max over its tokens (before the transformer)
+  // added to the pooled global and disease features: a plain CNN probe with
+  // exactly that pooling learned aortic calcification and hiatal hernia,
+  // which the transformer-only path never did. false = models made before.
+  bool stem_pool = false;
   int64_t width = 128;        // transformer width (= last stem channels)
   int64_t layers = 2;         // image transformer layers
   int64_t heads = 4;

@@ -78,6 +78,7 @@ ImageEncoderImpl::ImageEncoderImpl(const ModelManifest& m) {
     in = st.channels;
   }
   grid_ = TokenGrid(m);
+  stem_pool_ = a.stem_pool;
   const int64_t w = a.width;
   pos_z_ = register_parameter("pos_z", torch::randn({grid_[0], 1, 1, w}) * 0.02);
   pos_y_ = register_parameter("pos_y", torch::randn({1, grid_[1], 1, w}) * 0.02);
@@ -111,6 +112,8 @@ ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
     in = torch::cat(ch, 1);
   }
   auto f = stem_->forward(in);                   // (B, C, Z', Y', X')
+  torch::Tensor stem_pooled;                     // (B, C): the probe's pooling
+  if (stem_pool_) stem_pooled = f.amax({2, 3, 4}) + f.mean({2, 3, 4});
   f = f.permute({0, 2, 3, 4, 1});                // (B, Z', Y', X', C)
   f = f + pos_z_ + pos_y_ + pos_x_;
   const int64_t c = f.size(4), t = grid_[0] * grid_[1] * grid_[2];
@@ -125,11 +128,14 @@ ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
   // on labels stayed at chance without it).
   // And the mean: how much of the chest is fluid, heart or lung is a
   // composition, which neither a peak nor a learned pool starts out seeing.
-  out.global = Project(global_bn_->forward(pooled + seq.amax(0) + seq.mean(0)));
+  auto global = pooled + seq.amax(0) + seq.mean(0);
+  if (stem_pool_) global = global + stem_pooled;
+  out.global = Project(global_bn_->forward(global));
   out.slabs = Project(out.tokens.mean({2, 3}));  // (B, Z', d)
   if (num_diseases_ > 0) {
     auto dq = disease_queries_.expand({num_diseases_, b, c});
     auto dis = disease_norm_->forward(dq + std::get<0>(disease_attn_->forward(dq, seq, seq)));
+    if (stem_pool_) dis = dis + stem_pooled.unsqueeze(0);  // (K, B, C)
     dis = disease_bn_->forward(dis.transpose(0, 1).reshape({b, num_diseases_ * c})).reshape({b, num_diseases_, c});
     out.diseases = Project(dis);  // (B, K, d)
   } else {

@@ -47,6 +47,7 @@ class ImageEncoderImpl : public torch::nn::Module {
 
  private:
   torch::nn::Sequential stem_{nullptr};
+  bool stem_pool_ = false;  // manifest architecture.stem_pool
   torch::Tensor pos_z_, pos_y_, pos_x_;
   torch::nn::TransformerEncoder transformer_{nullptr};
   torch::nn::LayerNorm norm_{nullptr};

@@ -28,6 +28,7 @@ embed::ModelManifest NewModelSpec::TrainingManifest() {
   a.stem_norm = "batch";
   a.width = 128;
   a.windows = {{-1000, -400}, {-200, 200}, {150, 1000}};
+  a.stem_pool = true;  // +0.02 / +0.04 macro AUC (global / token) at 176 steps
   return m;
 }
 

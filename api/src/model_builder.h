@@ -32,6 +32,8 @@ struct NewModelSpec {
   // -1000..-400, soft tissue -200..200, calcium and bone 150..1000). The
   // default's 2-stage stem never beat chance on the synthetic phantoms; this
   // one does, at about 1.6 GFLOP per volume (over DESIGN's ~1 GFLOP budget).
+  // The stem's own mean and max over tokens join the pooled features
+  // (stem_pool).
   static embed::ModelManifest TrainingManifest();
   // A few-MFLOP model (32 x 32 x 16 input, width 32) for tests.
   static embed::ModelManifest TinyManifest();

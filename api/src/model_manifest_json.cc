@@ -168,6 +168,7 @@ Result<embed::ModelManifest> ParseManifest(const std::string& text) {
       }
     }
     ar.Str("stem_norm", &a.stem_norm);
+    ar.Bool("stem_pool", &a.stem_pool);
     if (err.ok() && ar.Has("windows")) {
       const json& w = ar.At("windows");
       a.windows.clear();
@@ -228,6 +229,7 @@ std::string ManifestToJson(const embed::ModelManifest& m) {
     j["files"] = {{"weights", m.weights}};
     j["architecture"] = {{"stem", stem},
                          {"stem_norm", a.stem_norm},
+                         {"stem_pool", a.stem_pool},
                          {"windows", a.windows},
                          {"width", a.width},
                          {"layers", a.layers},

@@ -132,6 +132,37 @@ TEST_CASE("model: stem normalization is a manifest choice; batch norm runs in ev
   CHECK(a->vectors.image == b->vectors.image);  // running statistics, not the batch's
 }
 
+TEST_CASE("model: stem pooling is a manifest choice, off for older manifests, and reaches the embedding") {
+  test::TempDir dir;
+  NewModelSpec spec;
+  spec.manifest = NewModelSpec::TinyManifest();
+  spec.corpus = {"No pleural effusion.", "Right pleural effusion."};
+  CHECK(!ParseManifest(R"({"format":"native","name":"x","version":"1","dimension":8})")->architecture.stem_pool);
+  spec.manifest.architecture.stem_pool = true;
+  auto back = ParseManifest(ManifestToJson(spec.manifest));
+  REQUIRE(back.ok());
+  CHECK(back->architecture.stem_pool);
+  // Same seed, same weights (the option adds no parameters): only the
+  // pooling differs, so the embeddings must too.
+  REQUIRE(CreateNativeModel(dir.Sub("on"), spec).ok());
+  spec.manifest.architecture.stem_pool = false;
+  REQUIRE(CreateNativeModel(dir.Sub("off"), spec).ok());
+  CHECK(test::ReadFileBytes(dir.Sub("on") + "/weights.pt").size() == test::ReadFileBytes(dir.Sub("off") + "/weights.pt").size());
+  synth::SynthOptions so;
+  so.inplane = 48;
+  auto s = synth::MakeStudy(3, 0, 2, so);
+  REQUIRE(embed::WriteNifti(dir.Sub("a.nii.gz"), s.volume, embed::NiftiType::kInt16).ok());
+  std::vector<std::vector<float>> images;
+  for (const char* name : {"on", "off"}) {
+    auto model = Model::Open(dir.Sub(name));
+    REQUIRE_MESSAGE(model.ok(), model.status().ToString());
+    auto e = (*model)->EmbedStudyFile(dir.Sub("a.nii.gz"), {});
+    REQUIRE(e.ok());
+    images.push_back(e->vectors.image);
+  }
+  CHECK(images[0] != images[1]);
+}
+
 TEST_CASE("model: HU windows are input channels named in the manifest; bad windows are refused") {
   test::TempDir dir;
   NewModelSpec spec;

@@ -204,6 +204,8 @@ TEST_CASE("native model: FLOPs per volume counted by layer") {
   CHECK(SlabSlices(t) * t.preprocess.spacing_mm[2] == doctest::Approx(t.slab_mm));
   CHECK(ImageFlops(t) > 1.5e9);
   CHECK(ImageFlops(t) < 2e9);
+  CHECK(t.architecture.stem_pool);
+  CHECK(!NewModelSpec::DefaultManifest().architecture.stem_pool);
 }
 
 // --- TorchScript ------------------------------------------------------

@@ -246,6 +246,11 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
            " --epochs 1 --batch 2 --layers 0");
   REQUIRE_MESSAGE(r.code == 0, r.out);
   CHECK(test::ReadFileBytes(dir.Sub("tl") + "/manifest.json").find("\"layers\": 0") != std::string::npos);
+  CHECK(test::ReadFileBytes(dir.Sub("tl") + "/manifest.json").find("\"stem_pool\": false") != std::string::npos);
+  r = Ctdb("train --tiny --data " + dir.Sub("data") + " --split '' --out " + dir.Sub("tp") +
+           " --epochs 1 --batch 2 --stem-pool");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(test::ReadFileBytes(dir.Sub("tp") + "/manifest.json").find("\"stem_pool\": true") != std::string::npos);
   CHECK(Ctdb("model info " + dir.Sub("tl")).code == 0);
   for (const char* bad : {"-1", "25", "two"}) {
     CHECK(Ctdb("train --tiny --data " + dir.Sub("data") + " --out " + dir.Sub("t3") + " --layers " + bad).code == 2);

@@ -20,7 +20,7 @@ const char kHelp[] =
     "usage: ctdb train --data DIR --out MODELDIR [--epochs 12] [--batch 16] [--lr 0.001] [--seed 1]\n"
     "                  [--split train] [--limit 0] [--threads 0] [--name NAME] [--tiny] [--cuda]\n"
     "                  [--stem C:K:S,...] [--stem-norm group|batch|none] [--windows LO:HI,LO:HI,...]\n"
-    "                  [--layers N]\n"
+    "                  [--layers N] [--stem-pool|--no-stem-pool]\n"
     "                  [--description TEXT]\n"
     "                  [--no-siglip] [--no-disease] [--no-localization] [--no-anatomy]\n"
     "                  [--no-augment] [--no-augment-volumes] [--no-false-negatives] [--no-labels]\n"
@@ -30,7 +30,8 @@ const char kHelp[] =
     "(all on unless switched off): SigLIP image-report loss, disease-token vs sentence loss,\n"
     "slab localization of referenced sentences, organ-mask-pooled anatomy alignment, report\n"
     "augmentation, volume augmentation, false-negative-aware targets, labels (BCE of the\n"
-    "zero-shot score x . (p+ - p-) with the catalog's prompts, on images and reports).\n"
+    "zero-shot score x . (p+ - p-) with the catalog's prompts, on images and reports, plus a\n"
+    "term keeping different diseases' p+ - p- directions apart).\n"
     "Checkpoints every epoch into MODELDIR/checkpoint; running the same command again resumes\n"
     "(--stop-at-step N stops early with a checkpoint). The layout is the shipped model's: a\n"
     "4-stage batch-normalized CNN stem (16:3:2,32:3:2,64:3:1x2x2,128:3:1x2x2) over three HU\n"
@@ -38,8 +39,10 @@ const char kHelp[] =
     "windows the stem sees, one input channel each (none = the preprocessed volume); --stem sets\n"
     "the CNN stages (channels:kernel:stride, kernel and stride N or ZxYxX; the last stage is the\n"
     "patch embedding); --layers sets the image transformer's depth (0 = none: tokens go\n"
-    "straight to the attention pools); --tiny is a few-MFLOP layout for smoke runs; --description says what the\n"
-    "data were (the manifest records it, e.g. \"Synthetic phantoms, not for clinical use.\").\n"
+    "straight to the attention pools); the stem's mean and max over its tokens join the pooled\n"
+    "global and disease features (--no-stem-pool: only the transformer's tokens; --tiny has it\n"
+    "off); --tiny is a few-MFLOP layout for smoke runs; --description says what the data were\n"
+    "(the manifest records it, e.g. \"Synthetic phantoms, not for clinical use.\").\n"
     "CPU by default; --cuda when LibTorch has CUDA.\n";
 
 // "-1000:-400,-200:200" -> {{-1000, -400}, {-200, 200}}; "none" -> {}.
@@ -116,7 +119,8 @@ Result<std::vector<embed::DiseasePrompts>> CatalogFor(const std::string& dir, co
 int CmdTrain(int argc, char** argv) {
   const std::set<std::string> flags = {"help",          "tiny",       "cuda",         "json",
                                        "no-siglip",     "no-disease", "no-localization", "no-anatomy",
-                                       "no-augment",    "no-augment-volumes", "no-false-negatives", "no-labels"};
+                                       "no-augment",    "no-augment-volumes", "no-false-negatives", "no-labels",
+                                       "stem-pool",     "no-stem-pool"};
   Args args(argc, argv, 0, flags);
   std::set<std::string> known = flags;
   for (const char* k :
@@ -185,6 +189,8 @@ int CmdTrain(int argc, char** argv) {
     to.manifest = args.Has("tiny") ? NewModelSpec::TinyManifest() : NewModelSpec::TrainingManifest();
     to.manifest.name = args.Get("name", "ctdb-synthetic");
     to.manifest.architecture.stem_norm = args.Get("stem-norm", to.manifest.architecture.stem_norm);
+    if (args.Has("stem-pool")) to.manifest.architecture.stem_pool = true;
+    if (args.Has("no-stem-pool")) to.manifest.architecture.stem_pool = false;
     const std::string& sn = to.manifest.architecture.stem_norm;
     if (sn != "group" && sn != "batch" && sn != "none") return UsageError("--stem-norm must be group, batch or none", kHelp);
     if (args.Has("stem")) {
