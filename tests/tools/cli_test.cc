@@ -192,7 +192,7 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
   CHECK(Ctdb("ingest " + dir.Sub("data") + db + " --model " + dir.Sub("m2") + " --shard 3/2").code == 2);
 
   // eval --data --model ingests into a scratch database and writes JSON.
-  r = Ctdb("eval --data " + dir.Sub("data") + " --model " + dir.Sub("m") + " --split '' --out " +
+  r = Ctdb("eval --data " + dir.Sub("data") + " --model " + dir.Sub("m") + " --split '' --threads 1 --out " +
            dir.Sub("eval.json"));
   REQUIRE_MESSAGE(r.code == 0, r.out);
   CHECK(r.out.find("zero-shot AUC") != std::string::npos);
@@ -201,6 +201,7 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
   CHECK(json.find("\"macro_auc_global\"") != std::string::npos);
   CHECK(json.find("\"mae_mm\"") != std::string::npos);
   CHECK(Ctdb("eval --data " + dir.Sub("data")).code == 2);  // needs --model
+  CHECK(Ctdb("eval --data " + dir.Sub("data") + " --model " + dir.Sub("m") + " --threads -1").code == 2);
   // The stored vectors are m2's: evaluating them with m is refused.
   CHECK(Ctdb("eval" + db + " --model " + dir.Sub("m")).code == 17);
 

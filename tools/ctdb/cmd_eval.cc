@@ -17,7 +17,7 @@ namespace {
 
 const char kHelp[] =
     "usage: ctdb eval (--db PATH | --data DIR) [--model MODELDIR] [--split valid] [--k 10]\n"
-    "                 [--limit 0] [--out FILE.json] [--json]\n"
+    "                 [--limit 0] [--threads 0] [--out FILE.json] [--json]\n"
     "Quality of the vectors and of the model that made them:\n"
     "  report -> volume R@1/5/10  CT-CLIP's definition: the fraction of reports whose own\n"
     "                             volume ranks in the top k (stored report vectors)\n"
@@ -32,6 +32,7 @@ const char kHelp[] =
     "temporary database first. --db alone reports the stored-vector metrics only.\n"
     "  --split S   the CT-RATE split to evaluate with --data (default valid; \"\" = all)\n"
     "  --limit N   the first N studies only (0 = all)\n"
+    "  --threads N LibTorch threads for --model (default 0 = all cores)\n"
     "  --out FILE  also write the results as JSON to FILE\n";
 
 void PrintTable(const eval::EvalReport& r) {
@@ -66,17 +67,20 @@ void PrintTable(const eval::EvalReport& r) {
 int CmdEval(int argc, char** argv) {
   Args args(argc, argv, 0, {"help", "json"});
   int exit;
-  if (!Prepare(args, {"db", "data", "model", "split", "k", "limit", "out", "json", "help"}, kHelp, &exit)) return exit;
+  if (!Prepare(args, {"db", "data", "model", "split", "k", "limit", "threads", "out", "json", "help"}, kHelp, &exit)) return exit;
   if (!args.Has("db") && !args.Has("data")) return UsageError("give --db PATH or --data DIR", kHelp);
   if (args.Has("data") && !args.Has("db") && !args.Has("model")) return UsageError("--data needs --model", kHelp);
-  int64_t k, limit;
+  int64_t k, limit, threads;
   Status s = args.GetInt("k", 10, 1, 1000, &k);
   if (s.ok()) s = args.GetInt("limit", 0, 0, INT64_MAX, &limit);
+  if (s.ok()) s = args.GetInt("threads", 0, 0, 1024, &threads);
   if (!s.ok()) return UsageError(s.message(), kHelp);
 
   std::unique_ptr<Model> model;
   if (args.Has("model")) {
-    auto m = Model::Open(args.Get("model"));
+    ModelOptions mo;
+    mo.threads = static_cast<int>(threads);
+    auto m = Model::Open(args.Get("model"), mo);
     if (!m.ok()) return Fail(m.status());
     model = std::move(*m);
   }
