@@ -252,6 +252,9 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
            " --epochs 1 --batch 2 --stem-pool");
   REQUIRE_MESSAGE(r.code == 0, r.out);
   CHECK(test::ReadFileBytes(dir.Sub("tp") + "/manifest.json").find("\"stem_pool\": true") != std::string::npos);
+  r = Ctdb("train --tiny --data " + dir.Sub("data") + " --out " + dir.Sub("t3") + " --stem-pool --no-stem-pool");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("contradict") != std::string::npos);
   CHECK(Ctdb("model info " + dir.Sub("tl")).code == 0);
   for (const char* bad : {"-1", "25", "two"}) {
     CHECK(Ctdb("train --tiny --data " + dir.Sub("data") + " --out " + dir.Sub("t3") + " --layers " + bad).code == 2);

@@ -189,6 +189,9 @@ int CmdTrain(int argc, char** argv) {
     to.manifest = args.Has("tiny") ? NewModelSpec::TinyManifest() : NewModelSpec::TrainingManifest();
     to.manifest.name = args.Get("name", "ctdb-synthetic");
     to.manifest.architecture.stem_norm = args.Get("stem-norm", to.manifest.architecture.stem_norm);
+    if (args.Has("stem-pool") && args.Has("no-stem-pool")) {
+      return UsageError("--stem-pool and --no-stem-pool contradict each other", kHelp);
+    }
     if (args.Has("stem-pool")) to.manifest.architecture.stem_pool = true;
     if (args.Has("no-stem-pool")) to.manifest.architecture.stem_pool = false;
     const std::string& sn = to.manifest.architecture.stem_norm;
