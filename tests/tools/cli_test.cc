@@ -252,6 +252,20 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
            " --epochs 1 --batch 2 --stem-pool");
   REQUIRE_MESSAGE(r.code == 0, r.out);
   CHECK(test::ReadFileBytes(dir.Sub("tp") + "/manifest.json").find("\"stem_pool\": true") != std::string::npos);
+  // The same command resumes; a layout flag contradicting the checkpoint is
+  // refused (it used to be dropped silently) and the checkpoint is kept.
+  const std::string state = test::ReadFileBytes(dir.Sub("tl") + "/checkpoint/state.txt");
+  r = Ctdb("train --tiny --data " + dir.Sub("data") + " --split '' --out " + dir.Sub("tl") +
+           " --epochs 1 --batch 2 --layers 1");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("another layout than --tiny, --layers") != std::string::npos);
+  CHECK(test::ReadFileBytes(dir.Sub("tl") + "/checkpoint/state.txt") == state);
+  r = Ctdb("train --tiny --data " + dir.Sub("data") + " --split '' --out " + dir.Sub("tl") +
+           " --epochs 2 --batch 2 --layers 0");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(test::ReadFileBytes(dir.Sub("tl") + "/checkpoint/state.txt") != state);
+  r = Ctdb("train --data " + dir.Sub("data") + " --split '' --out " + dir.Sub("tl") + " --epochs 2 --batch 2");
+  CHECK(r.code == 0);  // no layout flags: the checkpoint's layout, whatever it is
   r = Ctdb("train --tiny --data " + dir.Sub("data") + " --out " + dir.Sub("t3") + " --stem-pool --no-stem-pool");
   CHECK(r.code == 2);
   CHECK(r.out.find("contradict") != std::string::npos);

@@ -33,7 +33,8 @@ const char kHelp[] =
     "zero-shot score x . (p+ - p-) with the catalog's prompts, on images and reports, plus a\n"
     "term keeping different diseases' p+ - p- directions apart).\n"
     "Checkpoints every epoch into MODELDIR/checkpoint; running the same command again resumes\n"
-    "(--stop-at-step N stops early with a checkpoint). The layout is the shipped model's: a\n"
+    "(--stop-at-step N stops early with a checkpoint; a larger --epochs trains on; a layout flag\n"
+    "the checkpoint does not match is an error). The layout is the shipped model's: a\n"
     "4-stage batch-normalized CNN stem (16:3:2,32:3:2,64:3:1x2x2,128:3:1x2x2) over three HU\n"
     "windows (-1000:-400,-200:200,150:1000), ~1.6 GFLOP per volume. --windows sets the HU\n"
     "windows the stem sees, one input channel each (none = the preprocessed volume); --stem sets\n"
@@ -114,6 +115,32 @@ Result<std::vector<embed::DiseasePrompts>> CatalogFor(const std::string& dir, co
   return out;
 }
 
+// The flags that shape the model (a resumed run must not contradict its checkpoint).
+constexpr const char* kLayoutFlags[] = {"tiny", "stem", "stem-norm", "windows", "layers", "stem-pool", "no-stem-pool"};
+
+// --stem-norm, --stem-pool/--no-stem-pool, --stem, --layers, --windows onto m.
+Status ApplyLayoutFlags(const Args& args, embed::ModelManifest* m) {
+  auto& a = m->architecture;
+  a.stem_norm = args.Get("stem-norm", a.stem_norm);
+  if (a.stem_norm != "group" && a.stem_norm != "batch" && a.stem_norm != "none") {
+    return Status::InvalidArgument("--stem-norm must be group, batch or none");
+  }
+  if (args.Has("stem-pool") && args.Has("no-stem-pool")) {
+    return Status::InvalidArgument("--stem-pool and --no-stem-pool contradict each other");
+  }
+  if (args.Has("stem-pool")) a.stem_pool = true;
+  if (args.Has("no-stem-pool")) a.stem_pool = false;
+  if (args.Has("stem")) {
+    CTDB_ASSIGN_OR_RETURN(a.stem, ParseStem(args.Get("stem")));
+    a.width = a.stem.back().channels;  // the last stage is the patch embedding
+  }
+  if (args.Has("layers")) CTDB_RETURN_IF_ERROR(args.GetInt("layers", 2, 0, 24, &a.layers));
+  if (args.Has("windows")) {
+    CTDB_ASSIGN_OR_RETURN(a.windows, ParseWindows(args.Get("windows")));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 int CmdTrain(int argc, char** argv) {
@@ -181,6 +208,22 @@ int CmdTrain(int argc, char** argv) {
     auto m = ReadManifest(out);
     if (!m.ok()) return Fail(m.status());
     to.manifest = *m;
+    // The same command resumes; a layout flag that asks for another layout
+    // than the checkpoint's would otherwise be dropped without a word.
+    embed::ModelManifest asked = args.Has("tiny") ? NewModelSpec::TinyManifest() : *m;
+    Status s = ApplyLayoutFlags(args, &asked);
+    if (!s.ok()) return UsageError(s.message(), kHelp);
+    asked.name = m->name;
+    asked.description = m->description;
+    asked.diseases = m->diseases;  // the catalog's, which users may extend
+    if (ManifestToJson(asked) != ManifestToJson(*m)) {
+      std::string given;
+      for (const char* f : kLayoutFlags) {
+        if (args.Has(f)) given += std::string(given.empty() ? "" : ", ") + "--" + f;
+      }
+      return UsageError(out + " holds a checkpoint of another layout than " + given +
+                            " asks for; resume without them, or train into a new --out", kHelp);
+    }
     auto wp = embed::WordPiece::Load(out + "/" + m->vocab, m->tokenizer);
     if (!wp.ok()) return Fail(wp.status());
     for (size_t i = 0; i < (*wp)->size(); ++i) to.vocab.push_back((*wp)->token(static_cast<int64_t>(i)));
@@ -188,29 +231,8 @@ int CmdTrain(int argc, char** argv) {
   } else {
     to.manifest = args.Has("tiny") ? NewModelSpec::TinyManifest() : NewModelSpec::TrainingManifest();
     to.manifest.name = args.Get("name", "ctdb-synthetic");
-    to.manifest.architecture.stem_norm = args.Get("stem-norm", to.manifest.architecture.stem_norm);
-    if (args.Has("stem-pool") && args.Has("no-stem-pool")) {
-      return UsageError("--stem-pool and --no-stem-pool contradict each other", kHelp);
-    }
-    if (args.Has("stem-pool")) to.manifest.architecture.stem_pool = true;
-    if (args.Has("no-stem-pool")) to.manifest.architecture.stem_pool = false;
-    const std::string& sn = to.manifest.architecture.stem_norm;
-    if (sn != "group" && sn != "batch" && sn != "none") return UsageError("--stem-norm must be group, batch or none", kHelp);
-    if (args.Has("stem")) {
-      auto st = ParseStem(args.Get("stem"));
-      if (!st.ok()) return UsageError(st.status().message(), kHelp);
-      to.manifest.architecture.stem = *st;
-      to.manifest.architecture.width = st->back().channels;  // the last stage is the patch embedding
-    }
-    if (args.Has("layers")) {
-      Status s = args.GetInt("layers", 2, 0, 24, &to.manifest.architecture.layers);
-      if (!s.ok()) return UsageError(s.message(), kHelp);
-    }
-    if (args.Has("windows")) {
-      auto w = ParseWindows(args.Get("windows"));
-      if (!w.ok()) return UsageError(w.status().message(), kHelp);
-      to.manifest.architecture.windows = *w;
-    }
+    Status s = ApplyLayoutFlags(args, &to.manifest);
+    if (!s.ok()) return UsageError(s.message(), kHelp);
     set = load(to.manifest);
   }
   if (!set.ok()) return Fail(set.status());
