@@ -17,7 +17,7 @@ namespace {
 
 // Measured when committed (token AUC: effusion, cardiomegaly, emphysema,
 // arterial wall calcification, hiatal hernia, mosaic attenuation 1.0,
-// atelectasis 0.99; text search 1.0 and 0.996); an untrained model scores
+// atelectasis 0.99; text search 1.0 and 1.0); an untrained model scores
 // ~0.5.
 constexpr double kMinEffusionAuc = 0.9, kMinCardiomegalyAuc = 0.9, kMinEmphysemaAuc = 0.9;
 constexpr double kMinTextSearchAuc = 0.85;
@@ -83,7 +83,7 @@ TEST_CASE("shipped model: loads, is labelled synthetic, and ranks unseen phantom
   MESSAGE("zero-shot token AUC: arterial wall calcification " << arterial << ", hiatal hernia " << hernia);
   CHECK(arterial > kMinArterialAuc);
   CHECK(hernia > kMinHerniaAuc);
-  // Learned with more steps (session 7: 880 -> 2,200): the mosaic lung's
+  // Learned with more steps (session 7: 880 -> 2,992): the mosaic lung's
   // patchwork and the bases' atelectasis (told apart from an effusion).
   const double mosaic = token_auc("Mosaic attenuation pattern"), atelectasis = token_auc("Atelectasis");
   MESSAGE("zero-shot token AUC: mosaic attenuation " << mosaic << ", atelectasis " << atelectasis);
