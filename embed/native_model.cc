@@ -155,6 +155,10 @@ TextEncoderImpl::TextEncoderImpl(const ModelManifest& m, int64_t vocab_size) : m
 }
 
 torch::Tensor TextEncoderImpl::forward(const torch::Tensor& ids, const torch::Tensor& mask) {
+  return Head(Pool(ids, mask));
+}
+
+torch::Tensor TextEncoderImpl::Pool(const torch::Tensor& ids, const torch::Tensor& mask) {
   const int64_t l = ids.size(1);
   auto pos = torch::arange(l, torch::kLong).unsqueeze(0);
   auto h = tokens_->forward(ids) + positions_->forward(pos);  // (B, L, W)
@@ -165,7 +169,11 @@ torch::Tensor TextEncoderImpl::forward(const torch::Tensor& ids, const torch::Te
   // Plus each channel's maximum over the real tokens: reports differ in a
   // few words, which a mean over ~60 tokens all but hides.
   auto peak = h.masked_fill(m.eq(0), -1e4).amax(1);
-  return torch::nn::functional::normalize(proj_->forward(bn_->forward(mean + peak)),
+  return mean + peak;
+}
+
+torch::Tensor TextEncoderImpl::Head(const torch::Tensor& pooled) {
+  return torch::nn::functional::normalize(proj_->forward(bn_->forward(pooled)),
                                           torch::nn::functional::NormalizeFuncOptions().dim(-1).eps(1e-8));
 }
 

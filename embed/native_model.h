@@ -74,7 +74,16 @@ class TextEncoderImpl : public torch::nn::Module {
  public:
   TextEncoderImpl(const ModelManifest& manifest, int64_t vocab_size);
   // ids, mask: (B, L) int64; mask 1 for real tokens, 0 for padding.
+  // forward = Head(Pool(ids, mask)).
   torch::Tensor forward(const torch::Tensor& ids, const torch::Tensor& mask);
+  // Mean plus per-channel max over the real tokens: (B, width). Padding
+  // changes nothing, so texts may be pooled in groups of similar length and
+  // concatenated before Head (training batches mix ~100-token reports with
+  // ~8-token catalog phrases; one padded batch spent most of its work on pad).
+  torch::Tensor Pool(const torch::Tensor& ids, const torch::Tensor& mask);
+  // Batch norm (batch statistics in training mode), projection, L2
+  // normalization: (B, width) -> (B, d).
+  torch::Tensor Head(const torch::Tensor& pooled);
 
  private:
   torch::nn::Embedding tokens_{nullptr};

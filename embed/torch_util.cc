@@ -3,11 +3,14 @@
 #include <torch/nn/functional/normalization.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <mutex>
+#include <numeric>
 #include <thread>
 
 namespace ctdb::embed {
@@ -68,6 +71,39 @@ TokenBatch TokenizeBatch(const WordPiece& tokenizer, const std::vector<std::stri
     b.lengths.push_back(static_cast<int64_t>(e.size()));
   }
   return b;
+}
+
+TokenGroups TokenizeByLength(const WordPiece& tokenizer, const std::vector<std::string>& texts, int max_tokens,
+                             int64_t group_cost) {
+  const size_t n = texts.size();
+  std::vector<int64_t> length(n);
+  for (size_t i = 0; i < n; ++i) length[i] = static_cast<int64_t>(tokenizer.Encode(texts[i], max_tokens).ids.size());
+  TokenGroups g;
+  g.order.resize(n);
+  std::iota(g.order.begin(), g.order.end(), 0);
+  std::stable_sort(g.order.begin(), g.order.end(), [&](int64_t a, int64_t b) { return length[a] < length[b]; });
+  // best[j]: least cost of grouping the j shortest texts; a group [i, j)
+  // costs its count times its longest (the last, sorted) plus group_cost.
+  std::vector<int64_t> best(n + 1, 0), cut(n + 1, 0);
+  for (size_t j = 1; j <= n; ++j) {
+    const int64_t longest = std::max<int64_t>(2, length[static_cast<size_t>(g.order[j - 1])]);
+    best[j] = std::numeric_limits<int64_t>::max();
+    for (size_t i = 0; i < j; ++i) {
+      const int64_t c = best[i] + static_cast<int64_t>(j - i) * longest + group_cost;
+      if (c < best[j]) {
+        best[j] = c;
+        cut[j] = static_cast<int64_t>(i);
+      }
+    }
+  }
+  std::vector<std::pair<size_t, size_t>> spans;
+  for (size_t j = n; j > 0; j = static_cast<size_t>(cut[j])) spans.emplace_back(static_cast<size_t>(cut[j]), j);
+  for (auto it = spans.rbegin(); it != spans.rend(); ++it) {
+    std::vector<std::string> part;
+    for (size_t r = it->first; r < it->second; ++r) part.push_back(texts[static_cast<size_t>(g.order[r])]);
+    g.batches.push_back(TokenizeBatch(tokenizer, part, max_tokens));
+  }
+  return g;
 }
 
 std::vector<SlabEncoding> SlabsOf(const torch::Tensor& slabs, const Tensor3& volume) {

@@ -30,6 +30,18 @@ struct TokenBatch {
 };
 TokenBatch TokenizeBatch(const WordPiece& tokenizer, const std::vector<std::string>& texts, int max_tokens);
 
+// Texts tokenized in groups of similar length, each padded only to its own
+// longest (a training batch pads ~8-token catalog phrases to ~100-token
+// reports otherwise). Row r of the groups taken in turn is texts[order[r]].
+// The grouping minimizes padded tokens plus `group_cost` tokens per group
+// (one more forward call costs about that much).
+struct TokenGroups {
+  std::vector<TokenBatch> batches;
+  std::vector<int64_t> order;
+};
+TokenGroups TokenizeByLength(const WordPiece& tokenizer, const std::vector<std::string>& texts, int max_tokens,
+                             int64_t group_cost = 256);
+
 // Slab features (S, d) of one volume: slab s spans model slices
 // [s*n, (s+1)*n) with n = Z / S; its z is their mean, and slabs wholly in
 // the padding outside the scan are dropped.

@@ -20,6 +20,8 @@
 #include "api/src/model_builder.h"
 #include "embed/encoder.h"
 #include "embed/native_model.h"
+#include "embed/tokenizer.h"
+#include "embed/torch_util.h"
 #include "tests/test_util.h"
 #include "tools/synth/synth.h"
 
@@ -206,6 +208,62 @@ TEST_CASE("native model: FLOPs per volume counted by layer") {
   CHECK(ImageFlops(t) < 2e9);
   CHECK(t.architecture.stem_pool);
   CHECK(!NewModelSpec::DefaultManifest().architecture.stem_pool);
+}
+
+TEST_CASE("native model: texts grouped by length embed as one padded batch does") {
+  std::vector<std::string> vocab = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "no", "pleural", "effusion", "right",
+                                    "left", "lung", "nodule", "in", "the", "lobe", "."};
+  auto tok = WordPiece::FromTokens(vocab, {});
+  REQUIRE(tok.ok());
+  // Two long reports among many short phrases, as in a training batch.
+  std::string report;
+  for (int i = 0; i < 12; ++i) report += "no pleural effusion . right lung nodule in the left lobe . ";
+  std::vector<std::string> texts = {report, "no effusion .", "nodule .", report + "lung .", "pleural effusion ."};
+  for (int i = 0; i < 30; ++i) texts.push_back(i % 2 ? "no nodule ." : "right pleural effusion in the lobe .");
+  ModelManifest m = NewModelSpec::TinyManifest();
+  m.max_tokens = 128;
+  const int max_tokens = static_cast<int>(m.max_tokens);
+
+  TokenGroups g = TokenizeByLength(**tok, texts, max_tokens, 16);
+  TokenBatch one = TokenizeBatch(**tok, texts, max_tokens);
+  REQUIRE(g.order.size() == texts.size());
+  std::vector<int64_t> seen(texts.size(), 0);
+  int64_t rows = 0, padded = 0;
+  for (const auto& b : g.batches) {
+    for (int64_t r = 0; r < b.ids.size(0); ++r, ++rows) {
+      const auto i = g.order[static_cast<size_t>(rows)];
+      ++seen[static_cast<size_t>(i)];
+      // Same tokens as in the one batch, padded only to the group's longest.
+      const int64_t len = one.lengths[static_cast<size_t>(i)];
+      CHECK(b.lengths[static_cast<size_t>(r)] == len);
+      CHECK(torch::equal(b.ids[r].slice(0, 0, len), one.ids[i].slice(0, 0, len)));
+    }
+    padded += b.ids.numel();
+  }
+  CHECK(rows == static_cast<int64_t>(texts.size()));
+  CHECK(std::all_of(seen.begin(), seen.end(), [](int64_t c) { return c == 1; }));
+  CHECK(g.batches.size() >= 2);
+  CHECK(padded * 3 < one.ids.numel());  // the phrases no longer pad to the reports
+  // One group when a call costs more than all the padding.
+  CHECK(TokenizeByLength(**tok, texts, max_tokens, 1 << 20).batches.size() == 1);
+  CHECK(TokenizeByLength(**tok, {}, max_tokens).batches.empty());
+
+  // Pooled per group, joined, then the head: the one batch's embeddings, in
+  // training mode too (the batch norm sees the same rows).
+  torch::manual_seed(4);
+  TextEncoder text(m, static_cast<int64_t>(vocab.size()));
+  for (bool training : {true, false}) {
+    text->train(training);
+    auto want = text->forward(one.ids, one.mask);
+    std::vector<torch::Tensor> pooled;
+    for (const auto& b : g.batches) pooled.push_back(text->Pool(b.ids, b.mask));
+    auto joined = torch::cat(pooled);
+    std::vector<int64_t> row_of(texts.size());
+    for (size_t r = 0; r < g.order.size(); ++r) row_of[static_cast<size_t>(g.order[r])] = static_cast<int64_t>(r);
+    auto got = text->Head(joined.index_select(0, torch::tensor(row_of, torch::kLong)));
+    CHECK(got.sizes() == want.sizes());
+    CHECK(torch::allclose(got, want, 1e-4, 1e-5));
+  }
 }
 
 // --- TorchScript ------------------------------------------------------
