@@ -158,6 +158,14 @@ torch::Tensor TextEncoderImpl::forward(const torch::Tensor& ids, const torch::Te
   return Head(Pool(ids, mask));
 }
 
+torch::Tensor TextEncoderImpl::forward(const TokenGroups& groups, const torch::Device& device) {
+  std::vector<torch::Tensor> pooled;
+  for (const auto& tb : groups.batches) pooled.push_back(Pool(tb.ids.to(device), tb.mask.to(device)));
+  std::vector<int64_t> row_of(groups.order.size());
+  for (size_t r = 0; r < groups.order.size(); ++r) row_of[static_cast<size_t>(groups.order[r])] = static_cast<int64_t>(r);
+  return Head(torch::cat(pooled).index_select(0, torch::tensor(row_of, torch::kLong).to(device)));
+}
+
 torch::Tensor TextEncoderImpl::Pool(const torch::Tensor& ids, const torch::Tensor& mask) {
   const int64_t l = ids.size(1);
   auto pos = torch::arange(l, torch::kLong).unsqueeze(0);

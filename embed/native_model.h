@@ -21,6 +21,7 @@
 #include <torch/nn.h>
 
 #include "embed/model_manifest.h"
+#include "embed/torch_util.h"
 
 namespace ctdb::embed {
 
@@ -84,6 +85,10 @@ class TextEncoderImpl : public torch::nn::Module {
   // Batch norm (batch statistics in training mode), projection, L2
   // normalization: (B, width) -> (B, d).
   torch::Tensor Head(const torch::Tensor& pooled);
+  // Texts grouped by TokenizeByLength, pooled per group on `device` and
+  // joined before Head, rows in the texts' order: forward's numbers for one
+  // padded batch of them, without the work on padding.
+  torch::Tensor forward(const TokenGroups& groups, const torch::Device& device);
 
  private:
   torch::nn::Embedding tokens_{nullptr};

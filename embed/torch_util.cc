@@ -49,21 +49,20 @@ torch::Tensor Normalize(const torch::Tensor& t) {
   return torch::nn::functional::normalize(t, torch::nn::functional::NormalizeFuncOptions().dim(-1).eps(1e-8));
 }
 
-TokenBatch TokenizeBatch(const WordPiece& tokenizer, const std::vector<std::string>& texts, int max_tokens) {
+namespace {
+
+// Encoded texts padded to the longest of them (at least 2 tokens).
+TokenBatch PadBatch(const std::vector<const TokenIds*>& enc, int64_t pad_id) {
   TokenBatch b;
-  std::vector<TokenIds> enc;
   size_t longest = 2;
-  for (const auto& t : texts) {
-    enc.push_back(tokenizer.Encode(t, max_tokens));
-    longest = std::max(longest, enc.back().ids.size());
-  }
-  const auto n = static_cast<int64_t>(texts.size()), l = static_cast<int64_t>(longest);
-  b.ids = torch::full({n, l}, tokenizer.pad_id(), torch::kLong);
+  for (const TokenIds* e : enc) longest = std::max(longest, e->ids.size());
+  const auto n = static_cast<int64_t>(enc.size()), l = static_cast<int64_t>(longest);
+  b.ids = torch::full({n, l}, pad_id, torch::kLong);
   b.mask = torch::zeros({n, l}, torch::kLong);
   auto ids = b.ids.accessor<int64_t, 2>();
   auto mask = b.mask.accessor<int64_t, 2>();
   for (int64_t i = 0; i < n; ++i) {
-    const auto& e = enc[static_cast<size_t>(i)].ids;
+    const auto& e = enc[static_cast<size_t>(i)]->ids;
     for (size_t j = 0; j < e.size(); ++j) {
       ids[i][static_cast<int64_t>(j)] = e[j];
       mask[i][static_cast<int64_t>(j)] = 1;
@@ -73,11 +72,25 @@ TokenBatch TokenizeBatch(const WordPiece& tokenizer, const std::vector<std::stri
   return b;
 }
 
+}  // namespace
+
+TokenBatch TokenizeBatch(const WordPiece& tokenizer, const std::vector<std::string>& texts, int max_tokens) {
+  std::vector<TokenIds> enc;
+  for (const auto& t : texts) enc.push_back(tokenizer.Encode(t, max_tokens));
+  std::vector<const TokenIds*> rows;
+  for (const auto& e : enc) rows.push_back(&e);
+  return PadBatch(rows, tokenizer.pad_id());
+}
+
 TokenGroups TokenizeByLength(const WordPiece& tokenizer, const std::vector<std::string>& texts, int max_tokens,
                              int64_t group_cost) {
   const size_t n = texts.size();
+  std::vector<TokenIds> enc;
   std::vector<int64_t> length(n);
-  for (size_t i = 0; i < n; ++i) length[i] = static_cast<int64_t>(tokenizer.Encode(texts[i], max_tokens).ids.size());
+  for (size_t i = 0; i < n; ++i) {
+    enc.push_back(tokenizer.Encode(texts[i], max_tokens));
+    length[i] = static_cast<int64_t>(enc.back().ids.size());
+  }
   TokenGroups g;
   g.order.resize(n);
   std::iota(g.order.begin(), g.order.end(), 0);
@@ -99,9 +112,9 @@ TokenGroups TokenizeByLength(const WordPiece& tokenizer, const std::vector<std::
   std::vector<std::pair<size_t, size_t>> spans;
   for (size_t j = n; j > 0; j = static_cast<size_t>(cut[j])) spans.emplace_back(static_cast<size_t>(cut[j]), j);
   for (auto it = spans.rbegin(); it != spans.rend(); ++it) {
-    std::vector<std::string> part;
-    for (size_t r = it->first; r < it->second; ++r) part.push_back(texts[static_cast<size_t>(g.order[r])]);
-    g.batches.push_back(TokenizeBatch(tokenizer, part, max_tokens));
+    std::vector<const TokenIds*> part;
+    for (size_t r = it->first; r < it->second; ++r) part.push_back(&enc[static_cast<size_t>(g.order[r])]);
+    g.batches.push_back(PadBatch(part, tokenizer.pad_id()));
   }
   return g;
 }

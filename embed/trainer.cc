@@ -45,19 +45,6 @@ std::string AugmentReport(const TrainStudy& s, std::mt19937_64& rng) {
   return out;
 }
 
-// The texts' embeddings, one batch (one set of normalization statistics)
-// pooled in groups of similar length: the same numbers as one padded batch,
-// without the work on padding.
-torch::Tensor EmbedTexts(TextEncoderImpl& text, const WordPiece& tokenizer, const std::vector<std::string>& texts,
-                         int max_tokens, const torch::Device& device) {
-  TokenGroups groups = TokenizeByLength(tokenizer, texts, max_tokens);
-  std::vector<torch::Tensor> pooled;
-  for (const auto& tb : groups.batches) pooled.push_back(text.Pool(tb.ids.to(device), tb.mask.to(device)));
-  std::vector<int64_t> row_of(texts.size());
-  for (size_t r = 0; r < groups.order.size(); ++r) row_of[static_cast<size_t>(groups.order[r])] = static_cast<int64_t>(r);
-  return text.Head(torch::cat(pooled).index_select(0, torch::tensor(row_of, torch::kLong).to(device)));
-}
-
 torch::Tensor SigmoidPairLoss(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& weights) {
   auto l = -(torch::log_sigmoid(targets * logits) * weights).sum();
   return l / weights.sum().clamp_min(1);
@@ -259,7 +246,8 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
           texts.insert(texts.end(), d.negative.begin(), d.negative.end());
         }
       }
-      auto emb = EmbedTexts(*model->text, *tokenizer, texts, static_cast<int>(m.max_tokens), device);
+      // Grouped by length: the catalog's short phrases are not padded to the reports.
+      auto emb = model->text->forward(TokenizeByLength(*tokenizer, texts, static_cast<int>(m.max_tokens)), device);
       auto rep = emb.slice(0, 0, b);
       auto sent = emb.slice(0, b, phrases_at);
       auto scale = model->logit_scale.exp().clamp_max(100);
