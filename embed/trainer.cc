@@ -63,6 +63,14 @@ Status WriteState(const std::string& dir, int64_t step) {
   return Status::Ok();
 }
 
+// Every parameter's and buffer's name and shape, in registration order.
+std::vector<std::pair<std::string, std::vector<int64_t>>> TensorShapes(const torch::nn::Module& m) {
+  std::vector<std::pair<std::string, std::vector<int64_t>>> out;
+  for (const auto& p : m.named_parameters()) out.push_back({p.key(), p.value().sizes().vec()});
+  for (const auto& b : m.named_buffers()) out.push_back({b.key(), b.value().sizes().vec()});
+  return out;
+}
+
 int64_t ReadState(const std::string& dir) {
   std::ifstream in(dir + "/state.txt");
   std::string word;
@@ -157,6 +165,21 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
       torch::load(model, ckpt + "/model.pt", device);
       torch::load(opt, ckpt + "/optimizer.pt", device);
       result.resumed_from = step;
+    } else if (!o.init_weights.empty()) {
+      // Replaces the label biases set above too: the trained ones fit better.
+      if (!fs::exists(o.init_weights)) return Status::NotFound("no weights to start from at " + o.init_weights);
+      // LibTorch's load takes each named tensor as stored, whatever its
+      // shape: compare with this layout's before training on a mismatch.
+      const auto want = TensorShapes(*model);
+      torch::load(model, o.init_weights, device);
+      const auto got = TensorShapes(*model);
+      for (size_t i = 0; i < want.size(); ++i) {
+        if (got[i] != want[i]) {
+          return Status::InvalidArgument(o.init_weights + " does not fit this layout: " + got[i].first +
+                                         " has another shape; start from a model of the same manifest and vocabulary");
+        }
+      }
+      result.initialized = true;
     }
     const auto grid = TokenGrid(m);
     const int64_t tokens = grid[0] * grid[1] * grid[2];

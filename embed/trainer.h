@@ -24,7 +24,8 @@
 //                 diseases' directions (else "X." - "No X." is the direction
 //                 of "no" for every X)
 // Checkpoints (model, optimizer, step) go to <out>/checkpoint/ every epoch;
-// training resumes from them. CPU by default, CUDA when LibTorch has it.
+// training resumes from them. A run may start from a trained model's
+// weights (fine-tuning) instead of a random initialization. CPU by default, CUDA when LibTorch has it.
 //
 // Thread contract: one Train call owns its model; progress is called on the
 // calling thread.
@@ -66,6 +67,10 @@ struct TrainOptions {
   // Every entry needs a positive and a negative phrase.
   std::vector<DiseasePrompts> catalog;
   bool cuda = false;            // use CUDA when LibTorch has it
+  // Fine-tuning: the weights.pt of a trained native model of this very
+  // layout and vocabulary to start from (step 0, fresh optimizer), instead
+  // of a random initialization; ignored when <out>/checkpoint resumes.
+  std::string init_weights;
   // Stop (with a checkpoint) once this many steps are done in total, to
   // split a run into time-boxed sessions; 0 = run to the end.
   int64_t stop_at_step = 0;
@@ -87,6 +92,7 @@ struct TrainResult {
   int64_t steps = 0;         // steps done in total (== planned unless stopped early)
   bool finished = false;     // all epochs done; weights.pt written
   int64_t resumed_from = 0;  // step a checkpoint restored (0 = fresh start)
+  bool initialized = false;  // started from options.init_weights
   std::map<std::string, double> final_losses;  // mean over the last epoch
   double seconds = 0;
   std::string device;

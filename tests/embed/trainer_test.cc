@@ -209,6 +209,44 @@ TEST_CASE("training: losses fall, a checkpoint resumes to the same weights, the 
   for (size_t i = 0; i < (*ta)[0].size(); ++i) CHECK((*ta)[0][i] == doctest::Approx((*tb)[0][i]).epsilon(1e-4));
 }
 
+TEST_CASE("training: a run started from a trained model's weights starts where it left off") {
+  Data d;
+  auto first_total = [&](TrainOptions o) {
+    double first = NAN;
+    o.progress = [&](const TrainOptions::Progress& p) {
+      if (std::isnan(first)) first = p.losses.at("total");
+    };
+    auto r = Train(d.set, o);
+    REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+    return std::pair{first, *r};
+  };
+  auto [trained_first, trained] = first_total(d.Options("trained", 6));
+  CHECK(!trained.initialized);
+  TrainOptions o = d.Options("tuned", 1);
+  o.init_weights = d.dir.Sub("trained") + "/weights.pt";
+  auto [tuned_first, tuned] = first_total(o);
+  CHECK(tuned.initialized);
+  CHECK(tuned.resumed_from == 0);
+  // Its first step scores with the trained weights: near the trained run's
+  // last epoch, well below that run's random start.
+  CHECK(tuned_first < trained_first);
+  CHECK(tuned_first < 1.5 * trained.final_losses.at("total"));
+
+  // Weights of another layout, or none, are refused before a step is taken.
+  TrainOptions wide = d.Options("wide", 1);
+  wide.manifest.architecture.text_width *= 2;
+  wide.init_weights = o.init_weights;
+  auto r = Train(d.set, wide);
+  REQUIRE(!r.ok());
+  CHECK_MESSAGE(r.status().message().find("does not fit this layout") != std::string::npos, r.status().ToString());
+  CHECK(!std::filesystem::exists(d.dir.Sub("wide") + "/weights.pt"));
+  TrainOptions missing = d.Options("missing", 1);
+  missing.init_weights = d.dir.Sub("nowhere.pt");
+  r = Train(d.set, missing);
+  REQUIRE(!r.ok());
+  CHECK(r.status().IsNotFound());
+}
+
 TEST_CASE("volume augmentation: an in-plane shift of at most 4 voxels, bounded gain and offset, z untouched") {
   // Zeros with one bright voxel per slice, at a different (y, x) in each
   // slice: where each lands gives the shift, and all must move alike.

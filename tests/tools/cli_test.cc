@@ -252,6 +252,31 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
            " --epochs 1 --batch 2 --stem-pool");
   REQUIRE_MESSAGE(r.code == 0, r.out);
   CHECK(test::ReadFileBytes(dir.Sub("tp") + "/manifest.json").find("\"stem_pool\": true") != std::string::npos);
+  // --init fine-tunes a trained model: its layout, vocabulary and phrases go
+  // on, the manifest says where it started, and the source stays as it was.
+  {
+    const std::string src_weights = test::ReadFileBytes(dir.Sub("t") + "/weights.pt");
+    r = Ctdb("train --data " + dir.Sub("data") + " --split '' --init " + dir.Sub("t") + " --out " + dir.Sub("ti") +
+             " --epochs 1 --batch 2");
+    REQUIRE_MESSAGE(r.code == 0, r.out);
+    CHECK(r.out.find("started from " + dir.Sub("t")) != std::string::npos);
+    CHECK(test::ReadFileBytes(dir.Sub("ti") + "/vocab.txt") == test::ReadFileBytes(dir.Sub("t") + "/vocab.txt"));
+    CHECK(test::ReadFileBytes(dir.Sub("ti") + "/diseases.json") == test::ReadFileBytes(dir.Sub("t") + "/diseases.json"));
+    CHECK(test::ReadFileBytes(dir.Sub("ti") + "/manifest.json").find("Fine-tuned from 'ctdb-synthetic'. Trained by") !=
+          std::string::npos);
+    CHECK(test::ReadFileBytes(dir.Sub("t") + "/weights.pt") == src_weights);
+    CHECK(Ctdb("model info " + dir.Sub("ti")).code == 0);
+    r = Ctdb("train --data " + dir.Sub("data") + " --split '' --init " + dir.Sub("t") + " --out " + dir.Sub("tj") +
+             " --epochs 1 --batch 2 --layers 0");
+    CHECK(r.code == 2);
+    CHECK(r.out.find("is a model of another layout than --layers") != std::string::npos);
+    r = Ctdb("train --data " + dir.Sub("data") + " --init " + dir.Sub("t") + " --out " + dir.Sub("t") + "/.");
+    CHECK(r.code == 2);
+    CHECK(r.out.find("same directory") != std::string::npos);
+    CHECK(Ctdb("train --data " + dir.Sub("data") + " --split '' --init " + dir.Sub("nothing") + " --out " +
+               dir.Sub("tj")).code != 0);
+    CHECK(test::ReadFileBytes(dir.Sub("t") + "/weights.pt") == src_weights);
+  }
   // The same command resumes; a layout flag contradicting the checkpoint is
   // refused (it used to be dropped silently) and the checkpoint is kept.
   const std::string state = test::ReadFileBytes(dir.Sub("tl") + "/checkpoint/state.txt");

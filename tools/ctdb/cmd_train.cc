@@ -24,7 +24,7 @@ const char kHelp[] =
     "                  [--description TEXT]\n"
     "                  [--no-siglip] [--no-disease] [--no-localization] [--no-anatomy]\n"
     "                  [--no-augment] [--no-augment-volumes] [--no-false-negatives] [--no-labels]\n"
-    "                  [--stop-at-step N] [--json]\n"
+    "                  [--init MODELDIR] [--stop-at-step N] [--json]\n"
     "Trains the native hybrid CNN-ViT model on a CT-RATE-layout folder (its `train` split by\n"
     "default; reports, labels and organ masks are used) and writes a model directory. Objectives\n"
     "(all on unless switched off): SigLIP image-report loss, disease-token vs sentence loss,\n"
@@ -44,6 +44,9 @@ const char kHelp[] =
     "global and disease features (--no-stem-pool: only the transformer's tokens; --tiny has it\n"
     "off); --tiny is a few-MFLOP layout for smoke runs; --description says what the data were\n"
     "(the manifest records it, e.g. \"Synthetic phantoms, not for clinical use.\").\n"
+    "--init MODELDIR fine-tunes a trained native model (e.g. the shipped one on your own studies):\n"
+    "training starts from its weights with a fresh optimizer and keeps its layout, vocabulary,\n"
+    "diseases and phrases (layout flags must agree); MODELDIR itself is left untouched.\n"
     "CPU by default; --cuda when LibTorch has CUDA.\n";
 
 // "-1000:-400,-200:200" -> {{-1000, -400}, {-200, 200}}; "none" -> {}.
@@ -151,7 +154,7 @@ int CmdTrain(int argc, char** argv) {
   Args args(argc, argv, 0, flags);
   std::set<std::string> known = flags;
   for (const char* k :
-       {"data", "out", "epochs", "batch", "lr", "seed", "split", "limit", "threads", "name", "stop-at-step", "stem-norm", "windows", "description", "stem", "layers"}) {
+       {"data", "out", "epochs", "batch", "lr", "seed", "split", "limit", "threads", "name", "stop-at-step", "stem-norm", "windows", "description", "stem", "layers", "init"}) {
     known.insert(k);
   }
   int exit;
@@ -193,8 +196,16 @@ int CmdTrain(int argc, char** argv) {
   to.objectives.false_negatives = !args.Has("no-false-negatives");
 
   // A checkpoint means resume: the model keeps its manifest and vocabulary.
+  // --init starts a new run from a trained model, which lends both.
   const bool resume = std::filesystem::exists(out + "/checkpoint/state.txt") &&
                       std::filesystem::exists(out + "/manifest.json");
+  if (args.Has("init")) {  // before resuming: the source must never be trained over
+    std::error_code ec;
+    if (std::filesystem::equivalent(args.Get("init"), out, ec)) {
+      return UsageError("--init and --out are the same directory; train into a new --out", kHelp);
+    }
+  }
+  const std::string init = resume ? "" : args.Get("init");  // a stopped fine-tune resumes like any run
   Progress loading("reading studies", 0);
   auto load = [&](const embed::ModelManifest& m) {
     return embed::LoadTrainingSet(data, args.Get("split", "train"), static_cast<size_t>(limit), m,
@@ -203,13 +214,16 @@ int CmdTrain(int argc, char** argv) {
                                     loading.Update(d);
                                   });
   };
-  Result<embed::TrainingSet> set = Status::Internal("not loaded");
-  if (resume) {
-    auto m = ReadManifest(out);
+  const std::string base = resume ? out : init;  // the model whose layout and vocabulary go on
+  if (!base.empty()) {
+    auto m = ReadManifest(base);
     if (!m.ok()) return Fail(m.status());
+    if (m->format != "native") {
+      return UsageError(base + " holds a " + m->format + " model; only native models can be trained on", kHelp);
+    }
     to.manifest = *m;
-    // The same command resumes; a layout flag that asks for another layout
-    // than the checkpoint's would otherwise be dropped without a word.
+    // A layout flag that asks for another layout than the model's would
+    // otherwise be dropped without a word.
     embed::ModelManifest asked = args.Has("tiny") ? NewModelSpec::TinyManifest() : *m;
     Status s = ApplyLayoutFlags(args, &asked);
     if (!s.ok()) return UsageError(s.message(), kHelp);
@@ -221,26 +235,39 @@ int CmdTrain(int argc, char** argv) {
       for (const char* f : kLayoutFlags) {
         if (args.Has(f)) given += std::string(given.empty() ? "" : ", ") + "--" + f;
       }
-      return UsageError(out + " holds a checkpoint of another layout than " + given +
-                            " asks for; resume without them, or train into a new --out", kHelp);
+      return UsageError(base + (resume ? " holds a checkpoint" : " is a model") + " of another layout than " + given +
+                            " asks for; " + (resume ? "resume" : "fine-tune it") +
+                            " without them, or train into a new --out",
+                        kHelp);
     }
-    auto wp = embed::WordPiece::Load(out + "/" + m->vocab, m->tokenizer);
+    auto wp = embed::WordPiece::Load(base + "/" + m->vocab, m->tokenizer);
     if (!wp.ok()) return Fail(wp.status());
     for (size_t i = 0; i < (*wp)->size(); ++i) to.vocab.push_back((*wp)->token(static_cast<int64_t>(i)));
-    set = load(to.manifest);
+    if (!resume) {
+      to.init_weights = init + "/" + m->weights;
+      to.manifest.name = args.Get("name", m->name);
+      to.manifest.description = "Fine-tuned from '" + m->name + "'.";  // kept through a resume
+      // Its phrases train on, unless this directory has its own.
+      std::error_code ec;
+      std::filesystem::create_directories(out, ec);
+      if (std::filesystem::exists(init + "/diseases.json") && !std::filesystem::exists(out + "/diseases.json")) {
+        std::filesystem::copy_file(init + "/diseases.json", out + "/diseases.json", ec);
+      }
+      if (ec) return Fail(Status::IOError("cannot copy " + init + "/diseases.json to " + out + ": " + ec.message()));
+    }
   } else {
     to.manifest = args.Has("tiny") ? NewModelSpec::TinyManifest() : NewModelSpec::TrainingManifest();
     to.manifest.name = args.Get("name", "ctdb-synthetic");
     Status s = ApplyLayoutFlags(args, &to.manifest);
     if (!s.ok()) return UsageError(s.message(), kHelp);
-    set = load(to.manifest);
   }
+  auto set = load(to.manifest);
   if (!set.ok()) return Fail(set.status());
   loading.Finish();
   auto catalog = CatalogFor(out, to.manifest);
   if (!catalog.ok()) return Fail(catalog.status());
   to.catalog = std::move(catalog).value();
-  if (!resume) {  // a new model's vocabulary: its reports and the phrases it trains with
+  if (base.empty()) {  // a new model's vocabulary: its reports and the phrases it trains with
     std::vector<std::string> corpus;
     for (const auto& s : set->studies) corpus.push_back(s.findings + "\n" + s.impression);
     for (const auto& p : to.catalog) {
@@ -294,8 +321,10 @@ int CmdTrain(int argc, char** argv) {
   embed::ModelManifest m = to.manifest;
   // Provenance: what the data were is the caller's to say (--description);
   // ctdb only knows the folder, the split and the objectives.
-  m.description = "Trained by `ctdb train` on " + std::to_string(set->studies.size()) + " CT-RATE-layout studies (" +
-                  data + ", split " + args.Get("split", "train") + "); objectives: " + objectives + ".";
+  const std::string origin = m.description.rfind("Fine-tuned from ", 0) == 0 ? m.description + " " : "";
+  m.description = origin + "Trained by `ctdb train` on " + std::to_string(set->studies.size()) +
+                  " CT-RATE-layout studies (" + data + ", split " + args.Get("split", "train") +
+                  "); objectives: " + objectives + ".";
   if (args.Has("description")) m.description = args.Get("description") + " " + m.description;
   Status s = WriteManifest(out, m);
   if (s.ok() && !std::filesystem::exists(out + "/diseases.json")) s = WriteDiseaseCatalog(out, DefaultCatalogFor(m));
@@ -317,7 +346,8 @@ int CmdTrain(int argc, char** argv) {
     std::printf("trained %s on %zu studies: %lld steps in %.0f s on %s%s\n", (*model)->id().c_str(),
                 set->studies.size(), (long long)result->steps, result->seconds, result->device.c_str(),
                 result->resumed_from ? (" (resumed at step " + std::to_string(result->resumed_from) + ")").c_str()
-                                     : "");
+                : result->initialized ? (" (started from " + init + ")").c_str()
+                                      : "");
     for (const auto& [k, v] : result->final_losses) std::printf("  last epoch mean %-13s %.4f\n", k.c_str(), v);
   }
   return 0;
