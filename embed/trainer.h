@@ -25,7 +25,8 @@
 //                 of "no" for every X)
 // Checkpoints (model, optimizer, step) go to <out>/checkpoint/ every epoch;
 // training resumes from them. A run may start from a trained model's
-// weights (fine-tuning) instead of a random initialization. CPU by default, CUDA when LibTorch has it.
+// weights (fine-tuning) instead of a random initialization. CPU by
+// default, CUDA when LibTorch has it.
 //
 // Thread contract: one Train call owns its model; progress is called on the
 // calling thread.
