@@ -1,7 +1,7 @@
 // Preprocessing of a CT volume into the fixed-size tensor an encoder takes,
 // driven by the model manifest: reorient to the canonical orientation, clip
-// to an HU window, scale, trilinear resample to the target spacing (mm), and
-// centre crop/pad to the target size.
+// to an HU window, scale, resample to the target spacing (mm), and centre
+// crop/pad to the target size.
 //
 // Canonical orientation is LPS, as DICOM displays axial slices: voxel axis i
 // runs toward the patient's Left, j toward Posterior, k toward Superior.
@@ -18,6 +18,18 @@
 
 namespace ctdb::embed {
 
+// How the target grid is sampled from the scan.
+enum class Resample {
+  // Trilinear interpolation at each output voxel centre (CT-CLIP's). Going
+  // to a coarser grid it samples, not averages: a 1 mm calcification between
+  // two 3 mm output slices is not seen at all.
+  kLinear,
+  // The same tent filter widened to the output spacing along each axis that
+  // gets coarser (no wider than linear elsewhere): every source voxel counts,
+  // as in a thick-slice reconstruction, and noise averages down.
+  kAntialias,
+};
+
 struct PreprocessSpec {
   // Output voxel size along i, j, k (L, P, S) in mm. Default: 2.5, 2.5, 5.
   std::array<double, 3> spacing_mm{2.5, 2.5, 5.0};
@@ -31,6 +43,8 @@ struct PreprocessSpec {
   // Output value where the output grid lies outside the scan. Default: -1
   // (air after CT-CLIP scaling).
   float pad_value = -1;
+  // Default: kLinear (models whose manifest predates the choice).
+  Resample resample = Resample::kLinear;
 };
 
 // A preprocessed volume: size[0]*size[1]*size[2] floats, i fastest.

@@ -111,6 +111,12 @@ Result<embed::ModelManifest> ParseManifest(const std::string& text) {
     m.preprocess.hu_min = window[0];
     m.preprocess.hu_max = window[1];
     in.Num("pad_value", &m.preprocess.pad_value);
+    std::string resample = "linear";
+    in.Str("resample", &resample);
+    if (err.ok() && resample != "linear" && resample != "antialias") {
+      in.Fail("resample", "must be \"linear\" or \"antialias\"");
+    }
+    m.preprocess.resample = resample == "antialias" ? embed::Resample::kAntialias : embed::Resample::kLinear;
     if (err.ok() && in.Has("scale")) {
       Fields sc(in.At("scale"), "input.scale", &err);
       sc.Num("offset", &m.preprocess.offset);
@@ -212,7 +218,8 @@ std::string ManifestToJson(const embed::ModelManifest& m) {
         {"size", p.size},
         {"hu_window", {p.hu_min, p.hu_max}},
         {"scale", {{"offset", p.offset}, {"divisor", p.divisor}}},
-        {"pad_value", p.pad_value}}},
+        {"pad_value", p.pad_value},
+        {"resample", p.resample == embed::Resample::kAntialias ? "antialias" : "linear"}}},
       {"tokenizer",
        {{"type", "wordpiece"},
         {"vocab", m.vocab},

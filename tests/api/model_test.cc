@@ -1,6 +1,6 @@
 // ctdb::Model and manifest.json: parsing, errors naming fields, embedding
 // whole studies, and the database's model check.
-#include <doctest/doctest.h>
+#include "tests/doctest_with_torch.h"  // first: LibTorch and doctest both define CHECK
 
 #include <cmath>
 #include <filesystem>
@@ -32,6 +32,13 @@ TEST_CASE("manifest: round trip, defaults and field-named errors") {
   REQUIRE(minimal.ok());
   CHECK(minimal->preprocess.size[0] == 128);  // defaults fill the rest
   CHECK(minimal->vocab == "vocab.txt");
+  // Manifests from before the resampling choice keep the trilinear sampling they were trained with.
+  CHECK(minimal->preprocess.resample == embed::Resample::kLinear);
+  m.preprocess.resample = embed::Resample::kAntialias;
+  back = ParseManifest(ManifestToJson(m));
+  REQUIRE(back.ok());
+  CHECK(back->preprocess.resample == embed::Resample::kAntialias);
+  CHECK(ManifestToJson(m).find(R"("resample": "antialias")") != std::string::npos);
 
   auto err = [](const std::string& json) { return ParseManifest(json).status(); };
   CHECK(err("{").message().find("not valid JSON") != std::string::npos);
@@ -44,6 +51,9 @@ TEST_CASE("manifest: round trip, defaults and field-named errors") {
   CHECK(err(R"({"format":"native","name":"x","version":"1","dimension":8,"input":{"size":[1,2]}})")
             .message()
             .find("input.size") != std::string::npos);
+  CHECK(err(R"({"format":"native","name":"x","version":"1","dimension":8,"input":{"resample":"cubic"}})")
+            .message()
+            .find("input.resample") != std::string::npos);
   CHECK(err(R"({"format":"native","name":"x","version":"1","dimension":8,"tokenizer":{"type":"bpe"}})")
             .message()
             .find("tokenizer.type") != std::string::npos);
@@ -177,7 +187,7 @@ TEST_CASE("model: HU windows are input channels named in the manifest; bad windo
   spec.manifest.architecture.windows = {{-1000, -400}, {-200, 200}, {150, 1000}};
   auto back = ParseManifest(ManifestToJson(spec.manifest));
   REQUIRE(back.ok());
-  CHECK(back->architecture.windows == spec.manifest.architecture.windows);
+  CHECK((back->architecture.windows == spec.manifest.architecture.windows));  // a bool: glog cannot print arrays
   CHECK(ParseManifest(R"({"format":"native","name":"x","version":"1","dimension":8})")->architecture.windows.empty());
   // Three channels into the first convolution: its multiply-adds triple.
   embed::ModelManifest one = spec.manifest;

@@ -1,17 +1,7 @@
 // Encoders: the native model (shapes, normalization, slabs, determinism,
 // thread safety, bad weights) and TorchScript modules the test builds
 // itself with torch::jit.
-// LibTorch pulls in glog, whose CHECK macros would shadow doctest's: include
-// it first and drop them.
-#include <torch/script.h>
-#undef CHECK
-#undef CHECK_EQ
-#undef CHECK_NE
-#undef CHECK_LT
-#undef CHECK_LE
-#undef CHECK_GT
-#undef CHECK_GE
-#include <doctest/doctest.h>
+#include "tests/doctest_with_torch.h"  // first: LibTorch and doctest both define CHECK
 
 #include <cmath>
 #include <filesystem>

@@ -256,9 +256,12 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
   // on, the manifest says where it started, and the source stays as it was.
   {
     const std::string src_weights = test::ReadFileBytes(dir.Sub("t") + "/weights.pt");
+    // The resampling may change (it is no weight): the fine-tune learns the new input.
     r = Ctdb("train --data " + dir.Sub("data") + " --split '' --init " + dir.Sub("t") + " --out " + dir.Sub("ti") +
-             " --epochs 1 --batch 2");
+             " --epochs 1 --batch 2 --resample antialias");
     REQUIRE_MESSAGE(r.code == 0, r.out);
+    CHECK(test::ReadFileBytes(dir.Sub("ti") + "/manifest.json").find("\"resample\": \"antialias\"") != std::string::npos);
+    CHECK(test::ReadFileBytes(dir.Sub("t") + "/manifest.json").find("\"resample\": \"linear\"") != std::string::npos);
     CHECK(r.out.find("started from " + dir.Sub("t")) != std::string::npos);
     CHECK(test::ReadFileBytes(dir.Sub("ti") + "/vocab.txt") == test::ReadFileBytes(dir.Sub("t") + "/vocab.txt"));
     CHECK(test::ReadFileBytes(dir.Sub("ti") + "/diseases.json") == test::ReadFileBytes(dir.Sub("t") + "/diseases.json"));
@@ -284,6 +287,14 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
            " --epochs 1 --batch 2 --layers 1");
   CHECK(r.code == 2);
   CHECK(r.out.find("another layout than --tiny, --layers") != std::string::npos);
+  CHECK(test::ReadFileBytes(dir.Sub("tl") + "/checkpoint/state.txt") == state);
+  r = Ctdb("train --tiny --data " + dir.Sub("data") + " --split '' --out " + dir.Sub("tl") +
+           " --epochs 1 --batch 2 --layers 0 --resample antialias");  // the checkpoint learnt linear input
+  CHECK(r.code == 2);
+  CHECK(r.out.find("another layout than --tiny, --layers, --resample") != std::string::npos);
+  r = Ctdb("train --tiny --data " + dir.Sub("data") + " --split '' --out " + dir.Sub("tr") + " --resample cubic");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("--resample must be linear or antialias") != std::string::npos);
   CHECK(test::ReadFileBytes(dir.Sub("tl") + "/checkpoint/state.txt") == state);
   r = Ctdb("train --tiny --data " + dir.Sub("data") + " --split '' --out " + dir.Sub("tl") +
            " --epochs 2 --batch 2 --layers 0");

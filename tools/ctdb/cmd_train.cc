@@ -20,7 +20,7 @@ const char kHelp[] =
     "usage: ctdb train --data DIR --out MODELDIR [--epochs 12] [--batch 16] [--lr 0.001] [--seed 1]\n"
     "                  [--split train] [--limit 0] [--threads 0] [--name NAME] [--tiny] [--cuda]\n"
     "                  [--stem C:K:S,...] [--stem-norm group|batch|none] [--windows LO:HI,LO:HI,...]\n"
-    "                  [--layers N] [--stem-pool|--no-stem-pool]\n"
+    "                  [--layers N] [--stem-pool|--no-stem-pool] [--resample linear|antialias]\n"
     "                  [--description TEXT]\n"
     "                  [--no-siglip] [--no-disease] [--no-localization] [--no-anatomy]\n"
     "                  [--no-augment] [--no-augment-volumes] [--no-false-negatives] [--no-labels]\n"
@@ -44,6 +44,9 @@ const char kHelp[] =
     "global and disease features (--no-stem-pool: only the transformer's tokens; --tiny has it\n"
     "off); --tiny is a few-MFLOP layout for smoke runs; --description says what the data were\n"
     "(the manifest records it, e.g. \"Synthetic phantoms, not for clinical use.\").\n"
+    "--resample says how scans reach the model's grid: linear samples it (CT-CLIP's; the default\n"
+    "for new models), antialias averages each coarser voxel's footprint so small findings and\n"
+    "thin slices are not skipped; a fine-tune may change it, a resumed run may not.\n"
     "--init MODELDIR fine-tunes a trained native model (e.g. the shipped one on your own studies):\n"
     "training starts from its weights with a fresh optimizer and keeps its layout, vocabulary,\n"
     "diseases and phrases (layout flags must agree); MODELDIR itself is left untouched.\n"
@@ -118,8 +121,19 @@ Result<std::vector<embed::DiseasePrompts>> CatalogFor(const std::string& dir, co
   return out;
 }
 
-// The flags that shape the model (a resumed run must not contradict its checkpoint).
-constexpr const char* kLayoutFlags[] = {"tiny", "stem", "stem-norm", "windows", "layers", "stem-pool", "no-stem-pool"};
+// The flags that shape the model (a resumed run must not contradict its checkpoint;
+// a fine-tune keeps all but --resample, which changes no weight).
+constexpr const char* kLayoutFlags[] = {"tiny",   "stem",         "stem-norm", "windows",
+                                        "layers", "stem-pool", "no-stem-pool", "resample"};
+
+// --resample onto m.
+Status ApplyResampleFlag(const Args& args, embed::ModelManifest* m) {
+  if (!args.Has("resample")) return Status::Ok();
+  const std::string r = args.Get("resample");
+  if (r != "linear" && r != "antialias") return Status::InvalidArgument("--resample must be linear or antialias");
+  m->preprocess.resample = r == "antialias" ? embed::Resample::kAntialias : embed::Resample::kLinear;
+  return Status::Ok();
+}
 
 // --stem-norm, --stem-pool/--no-stem-pool, --stem, --layers, --windows onto m.
 Status ApplyLayoutFlags(const Args& args, embed::ModelManifest* m) {
@@ -154,7 +168,7 @@ int CmdTrain(int argc, char** argv) {
   Args args(argc, argv, 0, flags);
   std::set<std::string> known = flags;
   for (const char* k :
-       {"data", "out", "epochs", "batch", "lr", "seed", "split", "limit", "threads", "name", "stop-at-step", "stem-norm", "windows", "description", "stem", "layers", "init"}) {
+       {"data", "out", "epochs", "batch", "lr", "seed", "split", "limit", "threads", "name", "stop-at-step", "stem-norm", "windows", "description", "stem", "layers", "init", "resample"}) {
     known.insert(k);
   }
   int exit;
@@ -226,6 +240,7 @@ int CmdTrain(int argc, char** argv) {
     // otherwise be dropped without a word.
     embed::ModelManifest asked = args.Has("tiny") ? NewModelSpec::TinyManifest() : *m;
     Status s = ApplyLayoutFlags(args, &asked);
+    if (s.ok()) s = ApplyResampleFlag(args, resume ? &asked : &to.manifest);
     if (!s.ok()) return UsageError(s.message(), kHelp);
     asked.name = m->name;
     asked.description = m->description;
@@ -233,7 +248,7 @@ int CmdTrain(int argc, char** argv) {
     if (ManifestToJson(asked) != ManifestToJson(*m)) {
       std::string given;
       for (const char* f : kLayoutFlags) {
-        if (args.Has(f)) given += std::string(given.empty() ? "" : ", ") + "--" + f;
+        if (args.Has(f) && (resume || std::string(f) != "resample")) given += std::string(given.empty() ? "" : ", ") + "--" + f;
       }
       return UsageError(base + (resume ? " holds a checkpoint" : " is a model") + " of another layout than " + given +
                             " asks for; " + (resume ? "resume" : "fine-tune it") +
@@ -259,6 +274,7 @@ int CmdTrain(int argc, char** argv) {
     to.manifest = args.Has("tiny") ? NewModelSpec::TinyManifest() : NewModelSpec::TrainingManifest();
     to.manifest.name = args.Get("name", "ctdb-synthetic");
     Status s = ApplyLayoutFlags(args, &to.manifest);
+    if (s.ok()) s = ApplyResampleFlag(args, &to.manifest);
     if (!s.ok()) return UsageError(s.message(), kHelp);
   }
   auto set = load(to.manifest);
