@@ -8,6 +8,7 @@
 #include <string>
 #include <sys/wait.h>
 
+#include "api/src/model_manifest_json.h"
 #include "tests/test_util.h"
 
 namespace ctdb {
@@ -267,6 +268,18 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
     CHECK(test::ReadFileBytes(dir.Sub("ti") + "/diseases.json") == test::ReadFileBytes(dir.Sub("t") + "/diseases.json"));
     CHECK(test::ReadFileBytes(dir.Sub("ti") + "/manifest.json").find("Fine-tuned from 'ctdb-synthetic'. Trained by") !=
           std::string::npos);
+    // Trained on later (a larger --epochs resumes the finished run), with a
+    // description: the provenance stays, said once, and so does the rest.
+    for (const char* epochs : {"2", "3"}) {
+      r = Ctdb("train --data " + dir.Sub("data") + " --split '' --init " + dir.Sub("t") + " --out " + dir.Sub("ti") +
+               " --epochs " + epochs + " --batch 2 --description 'Phantoms.'");
+      REQUIRE_MESSAGE(r.code == 0, r.out);
+      auto m = ReadManifest(dir.Sub("ti"));
+      REQUIRE(m.ok());
+      CHECK(m->description.rfind("Phantoms. Fine-tuned from 'ctdb-synthetic'. Trained by", 0) == 0);
+      CHECK(m->description.find("Trained by") == m->description.rfind("Trained by"));
+      CHECK(m->preprocess.resample == embed::Resample::kAntialias);
+    }
     CHECK(test::ReadFileBytes(dir.Sub("t") + "/weights.pt") == src_weights);
     CHECK(Ctdb("model info " + dir.Sub("ti")).code == 0);
     r = Ctdb("train --data " + dir.Sub("data") + " --split '' --init " + dir.Sub("t") + " --out " + dir.Sub("tj") +

@@ -337,7 +337,13 @@ int CmdTrain(int argc, char** argv) {
   embed::ModelManifest m = to.manifest;
   // Provenance: what the data were is the caller's to say (--description);
   // ctdb only knows the folder, the split and the objectives.
-  const std::string origin = m.description.rfind("Fine-tuned from ", 0) == 0 ? m.description + " " : "";
+  // "Fine-tuned from '<name>'." goes on wherever an earlier run of this
+  // directory put it (after a --description, too); the rest is rewritten.
+  std::string origin;
+  if (const size_t at = m.description.find("Fine-tuned from '"); at != std::string::npos) {
+    const size_t end = m.description.find("'.", at + 17);
+    if (end != std::string::npos) origin = m.description.substr(at, end + 2 - at) + " ";
+  }
   m.description = origin + "Trained by `ctdb train` on " + std::to_string(set->studies.size()) +
                   " CT-RATE-layout studies (" + data + ", split " + args.Get("split", "train") +
                   "); objectives: " + objectives + ".";
