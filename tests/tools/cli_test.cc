@@ -163,6 +163,7 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
   REQUIRE_MESSAGE(r.code == 0, r.out);
   CHECK(r.out.find("\"dimension\":32") != std::string::npos);
   CHECK(r.out.find("\"slab_mm\":24") != std::string::npos);
+  CHECK(r.out.find("\"resample\":\"linear\"") != std::string::npos);
   CHECK(Ctdb("model info " + dir.Sub("nothing")).code == 11);
 
   const std::string db = " --db " + dir.Sub("db");
@@ -281,7 +282,9 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
       CHECK(m->preprocess.resample == embed::Resample::kAntialias);
     }
     CHECK(test::ReadFileBytes(dir.Sub("t") + "/weights.pt") == src_weights);
-    CHECK(Ctdb("model info " + dir.Sub("ti")).code == 0);
+    r = Ctdb("model info " + dir.Sub("ti"));
+    CHECK(r.code == 0);
+    CHECK(r.out.find("(LPS, antialias resampling)") != std::string::npos);
     r = Ctdb("train --data " + dir.Sub("data") + " --split '' --init " + dir.Sub("t") + " --out " + dir.Sub("tj") +
              " --epochs 1 --batch 2 --layers 0");
     CHECK(r.code == 2);

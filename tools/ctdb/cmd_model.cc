@@ -81,18 +81,19 @@ int Info(int argc, char** argv) {
   }
   if (args.Has("json")) {
     std::printf("{\"id\":%s,\"name\":%s,\"version\":%s,\"format\":%s,\"dimension\":%zu,\"spacing_mm\":[%g,%g,%g],"
-                "\"size\":[%lld,%lld,%lld],\"slab_mm\":%g,\"max_tokens\":%d,\"gflops_per_volume\":%.4f,"
+                "\"size\":[%lld,%lld,%lld],\"resample\":%s,\"slab_mm\":%g,\"max_tokens\":%d,\"gflops_per_volume\":%.4f,"
                 "\"description\":%s,\"diseases\":[%s]}\n",
                 JsonEscape(i.id).c_str(), JsonEscape(i.name).c_str(), JsonEscape(i.version).c_str(),
                 JsonEscape(i.format).c_str(), i.dimension, i.spacing_mm[0], i.spacing_mm[1], i.spacing_mm[2],
-                (long long)i.size[0], (long long)i.size[1], (long long)i.size[2], i.slab_mm, i.max_tokens,
-                i.volume_flops / 1e9, JsonEscape(i.description).c_str(), diseases.c_str());
+                (long long)i.size[0], (long long)i.size[1], (long long)i.size[2], JsonEscape(i.resample).c_str(),
+                i.slab_mm, i.max_tokens, i.volume_flops / 1e9, JsonEscape(i.description).c_str(), diseases.c_str());
     return 0;
   }
   std::printf("id:          %s\nformat:      %s\ndimension:   %zu\ninput:       %lld x %lld x %lld voxels at "
-              "%g x %g x %g mm (LPS)\nslabs:       %g mm\nmax tokens:  %d\ncost:        %s\ndiseases:    %s\n",
+              "%g x %g x %g mm (LPS, %s resampling)\nslabs:       %g mm\nmax tokens:  %d\ncost:        %s\ndiseases:    %s\n",
               i.id.c_str(), i.format.c_str(), i.dimension, (long long)i.size[0], (long long)i.size[1],
-              (long long)i.size[2], i.spacing_mm[0], i.spacing_mm[1], i.spacing_mm[2], i.slab_mm, i.max_tokens,
+              (long long)i.size[2], i.spacing_mm[0], i.spacing_mm[1], i.spacing_mm[2], i.resample.c_str(), i.slab_mm,
+              i.max_tokens,
               i.volume_flops > 0 ? (std::to_string(i.volume_flops / 1e9) + " GFLOP per volume").c_str() : "unknown",
               diseases.c_str());
   if (!i.description.empty()) std::printf("about:       %s\n", i.description.c_str());

@@ -34,6 +34,7 @@ struct ModelInfo {
   size_t dimension = 0;
   std::array<double, 3> spacing_mm{0, 0, 0};  // model input grid (i, j, k), LPS
   std::array<int64_t, 3> size{0, 0, 0};
+  std::string resample;  // how scans reach that grid: "linear" or "antialias"
   double slab_mm = 0;   // thickness of one slab feature along z
   int max_tokens = 0;
   std::vector<std::string> diseases;  // one visual feature per disease
