@@ -153,6 +153,15 @@ void ResampleAntialiased(const Volume& v, const PreprocessSpec& spec, const std:
 
 }  // namespace
 
+const char* ResampleName(Resample r) { return r == Resample::kAntialias ? "antialias" : "linear"; }
+
+std::optional<Resample> ParseResample(const std::string& name) {
+  for (Resample r : {Resample::kLinear, Resample::kAntialias}) {
+    if (name == ResampleName(r)) return r;
+  }
+  return std::nullopt;
+}
+
 Volume ReorientToLps(const Volume& in) {
   const Affine& m = in.ijk_to_ras;
   const AxisMap map = LpsAxisMap(m);

@@ -11,6 +11,8 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "ctdb/result.h"
@@ -29,6 +31,11 @@ enum class Resample {
   // as in a thick-slice reconstruction, and noise averages down.
   kAntialias,
 };
+
+// The manifest's and the command line's names: "linear", "antialias".
+const char* ResampleName(Resample r);
+// nullopt for any other name.
+std::optional<Resample> ParseResample(const std::string& name);
 
 struct PreprocessSpec {
   // Output voxel size along i, j, k (L, P, S) in mm. Default: 2.5, 2.5, 5.

@@ -22,7 +22,7 @@ class ModelImpl final : public Model {
     info_.description = m.description;
     info_.dimension = static_cast<size_t>(m.dimension);
     info_.spacing_mm = m.preprocess.spacing_mm;
-    info_.resample = m.preprocess.resample == embed::Resample::kAntialias ? "antialias" : "linear";
+    info_.resample = embed::ResampleName(m.preprocess.resample);
     info_.size = m.preprocess.size;
     info_.slab_mm = m.slab_mm;
     info_.max_tokens = static_cast<int>(m.max_tokens);

@@ -111,12 +111,13 @@ Result<embed::ModelManifest> ParseManifest(const std::string& text) {
     m.preprocess.hu_min = window[0];
     m.preprocess.hu_max = window[1];
     in.Num("pad_value", &m.preprocess.pad_value);
-    std::string resample = "linear";
+    std::string resample = embed::ResampleName(m.preprocess.resample);
     in.Str("resample", &resample);
-    if (err.ok() && resample != "linear" && resample != "antialias") {
+    if (const auto r = embed::ParseResample(resample)) {
+      m.preprocess.resample = *r;
+    } else if (err.ok()) {
       in.Fail("resample", "must be \"linear\" or \"antialias\"");
     }
-    m.preprocess.resample = resample == "antialias" ? embed::Resample::kAntialias : embed::Resample::kLinear;
     if (err.ok() && in.Has("scale")) {
       Fields sc(in.At("scale"), "input.scale", &err);
       sc.Num("offset", &m.preprocess.offset);
@@ -219,7 +220,7 @@ std::string ManifestToJson(const embed::ModelManifest& m) {
         {"hu_window", {p.hu_min, p.hu_max}},
         {"scale", {{"offset", p.offset}, {"divisor", p.divisor}}},
         {"pad_value", p.pad_value},
-        {"resample", p.resample == embed::Resample::kAntialias ? "antialias" : "linear"}}},
+        {"resample", embed::ResampleName(p.resample)}}},
       {"tokenizer",
        {{"type", "wordpiece"},
         {"vocab", m.vocab},

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <string_view>
 
 #include "api/src/model_builder.h"
 #include "api/src/model_manifest_json.h"
@@ -126,12 +127,15 @@ Result<std::vector<embed::DiseasePrompts>> CatalogFor(const std::string& dir, co
 constexpr const char* kLayoutFlags[] = {"tiny",   "stem",         "stem-norm", "windows",
                                         "layers", "stem-pool", "no-stem-pool", "resample"};
 
+// How a fine-tune's description begins: "Fine-tuned from '<name>'.".
+constexpr std::string_view kFineTunedFrom = "Fine-tuned from '";
+
 // --resample onto m.
 Status ApplyResampleFlag(const Args& args, embed::ModelManifest* m) {
   if (!args.Has("resample")) return Status::Ok();
-  const std::string r = args.Get("resample");
-  if (r != "linear" && r != "antialias") return Status::InvalidArgument("--resample must be linear or antialias");
-  m->preprocess.resample = r == "antialias" ? embed::Resample::kAntialias : embed::Resample::kLinear;
+  const auto r = embed::ParseResample(args.Get("resample"));
+  if (!r) return Status::InvalidArgument("--resample must be linear or antialias");
+  m->preprocess.resample = *r;
   return Status::Ok();
 }
 
@@ -261,7 +265,7 @@ int CmdTrain(int argc, char** argv) {
     if (!resume) {
       to.init_weights = init + "/" + m->weights;
       to.manifest.name = args.Get("name", m->name);
-      to.manifest.description = "Fine-tuned from '" + m->name + "'.";  // kept through a resume
+      to.manifest.description = std::string(kFineTunedFrom) + m->name + "'.";  // kept through a resume
       // Its phrases train on, unless this directory has its own.
       std::error_code ec;
       std::filesystem::create_directories(out, ec);
@@ -340,8 +344,8 @@ int CmdTrain(int argc, char** argv) {
   // "Fine-tuned from '<name>'." goes on wherever an earlier run of this
   // directory put it (after a --description, too); the rest is rewritten.
   std::string origin;
-  if (const size_t at = m.description.find("Fine-tuned from '"); at != std::string::npos) {
-    const size_t end = m.description.find("'.", at + 17);
+  if (const size_t at = m.description.find(kFineTunedFrom); at != std::string::npos) {
+    const size_t end = m.description.find("'.", at + kFineTunedFrom.size());
     if (end != std::string::npos) origin = m.description.substr(at, end + 2 - at) + " ";
   }
   m.description = origin + "Trained by `ctdb train` on " + std::to_string(set->studies.size()) +
