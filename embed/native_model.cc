@@ -103,15 +103,16 @@ torch::Tensor ImageEncoderImpl::Project(const torch::Tensor& features) {
                                           torch::nn::functional::NormalizeFuncOptions().dim(-1).eps(1e-8));
 }
 
+torch::Tensor ImageEncoderImpl::StemInput(const torch::Tensor& x) const {
+  if (window_scale_.empty()) return x;
+  std::vector<torch::Tensor> ch;
+  for (size_t i = 0; i < window_scale_.size(); ++i) ch.push_back((x * window_scale_[i] + window_shift_[i]).clamp(-1, 1));
+  return torch::cat(ch, 1);
+}
+
 ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
   const int64_t b = x.size(0);
-  torch::Tensor in = x;
-  if (!window_scale_.empty()) {
-    std::vector<torch::Tensor> ch;
-    for (size_t i = 0; i < window_scale_.size(); ++i) ch.push_back((x * window_scale_[i] + window_shift_[i]).clamp(-1, 1));
-    in = torch::cat(ch, 1);
-  }
-  auto f = stem_->forward(in);                   // (B, C, Z', Y', X')
+  auto f = stem_->forward(StemInput(x));         // (B, C, Z', Y', X')
   torch::Tensor stem_pooled;                     // (B, C): the probe's pooling
   if (stem_pool_) stem_pooled = f.amax({2, 3, 4}) + f.mean({2, 3, 4});
   f = f.permute({0, 2, 3, 4, 1});                // (B, Z', Y', X', C)

@@ -45,6 +45,11 @@ class ImageEncoderImpl : public torch::nn::Module {
   // The shared projection + normalization, for features pooled elsewhere
   // (e.g. over an organ mask during training): (..., width) -> (..., d).
   torch::Tensor Project(const torch::Tensor& features);
+  // What the stem sees: one clamped channel per HU window (B, W, Z, Y, X),
+  // or x itself without windows.
+  torch::Tensor StemInput(const torch::Tensor& x) const;
+  // conv, [norm,] GELU per stage; the last stage is its conv alone.
+  torch::nn::Sequential& stem() { return stem_; }
 
  private:
   torch::nn::Sequential stem_{nullptr};

@@ -53,7 +53,7 @@ Result<TrainStudy> LoadOne(const CtRateStudy& s, const ModelManifest& m) {
   CTDB_ASSIGN_OR_RETURN(Tensor3 t, Preprocess(v, m.preprocess));
   TrainStudy st;
   st.key = s.key;
-  st.volume = std::move(t.data);
+  st.volume = PackedVolume::Pack(t.data);
   st.findings = s.findings;
   st.impression = s.impression;
   for (const auto& d : m.diseases) {
@@ -100,6 +100,30 @@ Result<TrainStudy> LoadOne(const CtRateStudy& s, const ModelManifest& m) {
 }
 
 }  // namespace
+
+PackedVolume PackedVolume::Pack(const std::vector<float>& v) {
+  PackedVolume p;
+  p.q.resize(v.size());
+  if (v.empty()) return p;
+  const auto [mn, mx] = std::minmax_element(v.begin(), v.end());
+  p.lo = *mn;
+  p.step = (*mx - *mn) / 65535.0f;
+  const float inv = p.step > 0 ? 1.0f / p.step : 0.0f;
+  for (size_t i = 0; i < v.size(); ++i) {
+    p.q[i] = static_cast<int16_t>(std::lround(std::clamp((v[i] - p.lo) * inv, 0.0f, 65535.0f)) - 32768);
+  }
+  return p;
+}
+
+void PackedVolume::Unpack(float* out) const {
+  for (size_t i = 0; i < q.size(); ++i) out[i] = lo + step * static_cast<float>(static_cast<int32_t>(q[i]) + 32768);
+}
+
+std::vector<float> PackedVolume::Unpack() const {
+  std::vector<float> out(q.size());
+  Unpack(out.data());
+  return out;
+}
 
 int OrgansOfRegion(const std::string& region) {
   auto has = [&](const char* w) { return region.find(w) != std::string::npos; };

@@ -8,6 +8,7 @@
 // read-only once loaded.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -29,9 +30,23 @@ struct TrainSentence {
   int slab = -1;        // slab holding the referenced slice; -1 = no reference
 };
 
+// A preprocessed volume kept in 16 bits: v = lo + step * (q + 32768), step
+// = (max - min) / 65535 of the volume (~0.03 HU for CT-CLIP's [-1, 1]).
+// Half the memory of floats, so a training set at a finer model grid
+// (4-8x the voxels) still fits in RAM.
+struct PackedVolume {
+  std::vector<int16_t> q;
+  float lo = 0, step = 0;
+
+  static PackedVolume Pack(const std::vector<float>& v);
+  void Unpack(float* out) const;  // q.size() floats
+  std::vector<float> Unpack() const;
+  size_t size() const { return q.size(); }
+};
+
 struct TrainStudy {
   std::string key;
-  std::vector<float> volume;        // the model grid, (z, y, x) row-major
+  PackedVolume volume;              // the model grid, (z, y, x) row-major
   std::vector<uint8_t> labels;      // one 0/1 per manifest disease
   std::string findings, impression;
   std::vector<TrainSentence> sentences;

@@ -35,6 +35,7 @@
 #include <functional>
 #include <array>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -72,6 +73,10 @@ struct TrainOptions {
   // layout and vocabulary to start from (step 0, fresh optimizer), instead
   // of a random initialization; ignored when <out>/checkpoint resumes.
   std::string init_weights;
+  // The layout init_weights were trained in when it is not `manifest` but
+  // `manifest` is it grown onto a finer input (FinerInput): the weights
+  // move over by GrowFromCoarser. Unset = the same layout.
+  std::optional<ModelManifest> init_manifest;
   // Stop (with a checkpoint) once this many steps are done in total, to
   // split a run into time-boxed sessions; 0 = run to the end.
   int64_t stop_at_step = 0;

@@ -102,7 +102,7 @@ double TrainingSetZeroShotAuc(const Data& d, const std::string& dir) {
     Tensor3 t;
     t.shape = d.m.preprocess.size;
     t.spacing_mm = d.m.preprocess.spacing_mm;
-    t.data = s.volume;
+    t.data = s.volume.Unpack();
     t.slice_z_mm.resize(static_cast<size_t>(t.shape[2]));
     for (size_t k = 0; k < t.slice_z_mm.size(); ++k) t.slice_z_mm[k] = static_cast<float>(k * t.spacing_mm[2]);
     t.slice_inside.assign(t.slice_z_mm.size(), 1);
@@ -245,6 +245,47 @@ TEST_CASE("training: a run started from a trained model's weights starts where i
   r = Train(d.set, missing);
   REQUIRE(!r.ok());
   CHECK(r.status().IsNotFound());
+}
+
+TEST_CASE("volume augmentation: the noise is Gaussian with sd 0.01, fresh per call") {
+  const std::array<int64_t, 3> zyx{8, 64, 64};
+  std::vector<float> in(static_cast<size_t>(zyx[0] * zyx[1] * zyx[2]), 0.0f), a(in.size()), b(in.size());
+  std::mt19937_64 rng(5);
+  AugmentVolume(in.data(), a.data(), zyx, 0.0f, rng);
+  AugmentVolume(in.data(), b.data(), zyx, 0.0f, rng);
+  // a - b: the two offsets' difference plus noise of sd 0.01 * sqrt(2).
+  double mean = 0, sq = 0, fourth = 0;
+  for (size_t i = 0; i < a.size(); ++i) mean += a[i] - b[i];
+  mean /= static_cast<double>(a.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double d = a[i] - b[i] - mean;
+    sq += d * d;
+    fourth += d * d * d * d;
+  }
+  sq /= static_cast<double>(a.size());
+  fourth /= static_cast<double>(a.size());
+  CHECK(std::sqrt(sq) == doctest::Approx(0.01 * std::sqrt(2.0)).epsilon(0.02));
+  CHECK(fourth / (sq * sq) == doctest::Approx(3.0).epsilon(0.05));  // Gaussian kurtosis, not uniform's 1.8
+  size_t same = 0;
+  for (size_t i = 1; i < a.size(); ++i) same += a[i] == a[i - 1];
+  CHECK(same < a.size() / 100);  // not one draw repeated
+}
+
+TEST_CASE("packed training volumes: 16 bits, within half a step of the floats") {
+  std::vector<float> v;
+  for (int i = 0; i < 5000; ++i) v.push_back(std::sin(i * 0.37f) * 1.3f - 0.2f);
+  v.push_back(-1.0f);  // the padding value
+  const PackedVolume p = PackedVolume::Pack(v);
+  CHECK(p.size() == v.size());
+  CHECK(p.step == doctest::Approx(2.6 / 65535).epsilon(0.01));
+  const std::vector<float> back = p.Unpack();
+  double worst = 0;
+  for (size_t i = 0; i < v.size(); ++i) worst = std::max(worst, std::fabs(static_cast<double>(back[i]) - v[i]));
+  CHECK(worst <= p.step * 0.51);
+  CHECK(back.back() == doctest::Approx(-1.0f).epsilon(1e-4));
+  const PackedVolume flat = PackedVolume::Pack(std::vector<float>(10, -1.0f));  // all air
+  CHECK(flat.Unpack() == std::vector<float>(10, -1.0f));
+  CHECK(PackedVolume::Pack({}).Unpack().empty());
 }
 
 TEST_CASE("volume augmentation: an in-plane shift of at most 4 voxels, bounded gain and offset, z untouched") {

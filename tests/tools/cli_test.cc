@@ -296,6 +296,54 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
                dir.Sub("tj")).code != 0);
     CHECK(test::ReadFileBytes(dir.Sub("t") + "/weights.pt") == src_weights);
   }
+  // --finer-input grows the trained model onto a finer grid: spacing halved,
+  // size doubled, one more stem stage; the same command resumes it.
+  {
+    // --tiny's group norm mixes channels: refused, nothing written.
+    r = Ctdb("train --data " + dir.Sub("data") + " --split '' --init " + dir.Sub("t") + " --out " + dir.Sub("t3") +
+             " --batch 2 --finer-input 2");
+    CHECK(r.code == 2);
+    CHECK(r.out.find("group-normalized") != std::string::npos);
+    r = Ctdb("train --tiny --stem-norm batch --data " + dir.Sub("data") + " --split '' --out " + dir.Sub("tn") +
+             " --epochs 1 --batch 2");
+    REQUIRE_MESSAGE(r.code == 0, r.out);
+    const std::string grow = "train --data " + dir.Sub("data") + " --split '' --init " + dir.Sub("tn") + " --out " +
+                             dir.Sub("tf") + " --batch 2 --finer-input 2";
+    r = Ctdb(grow + " --epochs 1");
+    REQUIRE_MESSAGE(r.code == 0, r.out);
+    CHECK(r.out.find("started from " + dir.Sub("tn")) != std::string::npos);
+    auto m = ReadManifest(dir.Sub("tf"));
+    auto base = ReadManifest(dir.Sub("tn"));
+    REQUIRE(m.ok());
+    REQUIRE(base.ok());
+    CHECK(m->preprocess.spacing_mm[0] == base->preprocess.spacing_mm[0] / 2);
+    CHECK(m->preprocess.spacing_mm[2] == base->preprocess.spacing_mm[2] / 2);
+    CHECK(m->preprocess.size[2] == base->preprocess.size[2] * 2);
+    REQUIRE(m->architecture.stem.size() == base->architecture.stem.size() + 1);
+    CHECK(m->architecture.stem[0].channels == 2 * std::max<int64_t>(1, base->architecture.windows.size()) + 2);
+    CHECK(m->description.find("Fine-tuned from 'ctdb-synthetic'.") != std::string::npos);
+    r = Ctdb("model info " + dir.Sub("tf"));
+    CHECK(r.code == 0);
+    const std::string state = test::ReadFileBytes(dir.Sub("tf") + "/checkpoint/state.txt");
+    r = Ctdb(grow + " --epochs 2");
+    REQUIRE_MESSAGE(r.code == 0, r.out);
+    CHECK(r.out.find("resumed") != std::string::npos);
+    CHECK(test::ReadFileBytes(dir.Sub("tf") + "/checkpoint/state.txt") != state);
+    r = Ctdb(grow + ":10 --epochs 3");  // not how this checkpoint grew
+    CHECK(r.code == 2);
+    CHECK(r.out.find("another layout than --finer-input") != std::string::npos);
+    r = Ctdb("train --tiny --data " + dir.Sub("data") + " --out " + dir.Sub("t3") + " --finer-input 2");
+    CHECK(r.code == 2);
+    CHECK(r.out.find("give it with --init") != std::string::npos);
+    for (const std::string bad : {"0", "2:x", "2x2", "1", "2:1", "5"}) {
+      CAPTURE(bad);
+      r = Ctdb("train --data " + dir.Sub("data") + " --split '' --init " + dir.Sub("tn") + " --out " + dir.Sub("t3") +
+               " --finer-input " + bad);
+      CHECK(r.code == 2);
+      CHECK(r.out.find("finer") != std::string::npos);
+    }
+    CHECK(!std::filesystem::exists(dir.Sub("t3") + "/manifest.json"));
+  }
   // The same command resumes; a layout flag contradicting the checkpoint is
   // refused (it used to be dropped silently) and the checkpoint is kept.
   const std::string state = test::ReadFileBytes(dir.Sub("tl") + "/checkpoint/state.txt");

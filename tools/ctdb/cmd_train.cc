@@ -9,6 +9,7 @@
 #include "ctdb/model.h"
 #include "embed/disease_catalog.h"
 #include "embed/encoder.h"
+#include "embed/finer_input.h"
 #include "embed/tokenizer.h"
 #include "embed/trainer.h"
 #include "tools/ctdb/cli_common.h"
@@ -25,7 +26,7 @@ const char kHelp[] =
     "                  [--description TEXT]\n"
     "                  [--no-siglip] [--no-disease] [--no-localization] [--no-anatomy]\n"
     "                  [--no-augment] [--no-augment-volumes] [--no-false-negatives] [--no-labels]\n"
-    "                  [--init MODELDIR] [--stop-at-step N] [--json]\n"
+    "                  [--init MODELDIR [--finer-input F[:CHANNELS]]] [--stop-at-step N] [--json]\n"
     "Trains the native hybrid CNN-ViT model on a CT-RATE-layout folder (its `train` split by\n"
     "default; reports, labels and organ masks are used) and writes a model directory. Objectives\n"
     "(all on unless switched off): SigLIP image-report loss, disease-token vs sentence loss,\n"
@@ -51,6 +52,11 @@ const char kHelp[] =
     "--init MODELDIR fine-tunes a trained native model (e.g. the shipped one on your own studies):\n"
     "training starts from its weights with a fresh optimizer and keeps its layout, vocabulary,\n"
     "diseases and phrases (layout flags must agree); MODELDIR itself is left untouched.\n"
+    "--finer-input F[:CHANNELS] (with --init) fine-tunes it on an F times finer grid (F = N or\n"
+    "ZxYxX, e.g. 2: 1.5x1.5x3 mm -> 0.75x0.75x1.5 mm, 8x the voxels): a new first stem stage of\n"
+    "stride F (CHANNELS, default two per window + 2) starts out passing each window's box average\n"
+    "on, so training begins from the model's own quality and learns what the coarser grid\n"
+    "averaged away (small calcifications and nodules); tokens, slabs and all later weights stay.\n"
     "CPU by default; --cuda when LibTorch has CUDA.\n";
 
 // "-1000:-400,-200:200" -> {{-1000, -400}, {-200, 200}}; "none" -> {}.
@@ -162,6 +168,26 @@ Status ApplyLayoutFlags(const Args& args, embed::ModelManifest* m) {
   return Status::Ok();
 }
 
+// --finer-input "2", "1x2x2", "2:12" -> factor (z, y, x) and channels (0 = default).
+Status ParseFinerInput(const std::string& text, std::array<int64_t, 3>* factor, int64_t* channels) {
+  const std::vector<std::string> f = SplitOn(text, ':');
+  *channels = 0;
+  if ((f.size() != 1 && f.size() != 2) || !ParseTriple(f[0], factor) || (f.size() == 2 && !ParseCount(f[1], channels))) {
+    return Status::InvalidArgument("--finer-input wants a factor N or ZxYxX, optionally :CHANNELS (e.g. 2 or 1x2x2:12); got '" +
+                                   text + "'");
+  }
+  return Status::Ok();
+}
+
+// m grown by --finer-input.
+Result<embed::ModelManifest> ApplyFinerInput(const Args& args, const embed::ModelManifest& m) {
+  std::array<int64_t, 3> factor;
+  int64_t channels;
+  CTDB_RETURN_IF_ERROR(ParseFinerInput(args.Get("finer-input"), &factor, &channels));
+  if (channels == 0) channels = 2 * std::max<int64_t>(1, static_cast<int64_t>(m.architecture.windows.size())) + 2;
+  return embed::FinerInput(m, factor, channels);
+}
+
 }  // namespace
 
 int CmdTrain(int argc, char** argv) {
@@ -172,7 +198,8 @@ int CmdTrain(int argc, char** argv) {
   Args args(argc, argv, 0, flags);
   std::set<std::string> known = flags;
   for (const char* k :
-       {"data", "out", "epochs", "batch", "lr", "seed", "split", "limit", "threads", "name", "stop-at-step", "stem-norm", "windows", "description", "stem", "layers", "init", "resample"}) {
+       {"data", "out", "epochs", "batch", "lr", "seed", "split", "limit", "threads", "name", "stop-at-step", "stem-norm", "windows", "description", "stem", "layers", "init", "resample",
+        "finer-input"}) {
     known.insert(k);
   }
   int exit;
@@ -223,6 +250,9 @@ int CmdTrain(int argc, char** argv) {
       return UsageError("--init and --out are the same directory; train into a new --out", kHelp);
     }
   }
+  if (args.Has("finer-input") && !args.Has("init")) {
+    return UsageError("--finer-input grows a trained model: give it with --init MODELDIR", kHelp);
+  }
   const std::string init = resume ? "" : args.Get("init");  // a stopped fine-tune resumes like any run
   Progress loading("reading studies", 0);
   auto load = [&](const embed::ModelManifest& m) {
@@ -258,6 +288,26 @@ int CmdTrain(int argc, char** argv) {
                             " asks for; " + (resume ? "resume" : "fine-tune it") +
                             " without them, or train into a new --out",
                         kHelp);
+    }
+    if (args.Has("finer-input") && resume) {
+      // The same command resumes: the checkpoint must be that growth of --init.
+      auto from = ReadManifest(args.Get("init"));
+      if (!from.ok()) return Fail(from.status());
+      auto grown = ApplyFinerInput(args, *from);
+      if (!grown.ok()) return UsageError(grown.status().message(), kHelp);
+      grown->name = m->name;
+      grown->description = m->description;
+      grown->diseases = m->diseases;
+      grown->preprocess.resample = m->preprocess.resample;  // --resample has its own check above
+      if (ManifestToJson(*grown) != ManifestToJson(*m)) {
+        return UsageError(base + " holds a checkpoint of another layout than --finer-input asks for; resume without it, "
+                          "or train into a new --out", kHelp);
+      }
+    } else if (args.Has("finer-input")) {
+      auto grown = ApplyFinerInput(args, to.manifest);
+      if (!grown.ok()) return UsageError(grown.status().message(), kHelp);
+      to.init_manifest = *m;
+      to.manifest = *grown;
     }
     auto wp = embed::WordPiece::Load(base + "/" + m->vocab, m->tokenizer);
     if (!wp.ok()) return Fail(wp.status());
