@@ -329,9 +329,11 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
     REQUIRE_MESSAGE(r.code == 0, r.out);
     CHECK(r.out.find("resumed") != std::string::npos);
     CHECK(test::ReadFileBytes(dir.Sub("tf") + "/checkpoint/state.txt") != state);
-    r = Ctdb(grow + ":10 --epochs 3");  // not how this checkpoint grew
+    const std::string resumed = test::ReadFileBytes(dir.Sub("tf") + "/checkpoint/state.txt");
+    r = Ctdb(grow + ":10 --epochs 3");  // not how this checkpoint grew: refused, kept
     CHECK(r.code == 2);
     CHECK(r.out.find("another layout than --finer-input") != std::string::npos);
+    CHECK(test::ReadFileBytes(dir.Sub("tf") + "/checkpoint/state.txt") == resumed);
     r = Ctdb("train --tiny --data " + dir.Sub("data") + " --out " + dir.Sub("t3") + " --finer-input 2");
     CHECK(r.code == 2);
     CHECK(r.out.find("give it with --init") != std::string::npos);
