@@ -176,6 +176,31 @@ TEST_CASE("native encoder: bad inputs, weights and manifests are refused with re
   CHECK(ValidateManifest(bad).message().find("format") != std::string::npos);
 }
 
+TEST_CASE("native model: the stem sees one clamped channel per HU window, as each window's own map") {
+  ModelManifest m = NewModelSpec::TinyManifest();
+  m.architecture.windows = {{-1000, -400}, {-200, 200}, {150, 1000}};
+  ClipModel model(m, 64);
+  // HU -1100..1100 in CT-CLIP's scaling (HU / 1000), on 2 volumes.
+  const auto hu = torch::linspace(-1100, 1100, 2 * 4 * 5 * 6).view({2, 1, 4, 5, 6});
+  const auto x = (hu - m.preprocess.offset) / m.preprocess.divisor;
+  const auto got = model->image->StemInput(x);
+  REQUIRE(got.sizes() == torch::IntArrayRef({2, 3, 4, 5, 6}));
+  for (size_t w = 0; w < m.architecture.windows.size(); ++w) {
+    const double lo = m.architecture.windows[w][0], hi = m.architecture.windows[w][1], span = hi - lo;
+    // The per-window scalar arithmetic the model computed before it did all
+    // windows in one pass: the same float operations, so equal bits.
+    const double scale = 2.0 * m.preprocess.divisor / span;
+    const double shift = 2.0 * (m.preprocess.offset - lo) / span - 1.0;
+    const auto want = (x * scale + shift).clamp(-1, 1);
+    CHECK(torch::equal(got.select(1, static_cast<int64_t>(w)).unsqueeze(1), want));
+    // And what it means: lo -> -1, hi -> +1, linear between, clamped outside.
+    const auto expect = ((hu - lo) * (2.0 / span) - 1.0).clamp(-1, 1);
+    CHECK((got.select(1, static_cast<int64_t>(w)).unsqueeze(1) - expect).abs().max().item<double>() < 1e-5);
+  }
+  // No windows: the scaled HU as they are.
+  CHECK(torch::equal(ClipModel(NewModelSpec::TinyManifest(), 64)->image->StemInput(x), x));
+}
+
 TEST_CASE("native model: FLOPs per volume counted by layer") {
   const ModelManifest m = NewModelSpec::TinyManifest();
   // Stem by hand: conv 3x3x3 1->8 onto 8x16x16, conv 1x4x4 8->32 onto 8x4x4 (128 tokens).
