@@ -58,8 +58,8 @@ ImageEncoderImpl::ImageEncoderImpl(const ModelManifest& m) {
   // + offset; channel = clamp(2 * (HU - lo) / (hi - lo) - 1, -1, 1).
   for (const auto& w : a.windows) {
     const double span = w[1] - w[0];
-    window_scale_.push_back(2.0 * m.preprocess.divisor / span);
-    window_shift_.push_back(2.0 * (m.preprocess.offset - w[0]) / span - 1.0);
+    window_scale_.push_back(static_cast<float>(2.0 * m.preprocess.divisor / span));
+    window_shift_.push_back(static_cast<float>(2.0 * (m.preprocess.offset - w[0]) / span - 1.0));
   }
   int64_t in = InputChannels(a);
   for (size_t s = 0; s < a.stem.size(); ++s) {
@@ -110,10 +110,7 @@ torch::Tensor ImageEncoderImpl::StemInput(const torch::Tensor& x) const {
   // first convolution (1.2 s of a training step at 192 x 192 x 128 x 16).
   // The same float arithmetic as per-window scalars, so the same numbers.
   const int64_t w = static_cast<int64_t>(window_scale_.size());
-  const auto as_channels = [&](const std::vector<double>& v) {
-    std::vector<float> f(v.begin(), v.end());
-    return torch::tensor(f, x.options()).view({1, w, 1, 1, 1});
-  };
+  const auto as_channels = [&](const std::vector<float>& v) { return torch::tensor(v, x.options()).view({1, w, 1, 1, 1}); };
   std::vector<int64_t> shape = x.sizes().vec();
   shape[1] = w;
   return (x.expand(shape) * as_channels(window_scale_)).add_(as_channels(window_shift_)).clamp_(-1, 1);

@@ -72,7 +72,7 @@ class ImageEncoderImpl : public torch::nn::Module {
   torch::nn::Linear proj_{nullptr};
   std::array<int64_t, 3> grid_{0, 0, 0};
   int64_t num_diseases_ = 0;
-  std::vector<double> window_scale_, window_shift_;  // per input channel
+  std::vector<float> window_scale_, window_shift_;  // per input channel, as the float arithmetic uses them
 };
 TORCH_MODULE(ImageEncoder);
 
