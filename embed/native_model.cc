@@ -110,7 +110,9 @@ torch::Tensor ImageEncoderImpl::StemInput(const torch::Tensor& x) const {
   // first convolution (1.2 s of a training step at 192 x 192 x 128 x 16).
   // The same float arithmetic as per-window scalars, so the same numbers.
   const int64_t w = static_cast<int64_t>(window_scale_.size());
-  const auto as_channels = [&](const std::vector<float>& v) { return torch::tensor(v, x.options()).view({1, w, 1, 1, 1}); };
+  const auto as_channels = [&](const std::vector<float>& v) {
+    return torch::tensor(v, x.options()).view({1, w, 1, 1, 1});
+  };
   std::vector<int64_t> shape = x.sizes().vec();
   shape[1] = w;
   return (x.expand(shape) * as_channels(window_scale_)).add_(as_channels(window_shift_)).clamp_(-1, 1);
