@@ -136,8 +136,56 @@ std::vector<SlabEncoding> SlabsOf(const torch::Tensor& slabs, const Tensor3& vol
   return out;
 }
 
+std::string ManifestFingerprint(const ModelManifest& m) {
+  std::string out;
+  char num[40];
+  const auto add = [&](double v) {
+    std::snprintf(num, sizeof(num), "%.17g,", v);
+    out += num;
+  };
+  const auto word = [&](const std::string& w) {
+    out += std::to_string(w.size()) + ':' + w + ';';  // length-prefixed: no two lists read the same
+  };
+  word(m.format);
+  add(static_cast<double>(m.dimension));
+  word(m.orientation);
+  const PreprocessSpec& p = m.preprocess;
+  for (double v : p.spacing_mm) add(v);
+  for (int64_t v : p.size) add(static_cast<double>(v));
+  for (float v : {p.hu_min, p.hu_max, p.offset, p.divisor, p.pad_value}) add(v);
+  word(ResampleName(p.resample));
+  add(m.tokenizer.lower_case);
+  add(m.tokenizer.strip_accents);
+  add(m.tokenizer.max_chars_per_word);
+  add(static_cast<double>(m.max_tokens));
+  add(m.slab_mm);
+  add(static_cast<double>(m.diseases.size()));
+  for (const auto& d : m.diseases) word(d);
+  if (m.format == "native") {
+    const NativeArchitecture& a = m.architecture;
+    add(static_cast<double>(a.stem.size()));
+    for (const auto& st : a.stem) {
+      add(static_cast<double>(st.channels));
+      for (int64_t v : st.kernel) add(static_cast<double>(v));
+      for (int64_t v : st.stride) add(static_cast<double>(v));
+    }
+    word(a.stem_norm);
+    add(static_cast<double>(a.windows.size()));
+    for (const auto& w : a.windows) {
+      add(w[0]);
+      add(w[1]);
+    }
+    add(a.stem_pool);
+    for (int64_t v : {a.width, a.layers, a.heads, a.ffn, a.text_width, a.text_layers, a.text_heads, a.text_ffn}) {
+      add(static_cast<double>(v));
+    }
+  }
+  return out;
+}
+
 Result<std::string> ModelId(const ModelManifest& manifest, const std::vector<std::string>& files) {
   uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : ManifestFingerprint(manifest)) h = (h ^ c) * 1099511628211ULL;
   std::vector<char> buf(1 << 20);
   for (const auto& f : files) {
     std::ifstream in(f, std::ios::binary);

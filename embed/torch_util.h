@@ -47,7 +47,14 @@ TokenGroups TokenizeByLength(const WordPiece& tokenizer, const std::vector<std::
 // the padding outside the scan are dropped.
 std::vector<SlabEncoding> SlabsOf(const torch::Tensor& slabs, const Tensor3& volume);
 
-// "<name>@<version>#<16 hex digits>" hashing the files' bytes (FNV-1a 64).
+// The manifest fields that decide what vectors a model produces (input grid
+// and scaling, tokenizer, slabs, diseases, architecture incl. HU windows), as
+// text; name, version, description and file names are left out.
+std::string ManifestFingerprint(const ModelManifest& manifest);
+
+// "<name>@<version>#<16 hex digits>" hashing the manifest's fingerprint and
+// the files' bytes (FNV-1a 64): the same weights read on another grid or
+// through other HU windows give other vectors, so another id.
 Result<std::string> ModelId(const ModelManifest& manifest, const std::vector<std::string>& files);
 
 // Runs fn, turning LibTorch's exceptions (c10::Error) into a Status with

@@ -95,6 +95,13 @@ Result<embed::ModelManifest> ParseManifest(const std::string& text) {
   embed::ModelManifest m;
   Status err;
   Fields top(j, "", &err);
+  // Absent in manifests written before the field existed: those are version 1.
+  int64_t manifest_version = 1;
+  top.Num("manifest_version", &manifest_version);
+  if (err.ok() && (manifest_version < 1 || manifest_version > kManifestVersion)) {
+    top.Fail("manifest_version", std::to_string(manifest_version) + " is not one this ctdb reads (1 to " +
+                                     std::to_string(kManifestVersion) + "); a newer ctdb wrote it");
+  }
   top.Str("format", &m.format, true);
   top.Str("name", &m.name, true);
   top.Str("version", &m.version, true);
@@ -208,6 +215,7 @@ std::string ManifestToJson(const embed::ModelManifest& m) {
   using ojson = nlohmann::ordered_json;  // keeps the documented field order
   const auto& p = m.preprocess;
   ojson j = {
+      {"manifest_version", kManifestVersion},
       {"format", m.format},
       {"name", m.name},
       {"version", m.version},

@@ -19,6 +19,7 @@
 // embed::ModelManifest; unknown fields are ignored (exports may carry more).
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "ctdb/result.h"
@@ -26,6 +27,12 @@
 #include "embed/model_manifest.h"
 
 namespace ctdb {
+
+// The manifest layout this build writes and the newest it reads. Fields a
+// reader does not know are ignored, so a change that older readers would
+// misread (new meaning for an existing field, a field that changes the
+// vectors) raises it; older ctdb builds then refuse the manifest by name.
+constexpr int64_t kManifestVersion = 1;
 
 // InvalidArgument naming the field for a wrong type or missing required field.
 Result<embed::ModelManifest> ParseManifest(const std::string& json_text);

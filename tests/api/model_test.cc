@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <functional>
 
 #include "api/src/model_builder.h"
 #include "api/src/model_manifest_json.h"
@@ -61,6 +62,17 @@ TEST_CASE("manifest: round trip, defaults and field-named errors") {
             .message()
             .find("architecture.stem[0].channels") != std::string::npos);
   CHECK(err(R"({"format":"native","name":"x","version":"1","dimension":8,"diseases":["a",3]})").IsInvalidArgument());
+
+  // The layout version: written, read back, absent = 1, a newer one refused by name.
+  CHECK(ManifestToJson(m).rfind("{\n  \"manifest_version\": 1,", 0) == 0);
+  CHECK(ParseManifest(R"({"manifest_version":1,"format":"native","name":"x","version":"1","dimension":8})").ok());
+  const Status newer = err(R"({"manifest_version":2,"format":"native","name":"x","version":"1","dimension":8})");
+  CHECK(newer.IsInvalidArgument());
+  CHECK(newer.message().find("manifest_version: 2 is not one this ctdb reads") != std::string::npos);
+  CHECK(err(R"({"manifest_version":0,"format":"native","name":"x","version":"1","dimension":8})").IsInvalidArgument());
+  CHECK(err(R"({"manifest_version":"1","format":"native","name":"x","version":"1","dimension":8})")
+            .message()
+            .find("manifest_version: must be a number") != std::string::npos);
 }
 
 TEST_CASE("model: open errors name the problem") {
@@ -207,6 +219,36 @@ TEST_CASE("model: HU windows are input channels named in the manifest; bad windo
   REQUIRE(b.ok());
   CHECK(a->vectors.image.size() == 32);
   CHECK(a->vectors.image != b->vectors.image);
+}
+
+TEST_CASE("model: the id covers the grid, scaling and disease order the weights are read with, not the description") {
+  test::TempDir dir;
+  const std::string base = MakeTinyModel(dir.Sub("base"), 1);
+  auto original = Model::Open(base);
+  REQUIRE(original.ok());
+  const auto id_after = [&](const std::string& name, const std::function<void(embed::ModelManifest*)>& edit) {
+    const std::string copy = dir.Sub(name);
+    std::filesystem::copy(base, copy, std::filesystem::copy_options::recursive);
+    auto m = ReadManifest(copy);
+    REQUIRE(m.ok());
+    edit(&*m);
+    REQUIRE(WriteManifest(copy, *m).ok());
+    auto model = Model::Open(copy);
+    REQUIRE_MESSAGE(model.ok(), model.status().ToString());
+    return (*model)->id();
+  };
+  CHECK(id_after("described", [](embed::ModelManifest* m) { m->description = "Retold provenance."; }) ==
+        (*original)->id());
+  CHECK(id_after("finer", [](embed::ModelManifest* m) { m->preprocess.spacing_mm[0] = m->preprocess.spacing_mm[1] /= 2; }) !=
+        (*original)->id());
+  CHECK(id_after("window", [](embed::ModelManifest* m) { m->preprocess.hu_max = 400; }) != (*original)->id());
+  CHECK(id_after("resample", [](embed::ModelManifest* m) { m->preprocess.resample = embed::Resample::kAntialias; }) !=
+        (*original)->id());
+  REQUIRE(ReadManifest(base)->diseases.size() >= 2);
+  CHECK(id_after("order", [](embed::ModelManifest* m) { std::swap(m->diseases[0], m->diseases[1]); }) !=
+        (*original)->id());
+  // Same manifest and files in another directory: the same model.
+  CHECK(id_after("copy", [](embed::ModelManifest*) {}) == (*original)->id());
 }
 
 TEST_CASE("model: disease prototypes from the built-in catalog and from an edited diseases.json") {
