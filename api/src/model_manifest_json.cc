@@ -100,7 +100,8 @@ Result<embed::ModelManifest> ParseManifest(const std::string& text) {
   top.Num("manifest_version", &manifest_version);
   if (err.ok() && (manifest_version < 1 || manifest_version > kManifestVersion)) {
     top.Fail("manifest_version", std::to_string(manifest_version) + " is not one this ctdb reads (1 to " +
-                                     std::to_string(kManifestVersion) + "); a newer ctdb wrote it");
+                                     std::to_string(kManifestVersion) + ")" +
+                                     (manifest_version > kManifestVersion ? "; a newer ctdb wrote it" : ""));
   }
   top.Str("format", &m.format, true);
   top.Str("name", &m.name, true);
