@@ -183,18 +183,22 @@ std::string ManifestFingerprint(const ModelManifest& m) {
   return out;
 }
 
+// FNV-1a 64 over n more bytes.
+static void Fnv1a(uint64_t* h, const char* data, size_t n) {
+  for (size_t i = 0; i < n; ++i) *h = (*h ^ static_cast<unsigned char>(data[i])) * 1099511628211ULL;
+}
+
 Result<std::string> ModelId(const ModelManifest& manifest, const std::vector<std::string>& files) {
   uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : ManifestFingerprint(manifest)) h = (h ^ c) * 1099511628211ULL;
+  const std::string fingerprint = ManifestFingerprint(manifest);
+  Fnv1a(&h, fingerprint.data(), fingerprint.size());
   std::vector<char> buf(1 << 20);
   for (const auto& f : files) {
     std::ifstream in(f, std::ios::binary);
     if (!in) return Status::NotFound("cannot open model file " + f);
     while (in) {
       in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
-      for (std::streamsize i = 0; i < in.gcount(); ++i) {
-        h = (h ^ static_cast<unsigned char>(buf[static_cast<size_t>(i)])) * 1099511628211ULL;
-      }
+      Fnv1a(&h, buf.data(), static_cast<size_t>(in.gcount()));
     }
     if (in.bad()) return Status::IOError("reading model file " + f);
   }
