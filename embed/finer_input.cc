@@ -51,6 +51,7 @@ Result<ModelManifest> FinerInput(const ModelManifest& base, const std::array<int
   first.kernel = factor;  // patches: each coarse voxel's block, nothing shared
   first.stride = factor;
   m.architecture.stem.insert(m.architecture.stem.begin(), first);
+  if (m.architecture.detect_stage > 0) ++m.architecture.detect_stage;  // it reads the same stage as before
   return m;
 }
 
@@ -126,6 +127,25 @@ Status GrowFromCoarser(ClipModel& base, ClipModel& grown, const ModelManifest& f
       bn->bias[ch].copy_(mean);
     }
   }
+  return Status::Ok();
+}
+
+Status CopyShared(ClipModel& from, ClipModel& to) {
+  torch::NoGradGuard no_grad;
+  auto params = to->named_parameters();
+  auto buffers = to->named_buffers();
+  auto copy = [&](const std::string& key, const torch::Tensor& v) -> Status {
+    torch::Tensor* dst = params.find(key);
+    if (!dst) dst = buffers.find(key);
+    if (!dst || dst->sizes() != v.sizes()) {
+      return Status::InvalidArgument("the new layout has no tensor of " + key +
+                                     "'s shape; start from a model of the same layout (a detector head may be added)");
+    }
+    dst->copy_(v);
+    return Status::Ok();
+  };
+  for (const auto& p : from->named_parameters()) CTDB_RETURN_IF_ERROR(copy(p.key(), p.value()));
+  for (const auto& b : from->named_buffers()) CTDB_RETURN_IF_ERROR(copy(b.key(), b.value()));
   return Status::Ok();
 }
 

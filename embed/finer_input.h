@@ -1,4 +1,4 @@
-// Growing a trained native model onto a finer input grid (progressive
+// Growing a trained native model: onto a finer input grid (progressive
 // resizing): the voxel spacing is divided by a factor per axis, the size
 // multiplied by it, and one stem stage is put in front whose stride is the
 // factor, so the token grid, the slabs and every later weight stay as they
@@ -6,7 +6,9 @@
 // extra channels the next stage ignores at first): the grown model then
 // computes what its base did on the same scan, and fine-tuning teaches the
 // extra channels what the coarser grid averaged away (1-2 mm calcified
-// coronaries and small nodules vanish at 1.5 x 1.5 x 3 mm).
+// coronaries and small nodules vanish at 1.5 x 1.5 x 3 mm). Or by a head
+// (the detector head, architecture.detect_stage) that starts out adding
+// nothing: CopyShared.
 //
 // Thread contract: pure functions of their arguments; GrowFromCoarser
 // writes only into `grown`.
@@ -34,5 +36,11 @@ Result<ModelManifest> FinerInput(const ModelManifest& base, const std::array<int
 // stage's normalization so that it passes its input through in training
 // and in inference alike.
 Status GrowFromCoarser(ClipModel& base, ClipModel& grown, const ModelManifest& fine, const torch::Tensor& sample);
+
+// Copies every tensor of `from` into the same-named, same-shaped tensor of
+// `to`, whose layout may add to `from`'s (a detector head): what `from`
+// lacks keeps its initialization. A tensor of `from` with no such home is
+// an error naming it.
+Status CopyShared(ClipModel& from, ClipModel& to);
 
 }  // namespace ctdb::embed

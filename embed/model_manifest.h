@@ -46,6 +46,18 @@ struct NativeArchitecture {
   // exactly that pooling learned aortic calcification and hiatal hernia,
   // which the transformer-only path never did. false = models made before.
   bool stem_pool = false;
+  // Finding detectors (0 = none): a small convolutional head on the output
+  // of stem stage `detect_stage` (1-based, before the last stage) with
+  // `detect_channels` hidden channels and one output map per disease,
+  // pooled by log-sum-exp over the volume into one evidence score per
+  // disease, which is added to that disease's token and (through a learned
+  // map) to the global feature. Small findings (a 3-10 mm nodule among
+  // vessels, 2-4 mm coronary calcium beside aortic wall calcium) are a few
+  // voxels of a 6 x 6 in-plane token grid; a detector at a finer stage keeps
+  // them, and training (the labels objective) supervises its scores
+  // directly. Defaults: off, 32 channels.
+  int64_t detect_stage = 0;
+  int64_t detect_channels = 32;
   int64_t width = 128;        // transformer width (= last stem channels)
   int64_t layers = 2;         // image transformer layers
   int64_t heads = 4;

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "embed/encoder_impl.h"
 #include "embed/native_model.h"
@@ -12,6 +13,28 @@
 
 namespace ctdb::embed {
 namespace {
+
+// The first tensor or module stored in `archive` that `module` has no place
+// for ("" = none), as a dotted name. torch::load reads what the module asks
+// for and ignores the rest: weights with a detector head read by a manifest
+// without one would load and give other vectors than they were trained for.
+std::string UnknownStored(torch::serialize::InputArchive& archive, const torch::nn::Module& module,
+                          const std::string& prefix) {
+  std::set<std::string> known;
+  for (const auto& p : module.named_parameters(/*recurse=*/false)) known.insert(p.key());
+  for (const auto& b : module.named_buffers(/*recurse=*/false)) known.insert(b.key());
+  for (const auto& c : module.named_children()) known.insert(c.key());
+  for (const auto& key : archive.keys()) {
+    if (key != "training" && !known.count(key)) return prefix + key;
+  }
+  for (const auto& c : module.named_children()) {
+    torch::serialize::InputArchive sub;
+    if (!archive.try_read(c.key(), sub)) continue;
+    std::string extra = UnknownStored(sub, *c.value(), prefix + c.key() + ".");
+    if (!extra.empty()) return extra;
+  }
+  return "";
+}
 
 class NativeEncoder final : public Encoder {
  public:
@@ -104,6 +127,12 @@ Result<std::unique_ptr<Encoder>> LoadNativeEncoder(const std::string& dir, const
         return Status::InvalidArgument("parameter " + p.key() + " has shape " + c10::str(p.value().sizes()) +
                                        ", the manifest's architecture needs " + c10::str(c10::IntArrayRef(want[p.key()])));
       }
+    }
+    torch::serialize::InputArchive archive;
+    archive.load_from(weights);
+    const std::string extra = UnknownStored(archive, *model, "");
+    if (!extra.empty()) {
+      return Status::InvalidArgument("the weights hold " + extra + ", which the manifest's architecture has no place for");
     }
     model->eval();
     return Status::Ok();

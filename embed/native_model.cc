@@ -80,6 +80,20 @@ ImageEncoderImpl::ImageEncoderImpl(const ModelManifest& m) {
   grid_ = TokenGrid(m);
   stem_pool_ = a.stem_pool;
   const int64_t w = a.width;
+  num_diseases_ = static_cast<int64_t>(m.diseases.size());
+  if (a.detect_stage > 0 && num_diseases_ > 0) {
+    const int64_t per_stage = a.stem_norm == "none" ? 2 : 3;  // conv, [norm,] GELU
+    detect_after_ = static_cast<size_t>(a.detect_stage * per_stage);
+    const int64_t in_ch = a.stem[static_cast<size_t>(a.detect_stage - 1)].channels, hid = a.detect_channels;
+    detect_ = register_module("detect", nn::Sequential());
+    detect_->push_back(nn::Conv3d(nn::Conv3dOptions(in_ch, hid, 3).padding(1)));
+    if (a.stem_norm == "batch") detect_->push_back(nn::BatchNorm3d(hid));
+    if (a.stem_norm == "group") detect_->push_back(nn::GroupNorm(nn::GroupNormOptions(hid % 4 == 0 ? 4 : 1, hid)));
+    detect_->push_back(nn::GELU());
+    detect_->push_back(nn::Conv3d(nn::Conv3dOptions(hid, num_diseases_, 1)));
+    detect_token_ = register_parameter("detect_token", torch::zeros({num_diseases_, 1, w}));
+    detect_global_ = register_parameter("detect_global", torch::zeros({num_diseases_, w}));
+  }
   pos_z_ = register_parameter("pos_z", torch::randn({grid_[0], 1, 1, w}) * 0.02);
   pos_y_ = register_parameter("pos_y", torch::randn({1, grid_[1], 1, w}) * 0.02);
   pos_x_ = register_parameter("pos_x", torch::randn({1, 1, grid_[2], w}) * 0.02);
@@ -89,7 +103,6 @@ ImageEncoderImpl::ImageEncoderImpl(const ModelManifest& m) {
   norm_ = register_module("norm", nn::LayerNorm(nn::LayerNormOptions({w})));
   pool_query_ = register_parameter("pool_query", torch::randn({1, 1, w}) * 0.02);
   pool_ = register_module("pool", nn::MultiheadAttention(nn::MultiheadAttentionOptions(w, a.heads)));
-  num_diseases_ = static_cast<int64_t>(m.diseases.size());
   disease_queries_ = register_parameter("disease_queries", torch::randn({std::max<int64_t>(num_diseases_, 1), 1, w}) * 0.02);
   disease_attn_ = register_module("disease_attn", nn::MultiheadAttention(nn::MultiheadAttentionOptions(w, a.heads)));
   disease_norm_ = register_module("disease_norm", nn::LayerNorm(nn::LayerNormOptions({w})));
@@ -101,6 +114,13 @@ ImageEncoderImpl::ImageEncoderImpl(const ModelManifest& m) {
 torch::Tensor ImageEncoderImpl::Project(const torch::Tensor& features) {
   return torch::nn::functional::normalize(proj_->forward(features),
                                           torch::nn::functional::NormalizeFuncOptions().dim(-1).eps(1e-8));
+}
+
+void ImageEncoderImpl::InitDetectBias(const torch::Tensor& log_odds) {
+  if (!detect_) return;
+  torch::NoGradGuard no_grad;
+  auto* out = detect_[detect_->size() - 1]->as<torch::nn::Conv3dImpl>();
+  out->bias.copy_(log_odds.to(out->bias.dtype()).to(out->bias.device()));
 }
 
 torch::Tensor ImageEncoderImpl::StemInput(const torch::Tensor& x) const {
@@ -120,7 +140,19 @@ torch::Tensor ImageEncoderImpl::StemInput(const torch::Tensor& x) const {
 
 ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
   const int64_t b = x.size(0);
-  auto f = stem_->forward(StemInput(x));         // (B, C, Z', Y', X')
+  torch::Tensor f = StemInput(x), evidence;
+  size_t module = 0;
+  for (auto& stage_module : *stem_) {
+    f = stage_module.forward(f);
+    if (++module == detect_after_) {
+      // Log-sum-exp over the volume less log(voxels): near the mean while
+      // the maps are flat (every voxel gets gradient), the maximum once one
+      // voxel stands out -- one small finding decides the score.
+      auto maps = detect_->forward(f).flatten(2);  // (B, K, V)
+      evidence = maps.logsumexp(2) - std::log(static_cast<double>(maps.size(2)));
+    }
+  }
+  // f: (B, C, Z', Y', X')
   torch::Tensor stem_pooled;                     // (B, C): the probe's pooling
   if (stem_pool_) stem_pooled = f.amax({2, 3, 4}) + f.mean({2, 3, 4});
   f = f.permute({0, 2, 3, 4, 1});                // (B, Z', Y', X', C)
@@ -139,12 +171,15 @@ ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
   // composition, which neither a peak nor a learned pool starts out seeing.
   auto global = pooled + seq.amax(0) + seq.mean(0);
   if (stem_pool_) global = global + stem_pooled;
+  if (evidence.defined()) global = global + evidence.matmul(detect_global_);
+  out.evidence = evidence;
   out.global = Project(global_bn_->forward(global));
   out.slabs = Project(out.tokens.mean({2, 3}));  // (B, Z', d)
   if (num_diseases_ > 0) {
     auto dq = disease_queries_.expand({num_diseases_, b, c});
     auto dis = disease_norm_->forward(dq + std::get<0>(disease_attn_->forward(dq, seq, seq)));
     if (stem_pool_) dis = dis + stem_pooled.unsqueeze(0);  // (K, B, C)
+    if (evidence.defined()) dis = dis + detect_token_ * evidence.t().unsqueeze(-1);
     dis = disease_bn_->forward(dis.transpose(0, 1).reshape({b, num_diseases_ * c})).reshape({b, num_diseases_, c});
     out.diseases = Project(dis);  // (B, K, d)
   } else {
@@ -206,6 +241,20 @@ ClipModelImpl::ClipModelImpl(const ModelManifest& m, int64_t vocab_size) {
   label_token_b = register_parameter("label_token_b", torch::zeros({k}));
 }
 
+double DetectFlops(const ModelManifest& m) {
+  const auto& a = m.architecture;
+  if (a.detect_stage <= 0 || m.diseases.empty()) return 0;
+  std::array<int64_t, 3> g{m.preprocess.size[2], m.preprocess.size[1], m.preprocess.size[0]};
+  for (int64_t s = 0; s < a.detect_stage; ++s) {
+    const auto& st = a.stem[static_cast<size_t>(s)];
+    for (int d = 0; d < 3; ++d) g[d] = ConvOut(g[d], st.kernel[d], st.stride[d]);
+  }
+  const double voxels = static_cast<double>(g[0] * g[1] * g[2]);
+  const double in = static_cast<double>(a.stem[static_cast<size_t>(a.detect_stage - 1)].channels);
+  const double hid = static_cast<double>(a.detect_channels), k = static_cast<double>(m.diseases.size());
+  return 2 * voxels * (in * hid * 27 + hid * k);
+}
+
 double ImageFlops(const ModelManifest& m) {
   const auto& a = m.architecture;
   std::array<int64_t, 3> g{m.preprocess.size[2], m.preprocess.size[1], m.preprocess.size[0]};
@@ -219,6 +268,7 @@ double ImageFlops(const ModelManifest& m) {
   }
   const double t = static_cast<double>(g[0] * g[1] * g[2]), c = static_cast<double>(a.width);
   const double k = static_cast<double>(m.diseases.size()), d = static_cast<double>(m.dimension);
+  flops += DetectFlops(m);
   flops += static_cast<double>(a.layers) * LayerFlops(t, c, static_cast<double>(a.ffn));
   // Attention pooling and disease cross-attention: keys and values over all
   // tokens, then one (or K) query rows.

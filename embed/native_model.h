@@ -9,6 +9,11 @@
 //   slabs     tokens averaged over (y, x): one feature per z token, i.e. one
 //             per slab of (product of stem z strides) model slices,
 //   diseases  K learned disease query tokens cross-attending to the tokens.
+// Optionally (architecture.detect_stage) a detector head on an earlier stem
+// stage scores each disease, log-sum-exp pooled over the volume; the scores
+// are added to the disease and global features along learned directions,
+// which start at zero (a head added to a trained model changes nothing
+// until training moves them).
 // All three go through one projection into the joint space, L2-normalized.
 // Text: token + position embeddings -> transformer with a padding mask ->
 // mean plus per-channel max over the real tokens -> projection, L2-normalized.
@@ -35,6 +40,9 @@ struct ImageOutput {
   torch::Tensor slabs;     // (B, Z', d)
   torch::Tensor diseases;  // (B, K, d); (B, 0, d) when K = 0
   torch::Tensor tokens;    // (B, Z', Y', X', width), before pooling (anatomy pooling)
+  // Per-disease detector scores (B, K) when architecture.detect_stage > 0
+  // (log-odds once trained); undefined otherwise.
+  torch::Tensor evidence;
 };
 
 class ImageEncoderImpl : public torch::nn::Module {
@@ -48,12 +56,21 @@ class ImageEncoderImpl : public torch::nn::Module {
   // What the stem sees: one clamped channel per HU window (B, W, Z, Y, X),
   // or x itself without windows.
   torch::Tensor StemInput(const torch::Tensor& x) const;
+  // Sets the detector head's output biases (K): its scores start at each
+  // disease's base rate. No-op without a head.
+  void InitDetectBias(const torch::Tensor& log_odds);
   // conv, [norm,] GELU per stage; the last stage is its conv alone.
   torch::nn::Sequential& stem() { return stem_; }
 
  private:
   torch::nn::Sequential stem_{nullptr};
   bool stem_pool_ = false;  // manifest architecture.stem_pool
+  // Detector head (detect_stage > 0): reads the stem's module
+  // `detect_after_` - 1 output.
+  torch::nn::Sequential detect_{nullptr};
+  size_t detect_after_ = 0;
+  torch::Tensor detect_token_;   // (K, 1, width): evidence -> disease feature
+  torch::Tensor detect_global_;  // (K, width): evidence -> global feature
   torch::Tensor pos_z_, pos_y_, pos_x_;
   torch::nn::TransformerEncoder transformer_{nullptr};
   torch::nn::LayerNorm norm_{nullptr};
@@ -132,6 +149,8 @@ TORCH_MODULE(ClipModel);
 // Multiply-adds x 2 of one forward pass (convolutions, attention, linear
 // layers; normalizations and activations are left out as negligible).
 double ImageFlops(const ModelManifest& manifest);
+// The detector head's share of ImageFlops (0 without one).
+double DetectFlops(const ModelManifest& manifest);
 double TextFlops(const ModelManifest& manifest, int64_t tokens);
 
 }  // namespace ctdb::embed

@@ -179,6 +179,12 @@ std::string ManifestFingerprint(const ModelManifest& m) {
     for (int64_t v : {a.width, a.layers, a.heads, a.ffn, a.text_width, a.text_layers, a.text_heads, a.text_ffn}) {
       add(static_cast<double>(v));
     }
+    // Only when present: models without a head keep the ids they had.
+    if (a.detect_stage > 0) {
+      word("detect");
+      add(static_cast<double>(a.detect_stage));
+      add(static_cast<double>(a.detect_channels));
+    }
   }
   return out;
 }

@@ -186,14 +186,18 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
     if (!m.diseases.empty()) {
       // Label biases start at each disease's log-odds in the training set:
       // Adam moves a bias ~lr per step, far too slowly to find -2 from 0.
+      // So do the detector head's (a head added to a trained model keeps them).
       torch::NoGradGuard ng;
+      auto log_odds = torch::empty({static_cast<int64_t>(m.diseases.size())});
       for (size_t k = 0; k < m.diseases.size(); ++k) {
         double pos = 0;
         for (const auto& s : data.studies) pos += s.labels[k];
         const double p = (pos + 1) / (static_cast<double>(n) + 2);
-        model->label_global_b[static_cast<int64_t>(k)] = std::log(p / (1 - p));
-        model->label_token_b[static_cast<int64_t>(k)] = std::log(p / (1 - p));
+        log_odds[static_cast<int64_t>(k)] = std::log(p / (1 - p));
       }
+      model->label_global_b.copy_(log_odds.to(device));
+      model->label_token_b.copy_(log_odds.to(device));
+      model->image->InitDetectBias(log_odds);
     }
     if (fs::exists(ckpt + "/state.txt")) {
       step = ReadState(ckpt);
@@ -215,7 +219,10 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
                                          " has another shape; start from a model of the same manifest and vocabulary");
         }
       }
-      if (o.init_manifest) {
+      if (o.init_manifest && o.init_manifest->architecture.stem.size() == m.architecture.stem.size()) {
+        // Same grid: the new layout only adds (a detector head); the rest moves over as is.
+        CTDB_RETURN_IF_ERROR(CopyShared(source, model));
+      } else if (o.init_manifest) {
         // The first studies, as they are, set the new stage's normalization.
         const int64_t k = std::min<int64_t>(n, 16);
         auto sample = torch::empty({k, 1, m.preprocess.size[2], m.preprocess.size[1], m.preprocess.size[0]});
@@ -445,6 +452,10 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
         losses["labels"] = torch::binary_cross_entropy_with_logits(global_logits, y) +
                            torch::binary_cross_entropy_with_logits(token_logits, y) +
                            torch::binary_cross_entropy_with_logits(report_logits, y);
+        // The detector head's scores against the same labels: a direct
+        // signal for the small findings, whose evidence reaches the
+        // embeddings (and so zero-shot scoring) through the terms above.
+        if (img.evidence.defined()) losses["detect"] = torch::binary_cross_entropy_with_logits(img.evidence, y);
         // Distinct diseases, distinct directions. "Consolidation." and "No
         // consolidation." share the disease word, so p+ - p- starts out as
         // the direction of "no" for every disease: the shipped model's

@@ -22,7 +22,9 @@
 //                 tower, and the prompts learn to point where it looks),
 //                 plus "prompts": the squared cosines between different
 //                 diseases' directions (else "X." - "No X." is the direction
-//                 of "no" for every X)
+//                 of "no" for every X); with a detector head
+//                 (architecture.detect_stage), "detect": its per-disease
+//                 scores against the labels
 // Checkpoints (model, optimizer, step) go to <out>/checkpoint/ every epoch;
 // training resumes from them. A run may start from a trained model's
 // weights (fine-tuning) instead of a random initialization. CPU by
@@ -74,8 +76,10 @@ struct TrainOptions {
   // of a random initialization; ignored when <out>/checkpoint resumes.
   std::string init_weights;
   // The layout init_weights were trained in when it is not `manifest` but
-  // `manifest` is it grown onto a finer input (FinerInput): the weights
-  // move over by GrowFromCoarser. Unset = the same layout.
+  // `manifest` is it grown onto a finer input (FinerInput; the weights move
+  // over by GrowFromCoarser) and/or given a detector head (architecture.
+  // detect_stage; the head starts fresh, adding nothing to the embeddings
+  // until trained). Unset = the same layout.
   std::optional<ModelManifest> init_manifest;
   // Stop (with a checkpoint) once this many steps are done in total, to
   // split a run into time-boxed sessions; 0 = run to the end.

@@ -184,6 +184,11 @@ Result<embed::ModelManifest> ParseManifest(const std::string& text) {
     }
     ar.Str("stem_norm", &a.stem_norm);
     ar.Bool("stem_pool", &a.stem_pool);
+    if (err.ok() && ar.Has("detect")) {
+      Fields dt(ar.At("detect"), "architecture.detect", &err);
+      dt.Num("stage", &a.detect_stage, true);
+      dt.Num("channels", &a.detect_channels);
+    }
     if (err.ok() && ar.Has("windows")) {
       const json& w = ar.At("windows");
       a.windows.clear();
@@ -257,6 +262,10 @@ std::string ManifestToJson(const embed::ModelManifest& m) {
                            {"layers", a.text_layers},
                            {"heads", a.text_heads},
                            {"ffn", a.text_ffn}}}};
+    // Absent = no detection head: manifests of models without one read as before.
+    if (a.detect_stage > 0) {
+      j["architecture"]["detect"] = {{"stage", a.detect_stage}, {"channels", a.detect_channels}};
+    }
   } else {
     j["files"] = {{"image_module", m.image_module}, {"text_module", m.text_module}};
   }

@@ -12,6 +12,7 @@
 #include "ctdb/model.h"
 #include "embed/native_model.h"
 #include "embed/nifti_io.h"
+#include "embed/torch_util.h"
 #include "tests/test_util.h"
 #include "tools/synth/synth.h"
 
@@ -252,6 +253,43 @@ TEST_CASE("model: the id covers the grid, scaling and disease order the weights 
         (*original)->id());
   // Same manifest and files in another directory: the same model.
   CHECK(id_after("copy", [](embed::ModelManifest*) {}) == (*original)->id());
+}
+
+TEST_CASE("model: a detector head is a manifest choice, absent in older manifests, in the id, and opens") {
+  test::TempDir dir;
+  NewModelSpec spec;
+  spec.manifest = NewModelSpec::TinyManifest();
+  spec.corpus = {"No pleural effusion.", "Right pleural effusion."};
+  const auto plain = spec.manifest;
+  CHECK(ParseManifest(R"({"format":"native","name":"x","version":"1","dimension":8})")->architecture.detect_stage == 0);
+  // Written only when present: manifests (and ids) of models without one are as before.
+  CHECK(ManifestToJson(plain).find("detect") == std::string::npos);
+  spec.manifest.architecture.detect_stage = 1;
+  spec.manifest.architecture.detect_channels = 6;
+  const std::string text = ManifestToJson(spec.manifest);
+  CHECK(text.find("\"detect\"") != std::string::npos);
+  auto back = ParseManifest(text);
+  REQUIRE(back.ok());
+  CHECK(back->architecture.detect_stage == 1);
+  CHECK(back->architecture.detect_channels == 6);
+  auto nostage = ParseManifest(R"({"format":"native","name":"x","version":"1","dimension":8,
+                                   "architecture":{"detect":{"channels":4}}})");
+  REQUIRE(!nostage.ok());
+  CHECK(nostage.status().message().find("architecture.detect.stage") != std::string::npos);
+  // The head changes the vectors: it is part of the id's fingerprint.
+  CHECK(embed::ManifestFingerprint(spec.manifest) != embed::ManifestFingerprint(plain));
+  auto unused = plain;
+  unused.architecture.detect_channels = 99;  // no head: its width means nothing
+  CHECK(embed::ManifestFingerprint(unused) == embed::ManifestFingerprint(plain));
+  // A model with a head is made, opened and embeds.
+  REQUIRE(CreateNativeModel(dir.Sub("headed"), spec).ok());
+  auto model = Model::Open(dir.Sub("headed"));
+  REQUIRE_MESSAGE(model.ok(), model.status().ToString());
+  auto e = (*model)->EmbedTexts({"Right pleural effusion."});
+  REQUIRE(e.ok());
+  // Beyond the stem it is refused by name.
+  spec.manifest.architecture.detect_stage = static_cast<int64_t>(spec.manifest.architecture.stem.size());
+  CHECK(CreateNativeModel(dir.Sub("bad"), spec).message().find("architecture.detect.stage") != std::string::npos);
 }
 
 TEST_CASE("model: disease prototypes from the built-in catalog and from an edited diseases.json") {

@@ -247,6 +247,48 @@ TEST_CASE("training: a run started from a trained model's weights starts where i
   CHECK(r.status().IsNotFound());
 }
 
+TEST_CASE("training: a detector head trains with its own loss, and a trained model can be given one") {
+  Data d;
+  TrainOptions plain = d.Options("plain", 2);
+  REQUIRE(Train(d.set, plain).ok());
+  ModelManifest headed = d.m;
+  headed.architecture.detect_stage = 1;
+  headed.architecture.detect_channels = 8;
+
+  TrainOptions o = d.Options("headed", 2);
+  o.manifest = headed;
+  o.init_weights = plain.out + "/weights.pt";
+  o.init_manifest = d.m;
+  double first_detect = NAN;
+  o.progress = [&](const TrainOptions::Progress& p) {
+    if (std::isnan(first_detect)) first_detect = p.losses.at("detect");
+  };
+  auto r = Train(d.set, o);
+  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+  CHECK(r->initialized);
+  REQUIRE(r->final_losses.count("detect"));
+  // Its biases start at the labels' base rates: the first loss is about the
+  // labels' entropy (~0.3-0.5 per disease here), not log 2.
+  MESSAGE("detect loss: first step " << first_detect << ", last epoch " << r->final_losses.at("detect"));
+  CHECK(first_detect < 0.6);
+  // The written model loads with its head and encodes.
+  auto enc = LoadEncoder(o.out, headed, {});
+  REQUIRE_MESSAGE(enc.ok(), enc.status().ToString());
+  // Read by a manifest without the head, its weights are refused by name
+  // (torch::load alone would skip them and give other vectors).
+  auto headless = LoadEncoder(o.out, d.m, {});
+  REQUIRE(!headless.ok());
+  CHECK_MESSAGE(headless.status().message().find("image.detect") != std::string::npos, headless.status().ToString());
+
+  // Without labels the head has nothing to learn from: no "detect" term.
+  TrainOptions nolabels = d.Options("nolabels", 1);
+  nolabels.manifest = headed;
+  nolabels.objectives.labels = false;
+  r = Train(d.set, nolabels);
+  REQUIRE(r.ok());
+  CHECK(!r->final_losses.count("detect"));
+}
+
 TEST_CASE("volume augmentation: the noise is Gaussian with sd 0.01, fresh per call") {
   const std::array<int64_t, 3> zyx{8, 64, 64};
   std::vector<float> in(static_cast<size_t>(zyx[0] * zyx[1] * zyx[2]), 0.0f), a(in.size()), b(in.size());

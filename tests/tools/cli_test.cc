@@ -346,6 +346,46 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
     }
     CHECK(!std::filesystem::exists(dir.Sub("t3") + "/manifest.json"));
   }
+  // --detect adds a detector head to a trained model (also while growing it
+  // onto a finer grid); the same command resumes, another head is refused.
+  {
+    const std::string add = "train --data " + dir.Sub("data") + " --split '' --init " + dir.Sub("tn") + " --out " +
+                            dir.Sub("td") + " --batch 2 --detect 1:6";
+    r = Ctdb(add + " --epochs 1");
+    REQUIRE_MESSAGE(r.code == 0, r.out);
+    CHECK(r.out.find("detect") != std::string::npos);  // its loss is logged
+    auto m = ReadManifest(dir.Sub("td"));
+    REQUIRE(m.ok());
+    CHECK(m->architecture.detect_stage == 1);
+    CHECK(m->architecture.detect_channels == 6);
+    CHECK(ReadManifest(dir.Sub("tn"))->architecture.detect_stage == 0);
+    CHECK(Ctdb("model info " + dir.Sub("td")).code == 0);
+    r = Ctdb(add + " --epochs 2");
+    REQUIRE_MESSAGE(r.code == 0, r.out);
+    CHECK(r.out.find("resumed") != std::string::npos);
+    r = Ctdb("train --data " + dir.Sub("data") + " --split '' --init " + dir.Sub("tn") + " --out " + dir.Sub("td") +
+             " --batch 2 --detect 1:7 --epochs 3");
+    CHECK(r.code == 2);
+    CHECK(r.out.find("another layout than --detect") != std::string::npos);
+    r = Ctdb("train --data " + dir.Sub("data") + " --split '' --init " + dir.Sub("tn") + " --out " + dir.Sub("tdf") +
+             " --batch 2 --epochs 1 --finer-input 2 --detect 2");
+    REQUIRE_MESSAGE(r.code == 0, r.out);
+    m = ReadManifest(dir.Sub("tdf"));
+    REQUIRE(m.ok());
+    CHECK(m->architecture.stem.size() == ReadManifest(dir.Sub("tn"))->architecture.stem.size() + 1);
+    CHECK(m->architecture.detect_stage == 2);
+    for (const std::string bad : {"x", "1:", "1:2:3"}) {
+      CAPTURE(bad);
+      r = Ctdb("train --tiny --data " + dir.Sub("data") + " --out " + dir.Sub("t4") + " --detect " + bad);
+      CHECK(r.code == 2);
+      CHECK(r.out.find("--detect wants") != std::string::npos);
+    }
+    r = Ctdb("train --data " + dir.Sub("data") + " --split '' --init " + dir.Sub("tn") + " --out " + dir.Sub("t4") +
+             " --batch 2 --epochs 1 --detect 9");
+    CHECK(r.code != 0);
+    CHECK(r.out.find("architecture.detect.stage") != std::string::npos);
+    CHECK(!std::filesystem::exists(dir.Sub("t4") + "/weights.pt"));
+  }
   // The same command resumes; a layout flag contradicting the checkpoint is
   // refused (it used to be dropped silently) and the checkpoint is kept.
   const std::string state = test::ReadFileBytes(dir.Sub("tl") + "/checkpoint/state.txt");

@@ -26,6 +26,7 @@ const char kHelp[] =
     "                  [--description TEXT]\n"
     "                  [--no-siglip] [--no-disease] [--no-localization] [--no-anatomy]\n"
     "                  [--no-augment] [--no-augment-volumes] [--no-false-negatives] [--no-labels]\n"
+    "                  [--detect STAGE[:CHANNELS]]\n"
     "                  [--init MODELDIR [--finer-input F[:CHANNELS]]] [--stop-at-step N] [--json]\n"
     "Trains the native hybrid CNN-ViT model on a CT-RATE-layout folder (its `train` split by\n"
     "default; reports, labels and organ masks are used) and writes a model directory. Objectives\n"
@@ -57,6 +58,12 @@ const char kHelp[] =
     "stride F (CHANNELS, default two per window + 2) starts out passing each window's box average\n"
     "on, so training begins from the model's own quality and learns what the coarser grid\n"
     "averaged away (small calcifications and nodules); tokens, slabs and all later weights stay.\n"
+    "--detect STAGE[:CHANNELS] gives the model a detector head on the output of stem stage STAGE\n"
+    "(1-based, before the last; CHANNELS hidden, default 32): one map per disease, log-sum-exp\n"
+    "pooled into a score that the labels objective trains against the labels (loss \"detect\")\n"
+    "and that joins the disease and global features. With --init it is added to the trained\n"
+    "model (STAGE counts the stages of the model being trained, after any --finer-input), whose\n"
+    "embeddings it leaves unchanged until training moves it.\n"
     "CPU by default; --cuda when LibTorch has CUDA.\n";
 
 // "-1000:-400,-200:200" -> {{-1000, -400}, {-200, 200}}; "none" -> {}.
@@ -130,8 +137,8 @@ Result<std::vector<embed::DiseasePrompts>> CatalogFor(const std::string& dir, co
 
 // The flags that shape the model (a resumed run must not contradict its checkpoint;
 // a fine-tune keeps all but --resample, which changes no weight).
-constexpr const char* kLayoutFlags[] = {"tiny",   "stem",         "stem-norm", "windows",
-                                        "layers", "stem-pool", "no-stem-pool", "resample"};
+constexpr const char* kLayoutFlags[] = {"tiny",      "stem",         "stem-norm", "windows", "layers",
+                                        "stem-pool", "no-stem-pool", "resample",  "detect"};
 
 // How a fine-tune's description begins: "Fine-tuned from '<name>'.".
 constexpr std::string_view kFineTunedFrom = "Fine-tuned from '";
@@ -164,6 +171,15 @@ Status ApplyLayoutFlags(const Args& args, embed::ModelManifest* m) {
   if (args.Has("layers")) CTDB_RETURN_IF_ERROR(args.GetInt("layers", 2, 0, 24, &a.layers));
   if (args.Has("windows")) {
     CTDB_ASSIGN_OR_RETURN(a.windows, ParseWindows(args.Get("windows")));
+  }
+  if (args.Has("detect")) {
+    // "2" or "2:32"; the range is checked with the whole layout (ValidateManifest).
+    const std::vector<std::string> f = SplitOn(args.Get("detect"), ':');
+    if ((f.size() != 1 && f.size() != 2) || !ParseCount(f[0], &a.detect_stage) ||
+        (f.size() == 2 && !ParseCount(f[1], &a.detect_channels))) {
+      return Status::InvalidArgument("--detect wants STAGE or STAGE:CHANNELS (e.g. 3 or 3:32); got '" +
+                                     args.Get("detect") + "'");
+    }
   }
   return Status::Ok();
 }
@@ -199,7 +215,7 @@ int CmdTrain(int argc, char** argv) {
   std::set<std::string> known = flags;
   for (const char* k :
        {"data", "out", "epochs", "batch", "lr", "seed", "split", "limit", "threads", "name", "stop-at-step", "stem-norm", "windows", "description", "stem", "layers", "init", "resample",
-        "finer-input"}) {
+        "finer-input", "detect"}) {
     known.insert(k);
   }
   int exit;
@@ -279,6 +295,13 @@ int CmdTrain(int argc, char** argv) {
     asked.name = m->name;
     asked.description = m->description;
     asked.diseases = m->diseases;  // the catalog's, which users may extend
+    // A fine-tune may add a detector head to a model without one.
+    const bool add_head = !resume && args.Has("detect") && m->architecture.detect_stage == 0;
+    const auto head = std::pair{asked.architecture.detect_stage, asked.architecture.detect_channels};
+    if (add_head) {
+      asked.architecture.detect_stage = m->architecture.detect_stage;
+      asked.architecture.detect_channels = m->architecture.detect_channels;
+    }
     if (ManifestToJson(asked) != ManifestToJson(*m)) {
       std::string given;
       for (const char* f : kLayoutFlags) {
@@ -299,6 +322,8 @@ int CmdTrain(int argc, char** argv) {
       grown->description = m->description;
       grown->diseases = m->diseases;
       grown->preprocess.resample = m->preprocess.resample;  // --resample has its own check above
+      grown->architecture.detect_stage = m->architecture.detect_stage;  // --detect: checked above
+      grown->architecture.detect_channels = m->architecture.detect_channels;
       if (ManifestToJson(*grown) != ManifestToJson(*m)) {
         return UsageError(base + " holds a checkpoint of another layout than --finer-input asks for; resume without it, "
                           "or train into a new --out", kHelp);
@@ -308,6 +333,11 @@ int CmdTrain(int argc, char** argv) {
       if (!grown.ok()) return UsageError(grown.status().message(), kHelp);
       to.init_manifest = *m;
       to.manifest = *grown;
+    }
+    if (add_head) {
+      if (!to.init_manifest) to.init_manifest = *m;
+      to.manifest.architecture.detect_stage = head.first;
+      to.manifest.architecture.detect_channels = head.second;
     }
     auto wp = embed::WordPiece::Load(base + "/" + m->vocab, m->tokenizer);
     if (!wp.ok()) return Fail(wp.status());
