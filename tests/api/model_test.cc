@@ -5,6 +5,9 @@
 #include <cmath>
 #include <filesystem>
 #include <functional>
+#include <set>
+
+#include <nlohmann/json.hpp>
 
 #include "api/src/model_builder.h"
 #include "api/src/model_manifest_json.h"
@@ -290,6 +293,64 @@ TEST_CASE("model: a detector head is a manifest choice, absent in older manifest
   // Beyond the stem it is refused by name.
   spec.manifest.architecture.detect_stage = static_cast<int64_t>(spec.manifest.architecture.stem.size());
   CHECK(CreateNativeModel(dir.Sub("bad"), spec).message().find("architecture.detect.stage") != std::string::npos);
+}
+
+// Every leaf of `j` (objects and arrays walked), as a JSON pointer.
+void Leaves(const nlohmann::json& j, const nlohmann::json::json_pointer& at, std::vector<nlohmann::json::json_pointer>* out) {
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) Leaves(it.value(), at / it.key(), out);
+  } else if (j.is_array()) {
+    for (size_t i = 0; i < j.size(); ++i) Leaves(j[i], at / i, out);
+  } else {
+    out->push_back(at);
+  }
+}
+
+TEST_CASE("model: every manifest field that can change the vectors is in the id's fingerprint") {
+  // The fingerprint (embed/) lists the fields a second time beside the JSON
+  // codec (api/): a field added to the manifest and forgotten there would
+  // leave it out of the id. So every leaf of a written manifest is changed in
+  // turn; the fingerprint must change, except for the provenance and file
+  // names listed here.
+  const std::set<std::string> not_in_id = {"/manifest_version", "/name",          "/version",
+                                           "/description",      "/files/weights", "/tokenizer/vocab",
+                                           "/tokenizer/type"};
+  for (const char* format : {"native", "torchscript"}) {
+    CAPTURE(format);
+    embed::ModelManifest m = NewModelSpec::TinyManifest();
+    m.format = format;
+    m.architecture.windows = {{-1000, -400}, {150, 1000}};
+    m.architecture.detect_stage = 1;  // so that its fields are written
+    const nlohmann::json base = nlohmann::json::parse(ManifestToJson(m));
+    const std::string base_print = embed::ManifestFingerprint(*ParseManifest(base.dump()));
+    std::vector<nlohmann::json::json_pointer> leaves;
+    Leaves(base, {}, &leaves);
+    size_t checked = 0;
+    for (const auto& at : leaves) {
+      const std::string path = at.to_string();
+      CAPTURE(path);
+      if (not_in_id.count(path) || path.rfind("/files/", 0) == 0) continue;
+      const nlohmann::json& v = base[at];
+      std::vector<nlohmann::json> edits;
+      if (v.is_boolean()) edits = {!v.get<bool>()};
+      if (v.is_number_integer()) edits = {v.get<int64_t>() + 1};
+      if (v.is_number_float()) edits = {v.get<double>() * 1.5 + 0.25};
+      if (v.is_string()) edits = {v.get<std::string>() + "x", "antialias", "linear", "batch", "none", "torchscript", "native"};
+      bool changed = false;
+      for (const auto& e : edits) {
+        if (e == v) continue;
+        nlohmann::json j = base;
+        j[at] = e;
+        auto parsed = ParseManifest(j.dump());
+        if (!parsed.ok()) continue;  // e.g. "resample" takes only its two names
+        changed = embed::ManifestFingerprint(*parsed) != base_print;
+        break;
+      }
+      CHECK_MESSAGE(changed, path << " changes the manifest but not the model id");
+      ++checked;
+    }
+    CHECK(checked > 20);
+  }
 }
 
 TEST_CASE("model: disease prototypes from the built-in catalog and from an edited diseases.json") {
