@@ -56,6 +56,9 @@ Status ValidateManifest(const ModelManifest& m) {
   if (a.detect_stage > 0 && (a.detect_channels < 1 || a.detect_channels > 1024)) {
     return bad("architecture.detect.channels", "must be in [1, 1024]");
   }
+  if (a.detect_stage > 0 && !(a.detect_sharpness > 0 && a.detect_sharpness <= 100)) {
+    return bad("architecture.detect.sharpness", "must be in (0, 100]");
+  }
   if (a.stem.back().channels != a.width) return bad("architecture.width", "must equal the last stem stage's channels");
   for (auto [name, w, h] : {std::tuple{"image", a.width, a.heads}, std::tuple{"text", a.text_width, a.text_heads}}) {
     if (w < 1 || h < 1 || w % h != 0) return bad(std::string("architecture.") + name, "width must be a multiple of heads");

@@ -84,6 +84,7 @@ ImageEncoderImpl::ImageEncoderImpl(const ModelManifest& m) {
   if (a.detect_stage > 0 && num_diseases_ > 0) {
     const int64_t per_stage = a.stem_norm == "none" ? 2 : 3;  // conv, [norm,] GELU
     detect_after_ = static_cast<size_t>(a.detect_stage * per_stage);
+    detect_sharpness_ = a.detect_sharpness;
     const int64_t in_ch = a.stem[static_cast<size_t>(a.detect_stage - 1)].channels, hid = a.detect_channels;
     detect_ = register_module("detect", nn::Sequential());
     detect_->push_back(nn::Conv3d(nn::Conv3dOptions(in_ch, hid, 3).padding(1)));
@@ -145,11 +146,11 @@ ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
   for (auto& stage_module : *stem_) {
     f = stage_module.forward(f);
     if (++module == detect_after_) {
-      // Log-sum-exp over the volume less log(voxels): near the mean while
-      // the maps are flat (every voxel gets gradient), the maximum once one
-      // voxel stands out -- one small finding decides the score.
+      // (1/r) log mean exp(r * map): between the mean (r -> 0) and the
+      // maximum (r -> inf); one small finding must be able to decide.
       auto maps = detect_->forward(f).flatten(2);  // (B, K, V)
-      evidence = maps.logsumexp(2) - std::log(static_cast<double>(maps.size(2)));
+      const double r = detect_sharpness_;
+      evidence = ((maps * r).logsumexp(2) - std::log(static_cast<double>(maps.size(2)))) / r;
     }
   }
   // f: (B, C, Z', Y', X')

@@ -69,6 +69,7 @@ class ImageEncoderImpl : public torch::nn::Module {
   // `detect_after_` - 1 output.
   torch::nn::Sequential detect_{nullptr};
   size_t detect_after_ = 0;
+  double detect_sharpness_ = 1;
   torch::Tensor detect_token_;   // (K, 1, width): evidence -> disease feature
   torch::Tensor detect_global_;  // (K, width): evidence -> global feature
   torch::Tensor pos_z_, pos_y_, pos_x_;

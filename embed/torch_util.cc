@@ -184,6 +184,7 @@ std::string ManifestFingerprint(const ModelManifest& m) {
       word("detect");
       add(static_cast<double>(a.detect_stage));
       add(static_cast<double>(a.detect_channels));
+      add(a.detect_sharpness);
     }
   }
   return out;

@@ -188,6 +188,7 @@ Result<embed::ModelManifest> ParseManifest(const std::string& text) {
       Fields dt(ar.At("detect"), "architecture.detect", &err);
       dt.Num("stage", &a.detect_stage, true);
       dt.Num("channels", &a.detect_channels);
+      dt.Num("sharpness", &a.detect_sharpness);
     }
     if (err.ok() && ar.Has("windows")) {
       const json& w = ar.At("windows");
@@ -264,7 +265,8 @@ std::string ManifestToJson(const embed::ModelManifest& m) {
                            {"ffn", a.text_ffn}}}};
     // Absent = no detection head: manifests of models without one read as before.
     if (a.detect_stage > 0) {
-      j["architecture"]["detect"] = {{"stage", a.detect_stage}, {"channels", a.detect_channels}};
+      j["architecture"]["detect"] = {
+          {"stage", a.detect_stage}, {"channels", a.detect_channels}, {"sharpness", a.detect_sharpness}};
     }
   } else {
     j["files"] = {{"image_module", m.image_module}, {"text_module", m.text_module}};

@@ -269,12 +269,14 @@ TEST_CASE("model: a detector head is a manifest choice, absent in older manifest
   CHECK(ManifestToJson(plain).find("detect") == std::string::npos);
   spec.manifest.architecture.detect_stage = 1;
   spec.manifest.architecture.detect_channels = 6;
+  spec.manifest.architecture.detect_sharpness = 4;
   const std::string text = ManifestToJson(spec.manifest);
   CHECK(text.find("\"detect\"") != std::string::npos);
   auto back = ParseManifest(text);
   REQUIRE(back.ok());
   CHECK(back->architecture.detect_stage == 1);
   CHECK(back->architecture.detect_channels == 6);
+  CHECK(back->architecture.detect_sharpness == 4);
   auto nostage = ParseManifest(R"({"format":"native","name":"x","version":"1","dimension":8,
                                    "architecture":{"detect":{"channels":4}}})");
   REQUIRE(!nostage.ok());
@@ -284,6 +286,9 @@ TEST_CASE("model: a detector head is a manifest choice, absent in older manifest
   auto unused = plain;
   unused.architecture.detect_channels = 99;  // no head: its width means nothing
   CHECK(embed::ManifestFingerprint(unused) == embed::ManifestFingerprint(plain));
+  NewModelSpec blunt = spec;
+  blunt.manifest.architecture.detect_sharpness = 0;
+  CHECK(CreateNativeModel(dir.Sub("blunt"), blunt).message().find("detect.sharpness") != std::string::npos);
   // A model with a head is made, opened and embeds.
   REQUIRE(CreateNativeModel(dir.Sub("headed"), spec).ok());
   auto model = Model::Open(dir.Sub("headed"));

@@ -350,7 +350,7 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
   // onto a finer grid); the same command resumes, another head is refused.
   {
     const std::string add = "train --data " + dir.Sub("data") + " --split '' --init " + dir.Sub("tn") + " --out " +
-                            dir.Sub("td") + " --batch 2 --detect 1:6";
+                            dir.Sub("td") + " --batch 2 --detect 1:6:4";
     r = Ctdb(add + " --epochs 1");
     REQUIRE_MESSAGE(r.code == 0, r.out);
     CHECK(r.out.find("detect") != std::string::npos);  // its loss is logged
@@ -358,13 +358,14 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
     REQUIRE(m.ok());
     CHECK(m->architecture.detect_stage == 1);
     CHECK(m->architecture.detect_channels == 6);
+    CHECK(m->architecture.detect_sharpness == 4);
     CHECK(ReadManifest(dir.Sub("tn"))->architecture.detect_stage == 0);
     CHECK(Ctdb("model info " + dir.Sub("td")).code == 0);
     r = Ctdb(add + " --epochs 2");
     REQUIRE_MESSAGE(r.code == 0, r.out);
     CHECK(r.out.find("resumed") != std::string::npos);
     r = Ctdb("train --data " + dir.Sub("data") + " --split '' --init " + dir.Sub("tn") + " --out " + dir.Sub("td") +
-             " --batch 2 --detect 1:7 --epochs 3");
+             " --batch 2 --detect 1:6:5 --epochs 3");
     CHECK(r.code == 2);
     CHECK(r.out.find("another layout than --detect") != std::string::npos);
     r = Ctdb("train --data " + dir.Sub("data") + " --split '' --init " + dir.Sub("tn") + " --out " + dir.Sub("tdf") +
@@ -374,7 +375,7 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
     REQUIRE(m.ok());
     CHECK(m->architecture.stem.size() == ReadManifest(dir.Sub("tn"))->architecture.stem.size() + 1);
     CHECK(m->architecture.detect_stage == 2);
-    for (const std::string bad : {"x", "1:", "1:2:3"}) {
+    for (const std::string bad : {"x", "1:", "1:2:x", "1:2:3:4"}) {
       CAPTURE(bad);
       r = Ctdb("train --tiny --data " + dir.Sub("data") + " --out " + dir.Sub("t4") + " --detect " + bad);
       CHECK(r.code == 2);

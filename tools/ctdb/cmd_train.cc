@@ -26,7 +26,7 @@ const char kHelp[] =
     "                  [--description TEXT]\n"
     "                  [--no-siglip] [--no-disease] [--no-localization] [--no-anatomy]\n"
     "                  [--no-augment] [--no-augment-volumes] [--no-false-negatives] [--no-labels]\n"
-    "                  [--detect STAGE[:CHANNELS]]\n"
+    "                  [--detect STAGE[:CHANNELS[:SHARPNESS]]]\n"
     "                  [--init MODELDIR [--finer-input F[:CHANNELS]]] [--stop-at-step N] [--json]\n"
     "Trains the native hybrid CNN-ViT model on a CT-RATE-layout folder (its `train` split by\n"
     "default; reports, labels and organ masks are used) and writes a model directory. Objectives\n"
@@ -58,9 +58,10 @@ const char kHelp[] =
     "stride F (CHANNELS, default two per window + 2) starts out passing each window's box average\n"
     "on, so training begins from the model's own quality and learns what the coarser grid\n"
     "averaged away (small calcifications and nodules); tokens, slabs and all later weights stay.\n"
-    "--detect STAGE[:CHANNELS] gives the model a detector head on the output of stem stage STAGE\n"
-    "(1-based, before the last; CHANNELS hidden, default 32): one map per disease, log-sum-exp\n"
-    "pooled into a score that the labels objective trains against the labels (loss \"detect\")\n"
+    "--detect STAGE[:CHANNELS[:SHARPNESS]] gives the model a detector head on the output of stem\n"
+    "stage STAGE (1-based, before the last; CHANNELS hidden, default 32): one map per disease,\n"
+    "pooled by (1/r) log mean exp(r map), r = SHARPNESS (default 10; large = the maximum), into a\n"
+    "score that the labels objective trains against the labels (loss \"detect\")\n"
     "and that joins the disease and global features. With --init it is added to the trained\n"
     "model (STAGE counts the stages of the model being trained, after any --finer-input), whose\n"
     "embeddings it leaves unchanged until training moves it.\n"
@@ -173,11 +174,21 @@ Status ApplyLayoutFlags(const Args& args, embed::ModelManifest* m) {
     CTDB_ASSIGN_OR_RETURN(a.windows, ParseWindows(args.Get("windows")));
   }
   if (args.Has("detect")) {
-    // "2" or "2:32"; the range is checked with the whole layout (ValidateManifest).
+    // "3", "3:32" or "3:32:10"; ranges are checked with the whole layout (ValidateManifest).
     const std::vector<std::string> f = SplitOn(args.Get("detect"), ':');
-    if ((f.size() != 1 && f.size() != 2) || !ParseCount(f[0], &a.detect_stage) ||
-        (f.size() == 2 && !ParseCount(f[1], &a.detect_channels))) {
-      return Status::InvalidArgument("--detect wants STAGE or STAGE:CHANNELS (e.g. 3 or 3:32); got '" +
+    bool ok = f.size() >= 1 && f.size() <= 3 && ParseCount(f[0], &a.detect_stage) &&
+              (f.size() < 2 || ParseCount(f[1], &a.detect_channels));
+    if (ok && f.size() == 3) {
+      try {
+        size_t used = 0;
+        a.detect_sharpness = std::stod(f[2], &used);
+        ok = used == f[2].size();
+      } catch (const std::exception&) {
+        ok = false;
+      }
+    }
+    if (!ok) {
+      return Status::InvalidArgument("--detect wants STAGE[:CHANNELS[:SHARPNESS]] (e.g. 3, 3:32 or 3:32:10); got '" +
                                      args.Get("detect") + "'");
     }
   }
@@ -297,10 +308,11 @@ int CmdTrain(int argc, char** argv) {
     asked.diseases = m->diseases;  // the catalog's, which users may extend
     // A fine-tune may add a detector head to a model without one.
     const bool add_head = !resume && args.Has("detect") && m->architecture.detect_stage == 0;
-    const auto head = std::pair{asked.architecture.detect_stage, asked.architecture.detect_channels};
+    const embed::NativeArchitecture head = asked.architecture;  // its detect_* fields
     if (add_head) {
       asked.architecture.detect_stage = m->architecture.detect_stage;
       asked.architecture.detect_channels = m->architecture.detect_channels;
+      asked.architecture.detect_sharpness = m->architecture.detect_sharpness;
     }
     if (ManifestToJson(asked) != ManifestToJson(*m)) {
       std::string given;
@@ -324,6 +336,7 @@ int CmdTrain(int argc, char** argv) {
       grown->preprocess.resample = m->preprocess.resample;  // --resample has its own check above
       grown->architecture.detect_stage = m->architecture.detect_stage;  // --detect: checked above
       grown->architecture.detect_channels = m->architecture.detect_channels;
+      grown->architecture.detect_sharpness = m->architecture.detect_sharpness;
       if (ManifestToJson(*grown) != ManifestToJson(*m)) {
         return UsageError(base + " holds a checkpoint of another layout than --finer-input asks for; resume without it, "
                           "or train into a new --out", kHelp);
@@ -336,8 +349,9 @@ int CmdTrain(int argc, char** argv) {
     }
     if (add_head) {
       if (!to.init_manifest) to.init_manifest = *m;
-      to.manifest.architecture.detect_stage = head.first;
-      to.manifest.architecture.detect_channels = head.second;
+      to.manifest.architecture.detect_stage = head.detect_stage;
+      to.manifest.architecture.detect_channels = head.detect_channels;
+      to.manifest.architecture.detect_sharpness = head.detect_sharpness;
     }
     auto wp = embed::WordPiece::Load(base + "/" + m->vocab, m->tokenizer);
     if (!wp.ok()) return Fail(wp.status());
