@@ -119,8 +119,12 @@ Result<std::unique_ptr<Encoder>> LoadNativeEncoder(const std::string& dir, const
     model = ClipModel(manifest, static_cast<int64_t>((*tokenizer)->size()));
     std::map<std::string, std::vector<int64_t>> want;
     for (const auto& p : model->named_parameters()) want[p.key()] = p.value().sizes().vec();
-    torch::load(model, weights);
-    // torch::load replaces tensors whatever their shape: check them here, or
+    // One read of the file: the module loads from the archive, which is then
+    // checked for tensors the module has no place for.
+    torch::serialize::InputArchive archive;
+    archive.load_from(weights);
+    model->load(archive);
+    // Loading replaces tensors whatever their shape: check them here, or
     // a mismatch only shows as a failed forward pass much later.
     for (const auto& p : model->named_parameters()) {
       if (p.value().sizes().vec() != want[p.key()]) {
@@ -128,8 +132,6 @@ Result<std::unique_ptr<Encoder>> LoadNativeEncoder(const std::string& dir, const
                                        ", the manifest's architecture needs " + c10::str(c10::IntArrayRef(want[p.key()])));
       }
     }
-    torch::serialize::InputArchive archive;
-    archive.load_from(weights);
     const std::string extra = UnknownStored(archive, *model, "");
     if (!extra.empty()) {
       return Status::InvalidArgument("the weights hold " + extra + ", which the manifest's architecture has no place for");
