@@ -49,14 +49,14 @@ Status ValidateManifest(const ModelManifest& m) {
     }
     if (st.channels < 1) return bad("architecture.stem", "channels must be >= 1");
   }
-  if (a.detect_stage < 0 || a.detect_stage >= static_cast<int64_t>(a.stem.size())) {
+  if (a.detect.stage < 0 || a.detect.stage >= static_cast<int64_t>(a.stem.size())) {
     return bad("architecture.detect.stage", "must name a stem stage before the last (1 to " +
                                                 std::to_string(a.stem.size() - 1) + "), or be 0 for none");
   }
-  if (a.detect_stage > 0 && (a.detect_channels < 1 || a.detect_channels > 1024)) {
+  if (a.detect.stage > 0 && (a.detect.channels < 1 || a.detect.channels > 1024)) {
     return bad("architecture.detect.channels", "must be in [1, 1024]");
   }
-  if (a.detect_stage > 0 && !(a.detect_sharpness > 0 && a.detect_sharpness <= 100)) {
+  if (a.detect.stage > 0 && !(a.detect.sharpness > 0 && a.detect.sharpness <= 100)) {
     return bad("architecture.detect.sharpness", "must be in (0, 100]");
   }
   if (a.stem.back().channels != a.width) return bad("architecture.width", "must equal the last stem stage's channels");

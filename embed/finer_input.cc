@@ -7,13 +7,6 @@
 namespace ctdb::embed {
 namespace {
 
-// Stem modules per stage before the last: conv, [norm,] GELU.
-int64_t ModulesPerStage(const NativeArchitecture& a) { return a.stem_norm == "none" ? 2 : 3; }
-
-int64_t InputChannelsOf(const NativeArchitecture& a) {
-  return a.windows.empty() ? 1 : static_cast<int64_t>(a.windows.size());
-}
-
 std::string Shape(const torch::Tensor& t) {
   std::string s = "[";
   for (int64_t d : t.sizes()) s += (s.size() > 1 ? "," : "") + std::to_string(d);
@@ -34,7 +27,7 @@ Result<ModelManifest> FinerInput(const ModelManifest& base, const std::array<int
     finer |= f > 1;
   }
   if (!finer) return Status::InvalidArgument("the finer-input factor must be above 1 along some axis");
-  const int64_t in = InputChannelsOf(a);
+  const int64_t in = StemInputChannels(a);
   if (channels < 2 * in) {
     return Status::InvalidArgument("the new stem stage needs at least " + std::to_string(2 * in) +
                                    " channels (two per input channel carry the base model's view)");
@@ -51,7 +44,7 @@ Result<ModelManifest> FinerInput(const ModelManifest& base, const std::array<int
   first.kernel = factor;  // patches: each coarse voxel's block, nothing shared
   first.stride = factor;
   m.architecture.stem.insert(m.architecture.stem.begin(), first);
-  if (m.architecture.detect_stage > 0) ++m.architecture.detect_stage;  // it reads the same stage as before
+  if (m.architecture.detect.stage > 0) ++m.architecture.detect.stage;  // it reads the same stage as before
   return m;
 }
 
@@ -59,7 +52,7 @@ Status GrowFromCoarser(ClipModel& base, ClipModel& grown, const ModelManifest& f
   const auto& a = fine.architecture;
   if (a.stem.size() < 2) return Status::InvalidArgument("the grown layout has no stage in front of the base's");
   if (sample.dim() != 5 || sample.size(0) < 2) return Status::InvalidArgument("GrowFromCoarser wants (B >= 2, 1, Z, Y, X) samples");
-  const int64_t per_stage = ModulesPerStage(a), in = InputChannelsOf(a);
+  const int64_t per_stage = StemModulesPerStage(a), in = StemInputChannels(a);
   if (a.stem.front().channels < 2 * in) return Status::InvalidArgument("the new stem stage has too few channels");
   const std::string stem = "image.stem.";
   // The base's stem module k is the grown one's k + per_stage.

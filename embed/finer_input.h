@@ -7,7 +7,7 @@
 // computes what its base did on the same scan, and fine-tuning teaches the
 // extra channels what the coarser grid averaged away (1-2 mm calcified
 // coronaries and small nodules vanish at 1.5 x 1.5 x 3 mm). Or by a head
-// (the detector head, architecture.detect_stage) that starts out adding
+// (the detector head, architecture.detect.stage) that starts out adding
 // nothing: CopyShared.
 //
 // Thread contract: pure functions of their arguments; GrowFromCoarser

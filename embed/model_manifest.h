@@ -46,24 +46,28 @@ struct NativeArchitecture {
   // exactly that pooling learned aortic calcification and hiatal hernia,
   // which the transformer-only path never did. false = models made before.
   bool stem_pool = false;
-  // Finding detectors (0 = none): a small convolutional head on the output
-  // of stem stage `detect_stage` (1-based, before the last) with
-  // `detect_channels` hidden channels and one output map per disease,
-  // pooled over the volume into one evidence score per disease by
-  // log-sum-exp at `detect_sharpness` r: (1/r) log mean exp(r * map). The
-  // score is added to that disease's token and (through a learned map) to
-  // the global feature. Small findings (a 3-10 mm nodule among vessels, 2-4
-  // mm coronary calcium beside aortic wall calcium) are a few voxels of a
-  // 6 x 6 in-plane token grid; a detector at a finer stage keeps them, and
-  // training (the labels objective) supervises its scores directly. r = 1
-  // pools like a mean while the maps are flat, and a head trained so learned
-  // the findings of composition only (cardiomegaly, emphysema: AUC 0.99;
-  // medical material 0.61 after 621 steps); a large r pools like the
-  // maximum (multiple-instance learning: the strongest voxel of a negative
-  // study is the hard negative). Defaults: off, 32 channels, r = 10.
-  int64_t detect_stage = 0;
-  int64_t detect_channels = 32;
-  double detect_sharpness = 10;
+  // Finding detectors (stage 0 = none): a small convolutional head on the
+  // output of stem stage `stage` (1-based, before the last) with `channels`
+  // hidden channels and one output map per disease, pooled over the volume
+  // into one evidence score per disease by log-sum-exp at `sharpness` r:
+  // (1/r) log mean exp(r * map). The score is added to that disease's token
+  // and (through a learned map) to the global feature. Small findings (a
+  // 3-10 mm nodule among vessels, 2-4 mm coronary calcium beside aortic wall
+  // calcium) are a few voxels of a 6 x 6 in-plane token grid; a detector at
+  // a finer stage keeps them, and training (the labels objective) supervises
+  // its scores directly. r = 1 pools like a mean while the maps are flat, and
+  // a head trained so learned the findings of composition only
+  // (cardiomegaly, emphysema: AUC 0.99; medical material 0.61 after 621
+  // steps); a large r pools like the maximum (multiple-instance learning:
+  // the strongest voxel of a negative study is the hard negative). One
+  // struct, copied whole: the head is one choice. Defaults: off, 32
+  // channels, r = 10.
+  struct Detect {
+    int64_t stage = 0;
+    int64_t channels = 32;
+    double sharpness = 10;
+  };
+  Detect detect;
   int64_t width = 128;        // transformer width (= last stem channels)
   int64_t layers = 2;         // image transformer layers
   int64_t heads = 4;

@@ -28,13 +28,13 @@ double LayerFlops(double t, double c, double f) {
          + 2 * t * c * f * 2;  // feed-forward
 }
 
-// Input channels of the first stem stage: one per HU window, or the
-// preprocessed volume itself.
-int64_t InputChannels(const NativeArchitecture& a) {
+}  // namespace
+
+int64_t StemModulesPerStage(const NativeArchitecture& a) { return a.stem_norm == "none" ? 2 : 3; }
+
+int64_t StemInputChannels(const NativeArchitecture& a) {
   return a.windows.empty() ? 1 : static_cast<int64_t>(a.windows.size());
 }
-
-}  // namespace
 
 std::array<int64_t, 3> TokenGrid(const ModelManifest& m) {
   // Manifest sizes are (i, j, k) = (x, y, z); the stem works in (z, y, x).
@@ -61,7 +61,7 @@ ImageEncoderImpl::ImageEncoderImpl(const ModelManifest& m) {
     window_scale_.push_back(static_cast<float>(2.0 * m.preprocess.divisor / span));
     window_shift_.push_back(static_cast<float>(2.0 * (m.preprocess.offset - w[0]) / span - 1.0));
   }
-  int64_t in = InputChannels(a);
+  int64_t in = StemInputChannels(a);
   for (size_t s = 0; s < a.stem.size(); ++s) {
     const auto& st = a.stem[s];
     std::vector<int64_t> k(st.kernel.begin(), st.kernel.end()), str(st.stride.begin(), st.stride.end()), pad;
@@ -81,11 +81,10 @@ ImageEncoderImpl::ImageEncoderImpl(const ModelManifest& m) {
   stem_pool_ = a.stem_pool;
   const int64_t w = a.width;
   num_diseases_ = static_cast<int64_t>(m.diseases.size());
-  if (a.detect_stage > 0 && num_diseases_ > 0) {
-    const int64_t per_stage = a.stem_norm == "none" ? 2 : 3;  // conv, [norm,] GELU
-    detect_after_ = static_cast<size_t>(a.detect_stage * per_stage);
-    detect_sharpness_ = a.detect_sharpness;
-    const int64_t in_ch = a.stem[static_cast<size_t>(a.detect_stage - 1)].channels, hid = a.detect_channels;
+  if (a.detect.stage > 0 && num_diseases_ > 0) {
+    detect_after_ = static_cast<size_t>(a.detect.stage * StemModulesPerStage(a));
+    detect_sharpness_ = a.detect.sharpness;
+    const int64_t in_ch = a.stem[static_cast<size_t>(a.detect.stage - 1)].channels, hid = a.detect.channels;
     detect_ = register_module("detect", nn::Sequential());
     detect_->push_back(nn::Conv3d(nn::Conv3dOptions(in_ch, hid, 3).padding(1)));
     if (a.stem_norm == "batch") detect_->push_back(nn::BatchNorm3d(hid));
@@ -244,15 +243,15 @@ ClipModelImpl::ClipModelImpl(const ModelManifest& m, int64_t vocab_size) {
 
 double DetectFlops(const ModelManifest& m) {
   const auto& a = m.architecture;
-  if (a.detect_stage <= 0 || m.diseases.empty()) return 0;
+  if (a.detect.stage <= 0 || m.diseases.empty()) return 0;
   std::array<int64_t, 3> g{m.preprocess.size[2], m.preprocess.size[1], m.preprocess.size[0]};
-  for (int64_t s = 0; s < a.detect_stage; ++s) {
+  for (int64_t s = 0; s < a.detect.stage; ++s) {
     const auto& st = a.stem[static_cast<size_t>(s)];
     for (int d = 0; d < 3; ++d) g[d] = ConvOut(g[d], st.kernel[d], st.stride[d]);
   }
   const double voxels = static_cast<double>(g[0] * g[1] * g[2]);
-  const double in = static_cast<double>(a.stem[static_cast<size_t>(a.detect_stage - 1)].channels);
-  const double hid = static_cast<double>(a.detect_channels), k = static_cast<double>(m.diseases.size());
+  const double in = static_cast<double>(a.stem[static_cast<size_t>(a.detect.stage - 1)].channels);
+  const double hid = static_cast<double>(a.detect.channels), k = static_cast<double>(m.diseases.size());
   return 2 * voxels * (in * hid * 27 + hid * k);
 }
 
@@ -260,7 +259,7 @@ double ImageFlops(const ModelManifest& m) {
   const auto& a = m.architecture;
   std::array<int64_t, 3> g{m.preprocess.size[2], m.preprocess.size[1], m.preprocess.size[0]};
   double flops = 0;
-  int64_t in = InputChannels(a);
+  int64_t in = StemInputChannels(a);
   for (const auto& st : a.stem) {
     for (int d = 0; d < 3; ++d) g[d] = ConvOut(g[d], st.kernel[d], st.stride[d]);
     const double out_voxels = static_cast<double>(g[0] * g[1] * g[2]);

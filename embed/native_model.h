@@ -9,7 +9,7 @@
 //   slabs     tokens averaged over (y, x): one feature per z token, i.e. one
 //             per slab of (product of stem z strides) model slices,
 //   diseases  K learned disease query tokens cross-attending to the tokens.
-// Optionally (architecture.detect_stage) a detector head on an earlier stem
+// Optionally (architecture.detect.stage) a detector head on an earlier stem
 // stage scores each disease, log-sum-exp pooled over the volume; the scores
 // are added to the disease and global features along learned directions,
 // which start at zero (a head added to a trained model changes nothing
@@ -30,6 +30,13 @@
 
 namespace ctdb::embed {
 
+// Modules per stem stage before the last (conv, [norm,] GELU), as the image
+// encoder builds them: stem module k * this is where stage k's output is.
+int64_t StemModulesPerStage(const NativeArchitecture& architecture);
+// Input channels of the first stem stage: one per HU window, or 1 (the
+// preprocessed volume itself).
+int64_t StemInputChannels(const NativeArchitecture& architecture);
+
 // The visual token grid a preprocessed volume yields: (z, y, x) counts.
 std::array<int64_t, 3> TokenGrid(const ModelManifest& manifest);
 // Model slices per slab (product of the stem's z strides).
@@ -40,7 +47,7 @@ struct ImageOutput {
   torch::Tensor slabs;     // (B, Z', d)
   torch::Tensor diseases;  // (B, K, d); (B, 0, d) when K = 0
   torch::Tensor tokens;    // (B, Z', Y', X', width), before pooling (anatomy pooling)
-  // Per-disease detector scores (B, K) when architecture.detect_stage > 0
+  // Per-disease detector scores (B, K) when architecture.detect.stage > 0
   // (log-odds once trained); undefined otherwise.
   torch::Tensor evidence;
 };
@@ -65,7 +72,7 @@ class ImageEncoderImpl : public torch::nn::Module {
  private:
   torch::nn::Sequential stem_{nullptr};
   bool stem_pool_ = false;  // manifest architecture.stem_pool
-  // Detector head (detect_stage > 0): reads the stem's module
+  // Detector head (detect.stage > 0): reads the stem's module
   // `detect_after_` - 1 output.
   torch::nn::Sequential detect_{nullptr};
   size_t detect_after_ = 0;

@@ -180,11 +180,11 @@ std::string ManifestFingerprint(const ModelManifest& m) {
       add(static_cast<double>(v));
     }
     // Only when present: models without a head keep the ids they had.
-    if (a.detect_stage > 0) {
+    if (a.detect.stage > 0) {
       word("detect");
-      add(static_cast<double>(a.detect_stage));
-      add(static_cast<double>(a.detect_channels));
-      add(a.detect_sharpness);
+      add(static_cast<double>(a.detect.stage));
+      add(static_cast<double>(a.detect.channels));
+      add(a.detect.sharpness);
     }
   }
   return out;

@@ -23,7 +23,7 @@
 //                 plus "prompts": the squared cosines between different
 //                 diseases' directions (else "X." - "No X." is the direction
 //                 of "no" for every X); with a detector head
-//                 (architecture.detect_stage), "detect": its per-disease
+//                 (architecture.detect.stage), "detect": its per-disease
 //                 scores against the labels
 // Checkpoints (model, optimizer, step) go to <out>/checkpoint/ every epoch;
 // training resumes from them. A run may start from a trained model's
@@ -78,7 +78,7 @@ struct TrainOptions {
   // The layout init_weights were trained in when it is not `manifest` but
   // `manifest` is it grown onto a finer input (FinerInput; the weights move
   // over by GrowFromCoarser) and/or given a detector head (architecture.
-  // detect_stage; the head starts fresh, adding nothing to the embeddings
+  // detect.stage; the head starts fresh, adding nothing to the embeddings
   // until trained). Unset = the same layout.
   std::optional<ModelManifest> init_manifest;
   // Stop (with a checkpoint) once this many steps are done in total, to

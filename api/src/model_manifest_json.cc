@@ -186,9 +186,9 @@ Result<embed::ModelManifest> ParseManifest(const std::string& text) {
     ar.Bool("stem_pool", &a.stem_pool);
     if (err.ok() && ar.Has("detect")) {
       Fields dt(ar.At("detect"), "architecture.detect", &err);
-      dt.Num("stage", &a.detect_stage, true);
-      dt.Num("channels", &a.detect_channels);
-      dt.Num("sharpness", &a.detect_sharpness);
+      dt.Num("stage", &a.detect.stage, true);
+      dt.Num("channels", &a.detect.channels);
+      dt.Num("sharpness", &a.detect.sharpness);
     }
     if (err.ok() && ar.Has("windows")) {
       const json& w = ar.At("windows");
@@ -264,9 +264,9 @@ std::string ManifestToJson(const embed::ModelManifest& m) {
                            {"heads", a.text_heads},
                            {"ffn", a.text_ffn}}}};
     // Absent = no detection head: manifests of models without one read as before.
-    if (a.detect_stage > 0) {
+    if (a.detect.stage > 0) {
       j["architecture"]["detect"] = {
-          {"stage", a.detect_stage}, {"channels", a.detect_channels}, {"sharpness", a.detect_sharpness}};
+          {"stage", a.detect.stage}, {"channels", a.detect.channels}, {"sharpness", a.detect.sharpness}};
     }
   } else {
     j["files"] = {{"image_module", m.image_module}, {"text_module", m.text_module}};

@@ -264,19 +264,19 @@ TEST_CASE("model: a detector head is a manifest choice, absent in older manifest
   spec.manifest = NewModelSpec::TinyManifest();
   spec.corpus = {"No pleural effusion.", "Right pleural effusion."};
   const auto plain = spec.manifest;
-  CHECK(ParseManifest(R"({"format":"native","name":"x","version":"1","dimension":8})")->architecture.detect_stage == 0);
+  CHECK(ParseManifest(R"({"format":"native","name":"x","version":"1","dimension":8})")->architecture.detect.stage == 0);
   // Written only when present: manifests (and ids) of models without one are as before.
   CHECK(ManifestToJson(plain).find("detect") == std::string::npos);
-  spec.manifest.architecture.detect_stage = 1;
-  spec.manifest.architecture.detect_channels = 6;
-  spec.manifest.architecture.detect_sharpness = 4;
+  spec.manifest.architecture.detect.stage = 1;
+  spec.manifest.architecture.detect.channels = 6;
+  spec.manifest.architecture.detect.sharpness = 4;
   const std::string text = ManifestToJson(spec.manifest);
   CHECK(text.find("\"detect\"") != std::string::npos);
   auto back = ParseManifest(text);
   REQUIRE(back.ok());
-  CHECK(back->architecture.detect_stage == 1);
-  CHECK(back->architecture.detect_channels == 6);
-  CHECK(back->architecture.detect_sharpness == 4);
+  CHECK(back->architecture.detect.stage == 1);
+  CHECK(back->architecture.detect.channels == 6);
+  CHECK(back->architecture.detect.sharpness == 4);
   auto nostage = ParseManifest(R"({"format":"native","name":"x","version":"1","dimension":8,
                                    "architecture":{"detect":{"channels":4}}})");
   REQUIRE(!nostage.ok());
@@ -284,10 +284,10 @@ TEST_CASE("model: a detector head is a manifest choice, absent in older manifest
   // The head changes the vectors: it is part of the id's fingerprint.
   CHECK(embed::ManifestFingerprint(spec.manifest) != embed::ManifestFingerprint(plain));
   auto unused = plain;
-  unused.architecture.detect_channels = 99;  // no head: its width means nothing
+  unused.architecture.detect.channels = 99;  // no head: its width means nothing
   CHECK(embed::ManifestFingerprint(unused) == embed::ManifestFingerprint(plain));
   NewModelSpec blunt = spec;
-  blunt.manifest.architecture.detect_sharpness = 0;
+  blunt.manifest.architecture.detect.sharpness = 0;
   CHECK(CreateNativeModel(dir.Sub("blunt"), blunt).message().find("detect.sharpness") != std::string::npos);
   // A model with a head is made, opened and embeds.
   REQUIRE(CreateNativeModel(dir.Sub("headed"), spec).ok());
@@ -296,7 +296,7 @@ TEST_CASE("model: a detector head is a manifest choice, absent in older manifest
   auto e = (*model)->EmbedTexts({"Right pleural effusion."});
   REQUIRE(e.ok());
   // Beyond the stem it is refused by name.
-  spec.manifest.architecture.detect_stage = static_cast<int64_t>(spec.manifest.architecture.stem.size());
+  spec.manifest.architecture.detect.stage = static_cast<int64_t>(spec.manifest.architecture.stem.size());
   CHECK(CreateNativeModel(dir.Sub("bad"), spec).message().find("architecture.detect.stage") != std::string::npos);
 }
 
@@ -325,7 +325,7 @@ TEST_CASE("model: every manifest field that can change the vectors is in the id'
     embed::ModelManifest m = NewModelSpec::TinyManifest();
     m.format = format;
     m.architecture.windows = {{-1000, -400}, {150, 1000}};
-    m.architecture.detect_stage = 1;  // so that its fields are written
+    m.architecture.detect.stage = 1;  // so that its fields are written
     const nlohmann::json base = nlohmann::json::parse(ManifestToJson(m));
     const std::string base_print = embed::ManifestFingerprint(*ParseManifest(base.dump()));
     std::vector<nlohmann::json::json_pointer> leaves;

@@ -1,4 +1,4 @@
-// The detector head (architecture.detect_stage): added to a trained model it
+// The detector head (architecture.detect.stage): added to a trained model it
 // changes no embedding until trained, its scores are live, the layout is
 // validated, and growth onto a finer grid keeps it on the same stage.
 #include "tests/doctest_with_torch.h"  // first: LibTorch and doctest both define CHECK
@@ -21,8 +21,8 @@ ModelManifest Base() {
 }
 
 ModelManifest WithHead(ModelManifest m, int64_t stage) {
-  m.architecture.detect_stage = stage;
-  m.architecture.detect_channels = 8;
+  m.architecture.detect.stage = stage;
+  m.architecture.detect.channels = 8;
   return m;
 }
 
@@ -82,7 +82,7 @@ TEST_CASE("detector head: the stage must precede the last, channels must be sane
     CHECK(s.message().find("architecture.detect.stage") != std::string::npos);
   }
   ModelManifest zero = WithHead(bm, 1);
-  zero.architecture.detect_channels = 0;
+  zero.architecture.detect.channels = 0;
   CHECK(ValidateManifest(zero).message().find("architecture.detect.channels") != std::string::npos);
 
   CHECK(DetectFlops(bm) == 0);
@@ -91,7 +91,7 @@ TEST_CASE("detector head: the stage must precede the last, channels must be sane
 
   auto fine = FinerInput(WithHead(bm, 1), {2, 2, 2}, 8);
   REQUIRE(fine.ok());
-  CHECK(fine->architecture.detect_stage == 2);  // the same stage, one later in the grown stem
+  CHECK(fine->architecture.detect.stage == 2);  // the same stage, one later in the grown stem
   CHECK(DetectFlops(*fine) == doctest::Approx(DetectFlops(WithHead(bm, 1))));
 }
 

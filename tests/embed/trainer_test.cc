@@ -252,8 +252,8 @@ TEST_CASE("training: a detector head trains with its own loss, and a trained mod
   TrainOptions plain = d.Options("plain", 2);
   REQUIRE(Train(d.set, plain).ok());
   ModelManifest headed = d.m;
-  headed.architecture.detect_stage = 1;
-  headed.architecture.detect_channels = 8;
+  headed.architecture.detect.stage = 1;
+  headed.architecture.detect.channels = 8;
 
   TrainOptions o = d.Options("headed", 2);
   o.manifest = headed;

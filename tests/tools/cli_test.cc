@@ -356,10 +356,10 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
     CHECK(r.out.find("detect") != std::string::npos);  // its loss is logged
     auto m = ReadManifest(dir.Sub("td"));
     REQUIRE(m.ok());
-    CHECK(m->architecture.detect_stage == 1);
-    CHECK(m->architecture.detect_channels == 6);
-    CHECK(m->architecture.detect_sharpness == 4);
-    CHECK(ReadManifest(dir.Sub("tn"))->architecture.detect_stage == 0);
+    CHECK(m->architecture.detect.stage == 1);
+    CHECK(m->architecture.detect.channels == 6);
+    CHECK(m->architecture.detect.sharpness == 4);
+    CHECK(ReadManifest(dir.Sub("tn"))->architecture.detect.stage == 0);
     CHECK(Ctdb("model info " + dir.Sub("td")).code == 0);
     r = Ctdb(add + " --epochs 2");
     REQUIRE_MESSAGE(r.code == 0, r.out);
@@ -374,7 +374,7 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
     m = ReadManifest(dir.Sub("tdf"));
     REQUIRE(m.ok());
     CHECK(m->architecture.stem.size() == ReadManifest(dir.Sub("tn"))->architecture.stem.size() + 1);
-    CHECK(m->architecture.detect_stage == 2);
+    CHECK(m->architecture.detect.stage == 2);
     for (const std::string bad : {"x", "1:", "1:2:x", "1:2:3:4"}) {
       CAPTURE(bad);
       r = Ctdb("train --tiny --data " + dir.Sub("data") + " --out " + dir.Sub("t4") + " --detect " + bad);

@@ -176,12 +176,12 @@ Status ApplyLayoutFlags(const Args& args, embed::ModelManifest* m) {
   if (args.Has("detect")) {
     // "3", "3:32" or "3:32:10"; ranges are checked with the whole layout (ValidateManifest).
     const std::vector<std::string> f = SplitOn(args.Get("detect"), ':');
-    bool ok = f.size() >= 1 && f.size() <= 3 && ParseCount(f[0], &a.detect_stage) &&
-              (f.size() < 2 || ParseCount(f[1], &a.detect_channels));
+    bool ok = f.size() >= 1 && f.size() <= 3 && ParseCount(f[0], &a.detect.stage) &&
+              (f.size() < 2 || ParseCount(f[1], &a.detect.channels));
     if (ok && f.size() == 3) {
       try {
         size_t used = 0;
-        a.detect_sharpness = std::stod(f[2], &used);
+        a.detect.sharpness = std::stod(f[2], &used);
         ok = used == f[2].size();
       } catch (const std::exception&) {
         ok = false;
@@ -307,13 +307,9 @@ int CmdTrain(int argc, char** argv) {
     asked.description = m->description;
     asked.diseases = m->diseases;  // the catalog's, which users may extend
     // A fine-tune may add a detector head to a model without one.
-    const bool add_head = !resume && args.Has("detect") && m->architecture.detect_stage == 0;
-    const embed::NativeArchitecture head = asked.architecture;  // its detect_* fields
-    if (add_head) {
-      asked.architecture.detect_stage = m->architecture.detect_stage;
-      asked.architecture.detect_channels = m->architecture.detect_channels;
-      asked.architecture.detect_sharpness = m->architecture.detect_sharpness;
-    }
+    const bool add_head = !resume && args.Has("detect") && m->architecture.detect.stage == 0;
+    const embed::NativeArchitecture::Detect head = asked.architecture.detect;
+    if (add_head) asked.architecture.detect = m->architecture.detect;
     if (ManifestToJson(asked) != ManifestToJson(*m)) {
       std::string given;
       for (const char* f : kLayoutFlags) {
@@ -334,9 +330,7 @@ int CmdTrain(int argc, char** argv) {
       grown->description = m->description;
       grown->diseases = m->diseases;
       grown->preprocess.resample = m->preprocess.resample;  // --resample has its own check above
-      grown->architecture.detect_stage = m->architecture.detect_stage;  // --detect: checked above
-      grown->architecture.detect_channels = m->architecture.detect_channels;
-      grown->architecture.detect_sharpness = m->architecture.detect_sharpness;
+      grown->architecture.detect = m->architecture.detect;  // --detect: checked above
       if (ManifestToJson(*grown) != ManifestToJson(*m)) {
         return UsageError(base + " holds a checkpoint of another layout than --finer-input asks for; resume without it, "
                           "or train into a new --out", kHelp);
@@ -349,9 +343,7 @@ int CmdTrain(int argc, char** argv) {
     }
     if (add_head) {
       if (!to.init_manifest) to.init_manifest = *m;
-      to.manifest.architecture.detect_stage = head.detect_stage;
-      to.manifest.architecture.detect_channels = head.detect_channels;
-      to.manifest.architecture.detect_sharpness = head.detect_sharpness;
+      to.manifest.architecture.detect = head;
     }
     auto wp = embed::WordPiece::Load(base + "/" + m->vocab, m->tokenizer);
     if (!wp.ok()) return Fail(wp.status());
