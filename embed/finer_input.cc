@@ -2,7 +2,7 @@
 
 #include <torch/torch.h>
 
-#include <map>
+#include <functional>
 
 namespace ctdb::embed {
 namespace {
@@ -11,6 +11,39 @@ std::string Shape(const torch::Tensor& t) {
   std::string s = "[";
   for (int64_t d : t.sizes()) s += (s.size() > 1 ? "," : "") + std::to_string(d);
   return s + "]";
+}
+
+using Rename = std::function<std::string(const std::string&)>;
+// Fills `to` (another shape than `from`) some other way, or says why not.
+using OnMismatch = std::function<Status(const std::string& key, const torch::Tensor& from, torch::Tensor& to)>;
+
+Status ShapeMismatch(const std::string& key, const torch::Tensor& from, const torch::Tensor& to) {
+  return Status::InvalidArgument(key + " is " + Shape(from) + " in the source model but " + Shape(to) +
+                                 " in the new layout; start from the model the layout was made from");
+}
+
+// Copies every parameter and buffer of `from` into the tensor of `to` named
+// rename(key): as is when the shapes agree, else through `mismatch`. A
+// tensor with no such home is an error naming it.
+Status CopyByName(ClipModel& from, ClipModel& to, const Rename& rename, const OnMismatch& mismatch) {
+  torch::NoGradGuard no_grad;
+  auto params = to->named_parameters();
+  auto buffers = to->named_buffers();
+  auto copy = [&](const std::string& key, const torch::Tensor& v) -> Status {
+    const std::string to_key = rename(key);
+    torch::Tensor* dst = params.find(to_key);
+    if (!dst) dst = buffers.find(to_key);
+    if (!dst) {
+      return Status::InvalidArgument("the new layout has no " + to_key + " for the source model's " + key +
+                                     "; start from the model the layout was made from");
+    }
+    if (dst->sizes() != v.sizes()) return mismatch(key, v, *dst);
+    dst->copy_(v);
+    return Status::Ok();
+  };
+  for (const auto& p : from->named_parameters()) CTDB_RETURN_IF_ERROR(copy(p.key(), p.value()));
+  for (const auto& b : from->named_buffers()) CTDB_RETURN_IF_ERROR(copy(b.key(), b.value()));
+  return Status::Ok();
 }
 
 }  // namespace
@@ -63,32 +96,21 @@ Status GrowFromCoarser(ClipModel& base, ClipModel& grown, const ModelManifest& f
   };
   const std::string old_first = stem + std::to_string(per_stage) + ".weight";
   torch::NoGradGuard no_grad;
-  auto params = grown->named_parameters();
-  auto buffers = grown->named_buffers();
-  auto copy = [&](const std::string& key, const torch::Tensor& from) -> Status {
-    const std::string to_key = renamed(key);
-    torch::Tensor* to = params.find(to_key);
-    if (!to) to = buffers.find(to_key);
-    if (!to) return Status::InvalidArgument("the grown layout has no " + to_key + " for the base's " + key);
-    if (to->sizes() == from.sizes()) {
-      to->copy_(from);
-    } else if (to_key == old_first && to->size(0) == from.size(0) && to->size(1) >= 2 * from.size(1) &&
-               to->sizes().slice(2) == from.sizes().slice(2)) {
-      // The base's first stage now reads window c as GELU(t) - GELU(-t) = t:
-      // channel 2c with its kernel, channel 2c + 1 with the negated kernel.
-      to->zero_();
-      for (int64_t c = 0; c < from.size(1); ++c) {
-        to->select(1, 2 * c).copy_(from.select(1, c));
-        to->select(1, 2 * c + 1).copy_(-from.select(1, c));
-      }
-    } else {
-      return Status::InvalidArgument(key + " is " + Shape(from) + " in the base model but " + Shape(*to) +
-                                     " in the grown one; grow from the model the layout was made from");
+  auto first_stage = [&](const std::string& key, const torch::Tensor& from, torch::Tensor& to) -> Status {
+    if (renamed(key) != old_first || to.size(0) != from.size(0) || to.size(1) < 2 * from.size(1) ||
+        to.sizes().slice(2) != from.sizes().slice(2)) {
+      return ShapeMismatch(key, from, to);
+    }
+    // The base's first stage now reads window c as GELU(t) - GELU(-t) = t:
+    // channel 2c with its kernel, channel 2c + 1 with the negated kernel.
+    to.zero_();
+    for (int64_t c = 0; c < from.size(1); ++c) {
+      to.select(1, 2 * c).copy_(from.select(1, c));
+      to.select(1, 2 * c + 1).copy_(-from.select(1, c));
     }
     return Status::Ok();
   };
-  for (const auto& p : base->named_parameters()) CTDB_RETURN_IF_ERROR(copy(p.key(), p.value()));
-  for (const auto& b : base->named_buffers()) CTDB_RETURN_IF_ERROR(copy(b.key(), b.value()));
+  CTDB_RETURN_IF_ERROR(CopyByName(base, grown, renamed, first_stage));
 
   // The new stage: channel 2c = +box average of window c, 2c + 1 = -box
   // average; the rest keep their random start (the next stage reads them
@@ -124,22 +146,9 @@ Status GrowFromCoarser(ClipModel& base, ClipModel& grown, const ModelManifest& f
 }
 
 Status CopyShared(ClipModel& from, ClipModel& to) {
-  torch::NoGradGuard no_grad;
-  auto params = to->named_parameters();
-  auto buffers = to->named_buffers();
-  auto copy = [&](const std::string& key, const torch::Tensor& v) -> Status {
-    torch::Tensor* dst = params.find(key);
-    if (!dst) dst = buffers.find(key);
-    if (!dst || dst->sizes() != v.sizes()) {
-      return Status::InvalidArgument("the new layout has no tensor of " + key +
-                                     "'s shape; start from a model of the same layout (a detector head may be added)");
-    }
-    dst->copy_(v);
-    return Status::Ok();
-  };
-  for (const auto& p : from->named_parameters()) CTDB_RETURN_IF_ERROR(copy(p.key(), p.value()));
-  for (const auto& b : from->named_buffers()) CTDB_RETURN_IF_ERROR(copy(b.key(), b.value()));
-  return Status::Ok();
+  return CopyByName(
+      from, to, [](const std::string& key) { return key; },
+      [](const std::string& key, const torch::Tensor& v, torch::Tensor& dst) { return ShapeMismatch(key, v, dst); });
 }
 
 }  // namespace ctdb::embed
