@@ -1,5 +1,6 @@
 #include "embed/native_model.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace ctdb::embed {
@@ -36,14 +37,17 @@ int64_t StemInputChannels(const NativeArchitecture& a) {
   return a.windows.empty() ? 1 : static_cast<int64_t>(a.windows.size());
 }
 
-std::array<int64_t, 3> TokenGrid(const ModelManifest& m) {
+std::array<int64_t, 3> StageGrid(const ModelManifest& m, size_t stages) {
   // Manifest sizes are (i, j, k) = (x, y, z); the stem works in (z, y, x).
   std::array<int64_t, 3> g{m.preprocess.size[2], m.preprocess.size[1], m.preprocess.size[0]};
-  for (const auto& st : m.architecture.stem) {
-    for (int a = 0; a < 3; ++a) g[a] = ConvOut(g[a], st.kernel[a], st.stride[a]);
+  const auto& stem = m.architecture.stem;
+  for (size_t s = 0; s < std::min(stages, stem.size()); ++s) {
+    for (int a = 0; a < 3; ++a) g[a] = ConvOut(g[a], stem[s].kernel[a], stem[s].stride[a]);
   }
   return g;
 }
+
+std::array<int64_t, 3> TokenGrid(const ModelManifest& m) { return StageGrid(m, m.architecture.stem.size()); }
 
 int64_t SlabSlices(const ModelManifest& m) {
   int64_t s = 1;
@@ -244,11 +248,7 @@ ClipModelImpl::ClipModelImpl(const ModelManifest& m, int64_t vocab_size) {
 double DetectFlops(const ModelManifest& m) {
   const auto& a = m.architecture;
   if (a.detect.stage <= 0 || m.diseases.empty()) return 0;
-  std::array<int64_t, 3> g{m.preprocess.size[2], m.preprocess.size[1], m.preprocess.size[0]};
-  for (int64_t s = 0; s < a.detect.stage; ++s) {
-    const auto& st = a.stem[static_cast<size_t>(s)];
-    for (int d = 0; d < 3; ++d) g[d] = ConvOut(g[d], st.kernel[d], st.stride[d]);
-  }
+  const auto g = StageGrid(m, static_cast<size_t>(a.detect.stage));
   const double voxels = static_cast<double>(g[0] * g[1] * g[2]);
   const double in = static_cast<double>(a.stem[static_cast<size_t>(a.detect.stage - 1)].channels);
   const double hid = static_cast<double>(a.detect.channels), k = static_cast<double>(m.diseases.size());
@@ -257,15 +257,16 @@ double DetectFlops(const ModelManifest& m) {
 
 double ImageFlops(const ModelManifest& m) {
   const auto& a = m.architecture;
-  std::array<int64_t, 3> g{m.preprocess.size[2], m.preprocess.size[1], m.preprocess.size[0]};
   double flops = 0;
   int64_t in = StemInputChannels(a);
-  for (const auto& st : a.stem) {
-    for (int d = 0; d < 3; ++d) g[d] = ConvOut(g[d], st.kernel[d], st.stride[d]);
-    const double out_voxels = static_cast<double>(g[0] * g[1] * g[2]);
+  for (size_t s = 0; s < a.stem.size(); ++s) {
+    const auto& st = a.stem[s];
+    const auto out = StageGrid(m, s + 1);
+    const double out_voxels = static_cast<double>(out[0] * out[1] * out[2]);
     flops += 2.0 * static_cast<double>(in * st.channels * st.kernel[0] * st.kernel[1] * st.kernel[2]) * out_voxels;
     in = st.channels;
   }
+  const auto g = TokenGrid(m);
   const double t = static_cast<double>(g[0] * g[1] * g[2]), c = static_cast<double>(a.width);
   const double k = static_cast<double>(m.diseases.size()), d = static_cast<double>(m.dimension);
   flops += DetectFlops(m);

@@ -37,6 +37,9 @@ int64_t StemModulesPerStage(const NativeArchitecture& architecture);
 // preprocessed volume itself).
 int64_t StemInputChannels(const NativeArchitecture& architecture);
 
+// The grid (z, y, x counts) after the first `stages` stem stages (all of
+// them at most) of a preprocessed volume.
+std::array<int64_t, 3> StageGrid(const ModelManifest& manifest, size_t stages);
 // The visual token grid a preprocessed volume yields: (z, y, x) counts.
 std::array<int64_t, 3> TokenGrid(const ModelManifest& manifest);
 // Model slices per slab (product of the stem's z strides).

@@ -329,7 +329,7 @@ TEST_CASE("model: every manifest field that can change the vectors is in the id'
     const nlohmann::json base = nlohmann::json::parse(ManifestToJson(m));
     const std::string base_print = embed::ManifestFingerprint(*ParseManifest(base.dump()));
     std::vector<nlohmann::json::json_pointer> leaves;
-    Leaves(base, {}, &leaves);
+    Leaves(base, nlohmann::json::json_pointer(), &leaves);
     size_t checked = 0;
     for (const auto& at : leaves) {
       const std::string path = at.to_string();
