@@ -59,6 +59,13 @@ Status ValidateManifest(const ModelManifest& m) {
   if (a.detect.stage > 0 && !(a.detect.sharpness > 0 && a.detect.sharpness <= 100)) {
     return bad("architecture.detect.sharpness", "must be in (0, 100]");
   }
+  for (size_t i = 0; i < a.peaks.size(); ++i) {
+    if (a.peaks[i] < 0 || a.peaks[i] >= static_cast<int64_t>(a.stem.size())) {
+      return bad("architecture.peaks", "each must name the input (0) or a stem stage before the last (1 to " +
+                                           std::to_string(a.stem.size() - 1) + ")");
+    }
+    if (i > 0 && a.peaks[i] <= a.peaks[i - 1]) return bad("architecture.peaks", "must ascend, each stage once");
+  }
   if (a.stem.back().channels != a.width) return bad("architecture.width", "must equal the last stem stage's channels");
   for (auto [name, w, h] : {std::tuple{"image", a.width, a.heads}, std::tuple{"text", a.text_width, a.text_heads}}) {
     if (w < 1 || h < 1 || w % h != 0) return bad(std::string("architecture.") + name, "width must be a multiple of heads");

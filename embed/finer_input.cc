@@ -78,6 +78,9 @@ Result<ModelManifest> FinerInput(const ModelManifest& base, const std::array<int
   first.stride = factor;
   m.architecture.stem.insert(m.architecture.stem.begin(), first);
   if (m.architecture.detect.stage > 0) ++m.architecture.detect.stage;  // it reads the same stage as before
+  for (int64_t& s : m.architecture.peaks) {
+    if (s > 0) ++s;  // the same stages as before; the windowed input stays 0 (now finer: its blocks are the same mm)
+  }
   return m;
 }
 

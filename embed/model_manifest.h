@@ -68,6 +68,15 @@ struct NativeArchitecture {
     double sharpness = 10;
   };
   Detect detect;
+  // Peak skips (empty = none): for each listed stem stage (0 = the windowed
+  // input itself, k = stage k's output, before the last), each channel's
+  // maximum over a token's block is added to that token through one learned
+  // linear map, which starts at zero (a model given peaks computes what it
+  // did until trained). Strided convolutions average a 1-2 mm calcification
+  // away before it reaches a 24 mm token; a block's maximum keeps it, where
+  // the transformer can weigh it by place (beside the heart or in the aortic
+  // wall). Stages ascending, each once.
+  std::vector<int64_t> peaks;
   int64_t width = 128;        // transformer width (= last stem channels)
   int64_t layers = 2;         // image transformer layers
   int64_t heads = 4;

@@ -98,6 +98,17 @@ ImageEncoderImpl::ImageEncoderImpl(const ModelManifest& m) {
     detect_token_ = register_parameter("detect_token", torch::zeros({num_diseases_, 1, w}));
     detect_global_ = register_parameter("detect_global", torch::zeros({num_diseases_, w}));
   }
+  if (!a.peaks.empty()) {
+    int64_t channels = 0;
+    for (int64_t s : a.peaks) {
+      peak_after_.push_back(static_cast<size_t>(s * StemModulesPerStage(a)));
+      channels += s == 0 ? StemInputChannels(a) : a.stem[static_cast<size_t>(s - 1)].channels;
+    }
+    peaks_ = register_module("peaks", nn::Linear(channels, w));
+    torch::NoGradGuard no_grad;
+    peaks_->weight.zero_();
+    peaks_->bias.zero_();
+  }
   pos_z_ = register_parameter("pos_z", torch::randn({grid_[0], 1, 1, w}) * 0.02);
   pos_y_ = register_parameter("pos_y", torch::randn({1, grid_[1], 1, w}) * 0.02);
   pos_x_ = register_parameter("pos_x", torch::randn({1, 1, grid_[2], w}) * 0.02);
@@ -145,10 +156,20 @@ torch::Tensor ImageEncoderImpl::StemInput(const torch::Tensor& x) const {
 ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
   const int64_t b = x.size(0);
   torch::Tensor f = StemInput(x), evidence;
-  size_t module = 0;
+  std::vector<torch::Tensor> peaks;  // (B, C_s, Z', Y', X') per listed stage
+  size_t module = 0, next_peak = 0;
+  auto take_peak = [&] {
+    if (next_peak < peak_after_.size() && peak_after_[next_peak] == module) {
+      peaks.push_back(std::get<0>(torch::adaptive_max_pool3d(f, {grid_[0], grid_[1], grid_[2]})));
+      ++next_peak;
+    }
+  };
+  take_peak();
   for (auto& stage_module : *stem_) {
     f = stage_module.forward(f);
-    if (++module == detect_after_) {
+    ++module;
+    take_peak();
+    if (module == detect_after_) {
       // (1/r) log mean exp(r * map): between the mean (r -> 0) and the
       // maximum (r -> inf); one small finding must be able to decide.
       auto maps = detect_->forward(f).flatten(2);  // (B, K, V)
@@ -160,6 +181,7 @@ ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
   torch::Tensor stem_pooled;                     // (B, C): the probe's pooling
   if (stem_pool_) stem_pooled = f.amax({2, 3, 4}) + f.mean({2, 3, 4});
   f = f.permute({0, 2, 3, 4, 1});                // (B, Z', Y', X', C)
+  if (peaks_) f = f + peaks_->forward(torch::cat(peaks, 1).permute({0, 2, 3, 4, 1}));
   f = f + pos_z_ + pos_y_ + pos_x_;
   const int64_t c = f.size(4), t = grid_[0] * grid_[1] * grid_[2];
   auto seq = f.reshape({b, t, c}).transpose(0, 1);  // (T, B, C): LibTorch's layers are sequence-first
@@ -255,6 +277,20 @@ double DetectFlops(const ModelManifest& m) {
   return 2 * voxels * (in * hid * 27 + hid * k);
 }
 
+double PeakFlops(const ModelManifest& m) {
+  const auto& a = m.architecture;
+  const auto tg = TokenGrid(m);
+  const double tokens = static_cast<double>(tg[0] * tg[1] * tg[2]);
+  double flops = 0, channels = 0;
+  for (int64_t s : a.peaks) {
+    const auto g = StageGrid(m, static_cast<size_t>(s));
+    const double c = static_cast<double>(s == 0 ? StemInputChannels(a) : a.stem[static_cast<size_t>(s - 1)].channels);
+    flops += static_cast<double>(g[0] * g[1] * g[2]) * c;  // one comparison per value
+    channels += c;
+  }
+  return flops + 2 * tokens * channels * static_cast<double>(a.width);
+}
+
 double ImageFlops(const ModelManifest& m) {
   const auto& a = m.architecture;
   double flops = 0;
@@ -269,7 +305,7 @@ double ImageFlops(const ModelManifest& m) {
   const auto g = TokenGrid(m);
   const double t = static_cast<double>(g[0] * g[1] * g[2]), c = static_cast<double>(a.width);
   const double k = static_cast<double>(m.diseases.size()), d = static_cast<double>(m.dimension);
-  flops += DetectFlops(m);
+  flops += DetectFlops(m) + PeakFlops(m);
   flops += static_cast<double>(a.layers) * LayerFlops(t, c, static_cast<double>(a.ffn));
   // Attention pooling and disease cross-attention: keys and values over all
   // tokens, then one (or K) query rows.

@@ -13,7 +13,9 @@
 // stage scores each disease, log-sum-exp pooled over the volume; the scores
 // are added to the disease and global features along learned directions,
 // which start at zero (a head added to a trained model changes nothing
-// until training moves them).
+// until training moves them). Optionally (architecture.peaks) each channel's
+// maximum over a token's block of the windowed input or of earlier stem
+// stages reaches that token through a linear map that starts at zero.
 // All three go through one projection into the joint space, L2-normalized.
 // Text: token + position embeddings -> transformer with a padding mask ->
 // mean plus per-channel max over the real tokens -> projection, L2-normalized.
@@ -82,6 +84,11 @@ class ImageEncoderImpl : public torch::nn::Module {
   double detect_sharpness_ = 1;
   torch::Tensor detect_token_;   // (K, 1, width): evidence -> disease feature
   torch::Tensor detect_global_;  // (K, width): evidence -> global feature
+  // Peak skips: after which stem module each listed stage's output is taken
+  // (0 = the windowed input; ascending), and the map from their block
+  // maxima, concatenated, to the token width.
+  std::vector<size_t> peak_after_;
+  torch::nn::Linear peaks_{nullptr};
   torch::Tensor pos_z_, pos_y_, pos_x_;
   torch::nn::TransformerEncoder transformer_{nullptr};
   torch::nn::LayerNorm norm_{nullptr};
@@ -162,6 +169,8 @@ TORCH_MODULE(ClipModel);
 double ImageFlops(const ModelManifest& manifest);
 // The detector head's share of ImageFlops (0 without one).
 double DetectFlops(const ModelManifest& manifest);
+// The peak skips' share (block maxima and their map; 0 without them).
+double PeakFlops(const ModelManifest& manifest);
 double TextFlops(const ModelManifest& manifest, int64_t tokens);
 
 }  // namespace ctdb::embed

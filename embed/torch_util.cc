@@ -186,6 +186,11 @@ std::string ManifestFingerprint(const ModelManifest& m) {
       add(static_cast<double>(a.detect.channels));
       add(a.detect.sharpness);
     }
+    if (!a.peaks.empty()) {
+      word("peaks");
+      add(static_cast<double>(a.peaks.size()));
+      for (int64_t s : a.peaks) add(static_cast<double>(s));
+    }
   }
   return out;
 }

@@ -220,7 +220,7 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
         }
       }
       if (o.init_manifest && o.init_manifest->architecture.stem.size() == m.architecture.stem.size()) {
-        // Same grid: the new layout only adds (a detector head); the rest moves over as is.
+        // Same grid: the new layout only adds (a detector head, peak skips); the rest moves over as is.
         CTDB_RETURN_IF_ERROR(CopyShared(source, model));
       } else if (o.init_manifest) {
         // The first studies, as they are, set the new stage's normalization.

@@ -190,6 +190,15 @@ Result<embed::ModelManifest> ParseManifest(const std::string& text) {
       dt.Num("channels", &a.detect.channels);
       dt.Num("sharpness", &a.detect.sharpness);
     }
+    if (err.ok() && ar.Has("peaks")) {
+      const json& p = ar.At("peaks");
+      a.peaks.clear();
+      for (size_t i = 0; p.is_array() && i < p.size(); ++i) {
+        if (!p[i].is_number_integer()) break;
+        a.peaks.push_back(p[i].get<int64_t>());
+      }
+      if (!p.is_array() || a.peaks.size() != p.size()) ar.Fail("peaks", "must be an array of stem stage numbers");
+    }
     if (err.ok() && ar.Has("windows")) {
       const json& w = ar.At("windows");
       a.windows.clear();
@@ -268,6 +277,7 @@ std::string ManifestToJson(const embed::ModelManifest& m) {
       j["architecture"]["detect"] = {
           {"stage", a.detect.stage}, {"channels", a.detect.channels}, {"sharpness", a.detect.sharpness}};
     }
+    if (!a.peaks.empty()) j["architecture"]["peaks"] = a.peaks;  // absent = none, as before
   } else {
     j["files"] = {{"image_module", m.image_module}, {"text_module", m.text_module}};
   }

@@ -387,6 +387,28 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
     CHECK(r.out.find("architecture.detect.stage") != std::string::npos);
     CHECK(!std::filesystem::exists(dir.Sub("t4") + "/weights.pt"));
   }
+  // --peaks adds peak skips to a trained model the same way.
+  {
+    r = Ctdb("train --data " + dir.Sub("data") + " --split '' --init " + dir.Sub("tn") + " --out " + dir.Sub("tpk") +
+             " --batch 2 --epochs 1 --peaks 0,1");
+    REQUIRE_MESSAGE(r.code == 0, r.out);
+    auto m = ReadManifest(dir.Sub("tpk"));
+    REQUIRE(m.ok());
+    CHECK(m->architecture.peaks == std::vector<int64_t>{0, 1});
+    CHECK(ReadManifest(dir.Sub("tn"))->architecture.peaks.empty());
+    CHECK(Ctdb("model info " + dir.Sub("tpk")).code == 0);
+    for (const std::string bad : {"x", "0,", "-1", "1.5"}) {
+      CAPTURE(bad);
+      r = Ctdb("train --tiny --data " + dir.Sub("data") + " --out " + dir.Sub("t5") + " --peaks " + bad);
+      CHECK(r.code == 2);
+      CHECK(r.out.find("--peaks wants") != std::string::npos);
+    }
+    r = Ctdb("train --data " + dir.Sub("data") + " --split '' --init " + dir.Sub("tn") + " --out " + dir.Sub("t5") +
+             " --batch 2 --epochs 1 --peaks 1,0");
+    CHECK(r.code != 0);
+    CHECK(r.out.find("architecture.peaks") != std::string::npos);
+    CHECK(!std::filesystem::exists(dir.Sub("t5") + "/weights.pt"));
+  }
   // The same command resumes; a layout flag contradicting the checkpoint is
   // refused (it used to be dropped silently) and the checkpoint is kept.
   const std::string state = test::ReadFileBytes(dir.Sub("tl") + "/checkpoint/state.txt");

@@ -26,7 +26,7 @@ const char kHelp[] =
     "                  [--description TEXT]\n"
     "                  [--no-siglip] [--no-disease] [--no-localization] [--no-anatomy]\n"
     "                  [--no-augment] [--no-augment-volumes] [--no-false-negatives] [--no-labels]\n"
-    "                  [--detect STAGE[:CHANNELS[:SHARPNESS]]]\n"
+    "                  [--detect STAGE[:CHANNELS[:SHARPNESS]]] [--peaks STAGE,...]\n"
     "                  [--init MODELDIR [--finer-input F[:CHANNELS]]] [--stop-at-step N] [--json]\n"
     "Trains the native hybrid CNN-ViT model on a CT-RATE-layout folder (its `train` split by\n"
     "default; reports, labels and organ masks are used) and writes a model directory. Objectives\n"
@@ -65,6 +65,10 @@ const char kHelp[] =
     "and that joins the disease and global features. With --init it is added to the trained\n"
     "model (STAGE counts the stages of the model being trained, after any --finer-input), whose\n"
     "embeddings it leaves unchanged until training moves it.\n"
+    "--peaks STAGE,... (e.g. 0,2) adds each channel's maximum over a token's block of the windowed\n"
+    "input (0) or of stem stage STAGE's output to that token, through a learned map that starts\n"
+    "at zero: what strided convolutions average away (1-2 mm calcium) reaches the transformer.\n"
+    "With --init it is added to the trained model like --detect; \"none\" = no peaks.\n"
     "CPU by default; --cuda when LibTorch has CUDA.\n";
 
 // "-1000:-400,-200:200" -> {{-1000, -400}, {-200, 200}}; "none" -> {}.
@@ -139,7 +143,7 @@ Result<std::vector<embed::DiseasePrompts>> CatalogFor(const std::string& dir, co
 // The flags that shape the model (a resumed run must not contradict its checkpoint;
 // a fine-tune keeps all but --resample, which changes no weight).
 constexpr const char* kLayoutFlags[] = {"tiny",      "stem",         "stem-norm", "windows", "layers",
-                                        "stem-pool", "no-stem-pool", "resample",  "detect"};
+                                        "stem-pool", "no-stem-pool", "resample",  "detect",  "peaks"};
 
 // How a fine-tune's description begins: "Fine-tuned from '<name>'.".
 constexpr std::string_view kFineTunedFrom = "Fine-tuned from '";
@@ -192,6 +196,18 @@ Status ApplyLayoutFlags(const Args& args, embed::ModelManifest* m) {
                                      args.Get("detect") + "'");
     }
   }
+  if (args.Has("peaks")) {
+    a.peaks.clear();
+    const std::string text = args.Get("peaks");
+    for (const std::string& item : text == "none" ? std::vector<std::string>{} : SplitOn(text, ',')) {
+      int64_t stage = 0;
+      if (item != "0" && !ParseCount(item, &stage)) {
+        return Status::InvalidArgument("--peaks wants stem stage numbers (0 = the windowed input), e.g. 0,2, or none; got '" +
+                                       text + "'");
+      }
+      a.peaks.push_back(stage);
+    }
+  }
   return Status::Ok();
 }
 
@@ -226,7 +242,7 @@ int CmdTrain(int argc, char** argv) {
   std::set<std::string> known = flags;
   for (const char* k :
        {"data", "out", "epochs", "batch", "lr", "seed", "split", "limit", "threads", "name", "stop-at-step", "stem-norm", "windows", "description", "stem", "layers", "init", "resample",
-        "finer-input", "detect"}) {
+        "finer-input", "detect", "peaks"}) {
     known.insert(k);
   }
   int exit;
@@ -306,10 +322,13 @@ int CmdTrain(int argc, char** argv) {
     asked.name = m->name;
     asked.description = m->description;
     asked.diseases = m->diseases;  // the catalog's, which users may extend
-    // A fine-tune may add a detector head to a model without one.
+    // A fine-tune may add a detector head, or peak skips, to a model without them.
     const bool add_head = !resume && args.Has("detect") && m->architecture.detect.stage == 0;
+    const bool add_peaks = !resume && args.Has("peaks") && m->architecture.peaks.empty();
     const embed::NativeArchitecture::Detect head = asked.architecture.detect;
+    const std::vector<int64_t> peaks = asked.architecture.peaks;
     if (add_head) asked.architecture.detect = m->architecture.detect;
+    if (add_peaks) asked.architecture.peaks = m->architecture.peaks;
     if (ManifestToJson(asked) != ManifestToJson(*m)) {
       std::string given;
       for (const char* f : kLayoutFlags) {
@@ -331,6 +350,7 @@ int CmdTrain(int argc, char** argv) {
       grown->diseases = m->diseases;
       grown->preprocess.resample = m->preprocess.resample;  // --resample has its own check above
       grown->architecture.detect = m->architecture.detect;  // --detect: checked above
+      grown->architecture.peaks = m->architecture.peaks;    // --peaks: likewise
       if (ManifestToJson(*grown) != ManifestToJson(*m)) {
         return UsageError(base + " holds a checkpoint of another layout than --finer-input asks for; resume without it, "
                           "or train into a new --out", kHelp);
@@ -341,9 +361,10 @@ int CmdTrain(int argc, char** argv) {
       to.init_manifest = *m;
       to.manifest = *grown;
     }
-    if (add_head) {
+    if (add_head || add_peaks) {
       if (!to.init_manifest) to.init_manifest = *m;
-      to.manifest.architecture.detect = head;
+      if (add_head) to.manifest.architecture.detect = head;
+      if (add_peaks) to.manifest.architecture.peaks = peaks;
     }
     auto wp = embed::WordPiece::Load(base + "/" + m->vocab, m->tokenizer);
     if (!wp.ok()) return Fail(wp.status());
