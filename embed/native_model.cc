@@ -37,6 +37,10 @@ int64_t StemInputChannels(const NativeArchitecture& a) {
   return a.windows.empty() ? 1 : static_cast<int64_t>(a.windows.size());
 }
 
+int64_t StageChannels(const NativeArchitecture& a, int64_t stage) {
+  return stage == 0 ? StemInputChannels(a) : a.stem[static_cast<size_t>(stage - 1)].channels;
+}
+
 std::array<int64_t, 3> StageGrid(const ModelManifest& m, size_t stages) {
   // Manifest sizes are (i, j, k) = (x, y, z); the stem works in (z, y, x).
   std::array<int64_t, 3> g{m.preprocess.size[2], m.preprocess.size[1], m.preprocess.size[0]};
@@ -88,7 +92,7 @@ ImageEncoderImpl::ImageEncoderImpl(const ModelManifest& m) {
   if (a.detect.stage > 0 && num_diseases_ > 0) {
     detect_after_ = static_cast<size_t>(a.detect.stage * StemModulesPerStage(a));
     detect_sharpness_ = a.detect.sharpness;
-    const int64_t in_ch = a.stem[static_cast<size_t>(a.detect.stage - 1)].channels, hid = a.detect.channels;
+    const int64_t in_ch = StageChannels(a, a.detect.stage), hid = a.detect.channels;
     detect_ = register_module("detect", nn::Sequential());
     detect_->push_back(nn::Conv3d(nn::Conv3dOptions(in_ch, hid, 3).padding(1)));
     if (a.stem_norm == "batch") detect_->push_back(nn::BatchNorm3d(hid));
@@ -102,7 +106,7 @@ ImageEncoderImpl::ImageEncoderImpl(const ModelManifest& m) {
     int64_t channels = 0;
     for (int64_t s : a.peaks) {
       peak_after_.push_back(static_cast<size_t>(s * StemModulesPerStage(a)));
-      channels += s == 0 ? StemInputChannels(a) : a.stem[static_cast<size_t>(s - 1)].channels;
+      channels += StageChannels(a, s);
     }
     peaks_ = register_module("peaks", nn::Linear(channels, w));
     torch::NoGradGuard no_grad;
@@ -272,7 +276,7 @@ double DetectFlops(const ModelManifest& m) {
   if (a.detect.stage <= 0 || m.diseases.empty()) return 0;
   const auto g = StageGrid(m, static_cast<size_t>(a.detect.stage));
   const double voxels = static_cast<double>(g[0] * g[1] * g[2]);
-  const double in = static_cast<double>(a.stem[static_cast<size_t>(a.detect.stage - 1)].channels);
+  const double in = static_cast<double>(StageChannels(a, a.detect.stage));
   const double hid = static_cast<double>(a.detect.channels), k = static_cast<double>(m.diseases.size());
   return 2 * voxels * (in * hid * 27 + hid * k);
 }
@@ -284,7 +288,7 @@ double PeakFlops(const ModelManifest& m) {
   double flops = 0, channels = 0;
   for (int64_t s : a.peaks) {
     const auto g = StageGrid(m, static_cast<size_t>(s));
-    const double c = static_cast<double>(s == 0 ? StemInputChannels(a) : a.stem[static_cast<size_t>(s - 1)].channels);
+    const double c = static_cast<double>(StageChannels(a, s));
     flops += static_cast<double>(g[0] * g[1] * g[2]) * c;  // one comparison per value
     channels += c;
   }

@@ -38,6 +38,8 @@ int64_t StemModulesPerStage(const NativeArchitecture& architecture);
 // Input channels of the first stem stage: one per HU window, or 1 (the
 // preprocessed volume itself).
 int64_t StemInputChannels(const NativeArchitecture& architecture);
+// Channels of stem stage `stage`'s output (1-based; 0 = the stem's input).
+int64_t StageChannels(const NativeArchitecture& architecture, int64_t stage);
 
 // The grid (z, y, x counts) after the first `stages` stem stages (all of
 // them at most) of a preprocessed volume.
