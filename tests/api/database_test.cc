@@ -92,7 +92,7 @@ TEST_CASE("bad studies are refused with InvalidArgument and nothing is written")
   CHECK(db->Delete("missing").IsNotFound());
 }
 
-TEST_CASE("search finds each study first by its own vector; delete hides it") {
+TEST_CASE("search finds each study first by its own vector -- delete hides it") {
   test::TempDir dir;
   for (const char* factory : {"Flat", "HNSW32"}) {
     CAPTURE(factory);

@@ -177,7 +177,7 @@ TEST_CASE("ingest: NIfTI files and folders, masks skipped, keys from paths, shar
   CHECK(Ingest(*s0, *f.model, f.data, io).status().IsInvalidArgument());
 }
 
-TEST_CASE("ingest: DICOM series and files; non-CT series listed as failures") {
+TEST_CASE("ingest: DICOM series and files -- non-CT series listed as failures") {
   const std::string dicom = CTDB_TEST_DATA;
   REQUIRE_MESSAGE(fs::exists(dicom), "test data missing: run tools/fetch-test-data.sh build/test-data");
   Fixture f(1);
@@ -219,7 +219,7 @@ TEST_CASE("ingest: whole-batch errors") {
   CHECK(db->Count() == 0);
 }
 
-TEST_CASE("reembed: in place from sources equals a fresh ingest; from previews when sources are gone") {
+TEST_CASE("reembed: in place from sources equals a fresh ingest -- from previews when sources are gone") {
   Fixture f(4);
   auto b = f.OpenModel(2);
   {

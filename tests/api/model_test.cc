@@ -134,7 +134,7 @@ TEST_CASE("model: a study from a NIfTI file, with report and sentence embeddings
   CHECK((*model)->EmbedVolume(empty).status().IsInvalidArgument());
 }
 
-TEST_CASE("model: stem normalization is a manifest choice; batch norm runs in eval mode") {
+TEST_CASE("model: stem normalization is a manifest choice -- batch norm runs in eval mode") {
   test::TempDir dir;
   NewModelSpec spec;
   spec.manifest = NewModelSpec::TinyManifest();
@@ -192,7 +192,7 @@ TEST_CASE("model: stem pooling is a manifest choice, off for older manifests, an
   CHECK(images[0] != images[1]);
 }
 
-TEST_CASE("model: HU windows are input channels named in the manifest; bad windows are refused") {
+TEST_CASE("model: HU windows are input channels named in the manifest -- bad windows are refused") {
   test::TempDir dir;
   NewModelSpec spec;
   spec.manifest = NewModelSpec::TinyManifest();

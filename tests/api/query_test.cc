@@ -275,7 +275,7 @@ TEST_CASE("database: disease entries are validated") {
   CHECK(list->front().positive_prototype == e.positive_prototype);
 }
 
-TEST_CASE("database: backup is a consistent openable copy; restore refuses to overwrite") {
+TEST_CASE("database: backup is a consistent openable copy -- restore refuses to overwrite") {
   test::TempDir dir;
   const auto vecs = test::RandomUnitVectors(50, 8, 3);
   {

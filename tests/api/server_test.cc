@@ -423,7 +423,7 @@ TEST_CASE("server: zip extraction never writes outside its folder and refuses bo
   CHECK(server::ExtractZip(cut, dir.Sub("out"), 100).status().IsInvalidArgument());
 }
 
-TEST_CASE("server: metrics count requests; the OpenAPI document covers every route") {
+TEST_CASE("server: metrics count requests -- the OpenAPI document covers every route") {
   Fixture f;
   auto c = f.Client();
   for (int i = 0; i < 3; ++i) c.Post("/v1/search/text", R"({"text":"nodule"})", "application/json");
@@ -505,7 +505,7 @@ TEST_CASE("server: many concurrent clients while studies are ingested and delete
   CHECK(f.db->Count() == 6 + 4);
 }
 
-TEST_CASE("server: TLS with a certificate; stop drains and refuses new work") {
+TEST_CASE("server: TLS with a certificate -- stop drains and refuses new work") {
   test::TempDir certs;
   ServerOptions o;
   o.tls_cert_file = certs.Sub("cert.pem");

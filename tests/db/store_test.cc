@@ -67,7 +67,7 @@ TEST_CASE("store refuses an unknown on-disk format version") {
   CHECK(s.status().message().find("format version 99") != std::string::npos);
 }
 
-TEST_CASE("store put assigns increasing rows; replace moves the key to a new row") {
+TEST_CASE("store put assigns increasing rows -- replace moves the key to a new row") {
   test::TempDir dir;
   auto st = OpenStore(dir.Sub("db"), true);
   REQUIRE(st.ok());

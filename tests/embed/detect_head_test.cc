@@ -72,7 +72,7 @@ TEST_CASE("detector head: added to a trained model, every embedding stays as it 
   CHECK(s.message().find("image.detect") != std::string::npos);
 }
 
-TEST_CASE("detector head: the stage must precede the last, channels must be sane; finer input keeps its stage") {
+TEST_CASE("detector head: the stage must precede the last, channels must be sane -- finer input keeps its stage") {
   const ModelManifest bm = Base();
   const int64_t stages = static_cast<int64_t>(bm.architecture.stem.size());
   CHECK(ValidateManifest(WithHead(bm, 1)).ok());

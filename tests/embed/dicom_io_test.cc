@@ -102,7 +102,7 @@ TEST_CASE("a multi-slice CT series is sorted by position, spacing from the delta
   }
 }
 
-TEST_CASE("several series need a choice; errors name the problem") {
+TEST_CASE("several series need a choice -- errors name the problem") {
   const std::string root = Data("dicomdirtests");
   auto all = ReadDicomSeries(root);
   REQUIRE_FALSE(all.ok());

@@ -77,7 +77,7 @@ TEST_CASE("native encoder: normalized global, slab and disease features with sla
   CHECK((*texts)[0] != (*texts)[2]);
 }
 
-TEST_CASE("native encoder: identical bits across loads and calls; seeds and inputs matter") {
+TEST_CASE("native encoder: identical bits across loads and calls -- seeds and inputs matter") {
   test::TempDir dir;
   const ModelManifest m = NewModelSpec::TinyManifest();
   const std::string path = TinyModel(dir);
@@ -341,7 +341,7 @@ TEST_CASE("torchscript encoder: modules trained elsewhere, normalized, with slab
   CHECK(enc->VolumeFlops() == 0);  // unknown for foreign modules
 }
 
-TEST_CASE("torchscript encoder: global-only and dict outputs; wrong shapes named") {
+TEST_CASE("torchscript encoder: global-only and dict outputs -- wrong shapes named") {
   test::TempDir dir;
   ModelManifest m;
   WriteTorchScriptModel(dir.Sub("g"), "def forward(self, x):\n    return x.flatten(1)[:, 0:16] + 0.5\n", &m);

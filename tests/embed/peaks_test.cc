@@ -81,7 +81,7 @@ TEST_CASE("peak skips: added to a trained model, every embedding stays as it was
   CHECK(s.message().find("image.peaks") != std::string::npos);
 }
 
-TEST_CASE("peak skips: stages ascend and precede the last; manifest, flops and growth keep them") {
+TEST_CASE("peak skips: stages ascend and precede the last -- manifest, flops and growth keep them") {
   const ModelManifest bm = Base();
   const int64_t stages = static_cast<int64_t>(bm.architecture.stem.size());
   CHECK(ValidateManifest(WithPeaks(bm, {0})).ok());

@@ -49,7 +49,7 @@ double Body(double x, double y, double z) {
   return 40 + 0.5 * z;
 }
 
-TEST_CASE("reorientation: LPS is canonical; an RAS volume is flipped in x and y") {
+TEST_CASE("reorientation: LPS is canonical -- an RAS volume is flipped in x and y") {
   const Volume ras = Sample(Body, "RAS", {20, 16, 8}, {4, 5, 6});
   CHECK(OrientationCode(ras.ijk_to_ras) == "RAS");
   const Volume lps = ReorientToLps(ras);

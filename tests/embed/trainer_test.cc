@@ -384,7 +384,7 @@ TEST_CASE("training: different studies start apart, not collapsed onto one direc
   CHECK(text_cos.front() < 0.9);
 }
 
-TEST_CASE("training: objectives switch off one by one; all off is refused") {
+TEST_CASE("training: objectives switch off one by one -- all off is refused") {
   Data d;
   TrainOptions o = d.Options("abl", 1);
   o.objectives.disease = false;
