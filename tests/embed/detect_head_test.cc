@@ -7,18 +7,12 @@
 #include "embed/encoder.h"
 #include "embed/finer_input.h"
 #include "embed/native_model.h"
+#include "tests/embed/native_test_util.h"
 
 namespace ctdb::embed {
 namespace {
 
-ModelManifest Base() {
-  ModelManifest m = NewModelSpec::TinyManifest();
-  m.format = "native";
-  m.architecture.stem_norm = "batch";
-  m.architecture.stem_pool = true;
-  m.architecture.windows = {{-1000, -400}, {-200, 200}, {150, 1000}};
-  return m;
-}
+ModelManifest Base() { return test::WindowedTiny(); }
 
 ModelManifest WithHead(ModelManifest m, int64_t stage) {
   m.architecture.detect.stage = stage;
@@ -26,21 +20,14 @@ ModelManifest WithHead(ModelManifest m, int64_t stage) {
   return m;
 }
 
-double MaxDiff(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); }
+using test::MaxDiff;
 
 TEST_CASE("detector head: added to a trained model, every embedding stays as it was until trained") {
   torch::manual_seed(5);
   const ModelManifest bm = Base(), hm = WithHead(bm, 1);
   REQUIRE(!bm.diseases.empty());
   ClipModel base(bm, 50), headed(hm, 50);
-  {
-    // Normalization statistics as a trained model has them.
-    torch::NoGradGuard ng;
-    for (auto& b : base->named_buffers()) {
-      if (b.key().find("running_mean") != std::string::npos) b.value().copy_(torch::randn_like(b.value()) * 0.1);
-      if (b.key().find("running_var") != std::string::npos) b.value().copy_(torch::rand_like(b.value()) + 0.5);
-    }
-  }
+  test::AsTrained(base);
   REQUIRE(CopyShared(base, headed).ok());
   base->eval();
   headed->eval();

@@ -5,18 +5,12 @@
 #include "api/src/model_builder.h"
 #include "embed/finer_input.h"
 #include "embed/native_model.h"
+#include "tests/embed/native_test_util.h"
 
 namespace ctdb::embed {
 namespace {
 
-ModelManifest Base(const std::string& norm) {
-  ModelManifest m = NewModelSpec::TinyManifest();
-  m.format = "native";
-  m.architecture.stem_norm = norm;
-  m.architecture.stem_pool = true;
-  m.architecture.windows = {{-1000, -400}, {-200, 200}, {150, 1000}};
-  return m;
-}
+ModelManifest Base(const std::string& norm) { return test::WindowedTiny(norm); }
 
 // Every voxel repeated f times along each axis: the fine grid's view of a
 // coarse volume, whose box averages are the coarse volume again.
@@ -24,16 +18,7 @@ torch::Tensor Repeat(const torch::Tensor& x, const std::array<int64_t, 3>& f) {
   return x.repeat_interleave(f[0], 2).repeat_interleave(f[1], 3).repeat_interleave(f[2], 4);
 }
 
-double MaxDiff(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); }
-
-// Random weights and normalization statistics, as a trained model has.
-void Perturb(ClipModel& model) {
-  torch::NoGradGuard ng;
-  for (auto& b : model->named_buffers()) {
-    if (b.key().find("running_mean") != std::string::npos) b.value().copy_(torch::randn_like(b.value()) * 0.1);
-    if (b.key().find("running_var") != std::string::npos) b.value().copy_(torch::rand_like(b.value()) + 0.5);
-  }
-}
+using test::MaxDiff;
 
 TEST_CASE("finer input: the layout halves the spacing, keeps the tokens and slabs in millimetres") {
   const ModelManifest base = Base("batch");
@@ -74,7 +59,7 @@ TEST_CASE("finer input: the grown model computes what its base did on the same s
       auto fm = FinerInput(bm, f, 2 * 3 + 3);
       REQUIRE(fm.ok());
       ClipModel base(bm, 50), grown(*fm, 50);
-      Perturb(base);
+      test::AsTrained(base);
       // Coarse volumes in CT-CLIP's scale: air, soft tissue and bone all occur.
       const auto coarse = torch::rand({4, 1, bm.preprocess.size[2], bm.preprocess.size[1], bm.preprocess.size[0]}) * 2.4 - 1.2;
       const auto fine = Repeat(coarse, f);

@@ -9,38 +9,25 @@
 #include "embed/encoder.h"
 #include "embed/finer_input.h"
 #include "embed/native_model.h"
+#include "tests/embed/native_test_util.h"
 
 namespace ctdb::embed {
 namespace {
 
-ModelManifest Base() {
-  ModelManifest m = NewModelSpec::TinyManifest();
-  m.format = "native";
-  m.architecture.stem_norm = "batch";
-  m.architecture.stem_pool = true;
-  m.architecture.windows = {{-1000, -400}, {-200, 200}, {150, 1000}};
-  return m;
-}
+ModelManifest Base() { return test::WindowedTiny(); }
 
 ModelManifest WithPeaks(ModelManifest m, std::vector<int64_t> peaks) {
   m.architecture.peaks = std::move(peaks);
   return m;
 }
 
-double MaxDiff(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); }
+using test::MaxDiff;
 
 TEST_CASE("peak skips: added to a trained model, every embedding stays as it was until trained") {
   torch::manual_seed(7);
   const ModelManifest bm = Base(), pm = WithPeaks(bm, {0, 1});
   ClipModel base(bm, 50), peaked(pm, 50);
-  {
-    // Normalization statistics as a trained model has them.
-    torch::NoGradGuard ng;
-    for (auto& b : base->named_buffers()) {
-      if (b.key().find("running_mean") != std::string::npos) b.value().copy_(torch::randn_like(b.value()) * 0.1);
-      if (b.key().find("running_var") != std::string::npos) b.value().copy_(torch::rand_like(b.value()) + 0.5);
-    }
-  }
+  test::AsTrained(base);
   REQUIRE(CopyShared(base, peaked).ok());
   base->eval();
   peaked->eval();
