@@ -66,6 +66,11 @@ Status ValidateManifest(const ModelManifest& m) {
     }
     if (i > 0 && a.peaks[i] <= a.peaks[i - 1]) return bad("architecture.peaks", "must ascend, each stage once");
   }
+  if (a.readout && a.peaks.empty()) return bad("architecture.readout", "reads the peak skips: give architecture.peaks too");
+  if (a.readout && m.diseases.empty()) return bad("architecture.readout", "reads out diseases: the manifest lists none");
+  if (a.readout && a.detect.stage > 0) {
+    return bad("architecture.readout", "and architecture.detect both make the evidence score; choose one");
+  }
   if (a.stem.back().channels != a.width) return bad("architecture.width", "must equal the last stem stage's channels");
   for (auto [name, w, h] : {std::tuple{"image", a.width, a.heads}, std::tuple{"text", a.text_width, a.text_heads}}) {
     if (w < 1 || h < 1 || w % h != 0) return bad(std::string("architecture.") + name, "width must be a multiple of heads");

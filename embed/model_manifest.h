@@ -77,6 +77,16 @@ struct NativeArchitecture {
   // the transformer can weigh it by place (beside the heart or in the aortic
   // wall). Stages ascending, each once.
   std::vector<int64_t> peaks;
+  // Per-place readout of the peaks (needs `peaks` and diseases; not with a
+  // detector head, whose place it takes): each disease's evidence score is
+  // one linear function of every token place's peak values, (K, C x T)
+  // weights, bias at the disease's base rate, trained by the "detect" loss
+  // and added to the disease and global features along directions that
+  // start at zero, as the head's score is. A position-blind map (the peaks'
+  // own) never learned that bright calcium beside the heart is coronary and
+  // in the aortic wall is not; a logistic regression on exactly these peaks,
+  // one weight per place, found coronary calcium at AUC 0.90 held out.
+  bool readout = false;
   int64_t width = 128;        // transformer width (= last stem channels)
   int64_t layers = 2;         // image transformer layers
   int64_t heads = 4;

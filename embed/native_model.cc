@@ -109,6 +109,13 @@ ImageEncoderImpl::ImageEncoderImpl(const ModelManifest& m) {
       channels += StageChannels(a, s);
     }
     peaks_ = register_module("peaks", nn::Linear(channels, w));
+    if (a.readout && num_diseases_ > 0) {
+      const int64_t places = grid_[0] * grid_[1] * grid_[2];
+      readout_w_ = register_parameter("readout_w", torch::zeros({num_diseases_, channels * places}));
+      readout_b_ = register_parameter("readout_b", torch::zeros({num_diseases_}));
+      detect_token_ = register_parameter("detect_token", torch::zeros({num_diseases_, 1, w}));
+      detect_global_ = register_parameter("detect_global", torch::zeros({num_diseases_, w}));
+    }
     torch::NoGradGuard no_grad;
     peaks_->weight.zero_();
     peaks_->bias.zero_();
@@ -136,8 +143,9 @@ torch::Tensor ImageEncoderImpl::Project(const torch::Tensor& features) {
 }
 
 void ImageEncoderImpl::InitDetectBias(const torch::Tensor& log_odds) {
-  if (!detect_) return;
   torch::NoGradGuard no_grad;
+  if (readout_b_.defined()) readout_b_.copy_(log_odds.to(readout_b_.dtype()).to(readout_b_.device()));
+  if (!detect_) return;
   auto* out = detect_[detect_->size() - 1]->as<torch::nn::Conv3dImpl>();
   out->bias.copy_(log_odds.to(out->bias.dtype()).to(out->bias.device()));
 }
@@ -185,7 +193,13 @@ ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
   torch::Tensor stem_pooled;                     // (B, C): the probe's pooling
   if (stem_pool_) stem_pooled = f.amax({2, 3, 4}) + f.mean({2, 3, 4});
   f = f.permute({0, 2, 3, 4, 1});                // (B, Z', Y', X', C)
-  if (peaks_) f = f + peaks_->forward(torch::cat(peaks, 1).permute({0, 2, 3, 4, 1}));
+  if (peaks_) {
+    auto all = torch::cat(peaks, 1);  // (B, C, Z', Y', X')
+    f = f + peaks_->forward(all.permute({0, 2, 3, 4, 1}));
+    // One weight per disease, channel and place: where a bright voxel is
+    // decides what it means.
+    if (readout_w_.defined()) evidence = torch::addmm(readout_b_, all.flatten(1), readout_w_.t());
+  }
   f = f + pos_z_ + pos_y_ + pos_x_;
   const int64_t c = f.size(4), t = grid_[0] * grid_[1] * grid_[2];
   auto seq = f.reshape({b, t, c}).transpose(0, 1);  // (T, B, C): LibTorch's layers are sequence-first
@@ -295,6 +309,15 @@ double PeakFlops(const ModelManifest& m) {
   return flops + 2 * tokens * channels * static_cast<double>(a.width);
 }
 
+double ReadoutFlops(const ModelManifest& m) {
+  const auto& a = m.architecture;
+  if (!a.readout || a.peaks.empty()) return 0;
+  const auto g = TokenGrid(m);
+  double channels = 0;
+  for (int64_t s : a.peaks) channels += static_cast<double>(StageChannels(a, s));
+  return 2 * static_cast<double>(m.diseases.size()) * channels * static_cast<double>(g[0] * g[1] * g[2]);
+}
+
 double ImageFlops(const ModelManifest& m) {
   const auto& a = m.architecture;
   double flops = 0;
@@ -309,7 +332,7 @@ double ImageFlops(const ModelManifest& m) {
   const auto g = TokenGrid(m);
   const double t = static_cast<double>(g[0] * g[1] * g[2]), c = static_cast<double>(a.width);
   const double k = static_cast<double>(m.diseases.size()), d = static_cast<double>(m.dimension);
-  flops += DetectFlops(m) + PeakFlops(m);
+  flops += DetectFlops(m) + PeakFlops(m) + ReadoutFlops(m);
   flops += static_cast<double>(a.layers) * LayerFlops(t, c, static_cast<double>(a.ffn));
   // Attention pooling and disease cross-attention: keys and values over all
   // tokens, then one (or K) query rows.

@@ -15,7 +15,9 @@
 // which start at zero (a head added to a trained model changes nothing
 // until training moves them). Optionally (architecture.peaks) each channel's
 // maximum over a token's block of the windowed input or of earlier stem
-// stages reaches that token through a linear map that starts at zero.
+// stages reaches that token through a linear map that starts at zero, and
+// (architecture.readout) a per-place linear readout of those maxima makes
+// the evidence scores in the head's place.
 // All three go through one projection into the joint space, L2-normalized.
 // Text: token + position embeddings -> transformer with a padding mask ->
 // mean plus per-channel max over the real tokens -> projection, L2-normalized.
@@ -54,8 +56,9 @@ struct ImageOutput {
   torch::Tensor slabs;     // (B, Z', d)
   torch::Tensor diseases;  // (B, K, d); (B, 0, d) when K = 0
   torch::Tensor tokens;    // (B, Z', Y', X', width), before pooling (anatomy pooling)
-  // Per-disease detector scores (B, K) when architecture.detect.stage > 0
-  // (log-odds once trained); undefined otherwise.
+  // Per-disease evidence scores (B, K) from the detector head
+  // (architecture.detect.stage > 0) or the peaks' readout
+  // (architecture.readout), log-odds once trained; undefined otherwise.
   torch::Tensor evidence;
 };
 
@@ -70,8 +73,8 @@ class ImageEncoderImpl : public torch::nn::Module {
   // What the stem sees: one clamped channel per HU window (B, W, Z, Y, X),
   // or x itself without windows.
   torch::Tensor StemInput(const torch::Tensor& x) const;
-  // Sets the detector head's output biases (K): its scores start at each
-  // disease's base rate. No-op without a head.
+  // Sets the evidence biases (K) of the detector head or the readout: their
+  // scores start at each disease's base rate. No-op without either.
   void InitDetectBias(const torch::Tensor& log_odds);
   // conv, [norm,] GELU per stage; the last stage is its conv alone.
   torch::nn::Sequential& stem() { return stem_; }
@@ -91,6 +94,10 @@ class ImageEncoderImpl : public torch::nn::Module {
   // maxima, concatenated, to the token width.
   std::vector<size_t> peak_after_;
   torch::nn::Linear peaks_{nullptr};
+  // Per-place readout (architecture.readout): evidence = flatten(peaks)
+  // (B, C x T) times readout_w_' (K, C x T) plus readout_b_ (K); it uses
+  // detect_token_ and detect_global_ as the head's score does.
+  torch::Tensor readout_w_, readout_b_;
   torch::Tensor pos_z_, pos_y_, pos_x_;
   torch::nn::TransformerEncoder transformer_{nullptr};
   torch::nn::LayerNorm norm_{nullptr};
@@ -173,6 +180,8 @@ double ImageFlops(const ModelManifest& manifest);
 double DetectFlops(const ModelManifest& manifest);
 // The peak skips' share (block maxima and their map; 0 without them).
 double PeakFlops(const ModelManifest& manifest);
+// The peaks' readout share (0 without one).
+double ReadoutFlops(const ModelManifest& manifest);
 double TextFlops(const ModelManifest& manifest, int64_t tokens);
 
 }  // namespace ctdb::embed

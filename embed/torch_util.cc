@@ -191,6 +191,7 @@ std::string ManifestFingerprint(const ModelManifest& m) {
       add(static_cast<double>(a.peaks.size()));
       for (int64_t s : a.peaks) add(static_cast<double>(s));
     }
+    if (a.readout) word("readout");
   }
   return out;
 }

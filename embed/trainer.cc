@@ -137,12 +137,22 @@ void AugmentVolume(const float* in, float* out, const std::array<int64_t, 3>& zy
   }
 }
 
+bool IsEvidenceParameter(const std::string& name) {
+  for (const char* p : {"image.readout_w", "image.readout_b", "image.detect_token", "image.detect_global"}) {
+    if (name == p) return true;
+  }
+  return false;
+}
+
 Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
   const ModelManifest& m = o.manifest;
   CTDB_RETURN_IF_ERROR(ValidateManifest(m));
   if (m.format != "native") return Status::InvalidArgument("only native models can be trained");
   if (o.epochs < 1 || o.batch < 2) return Status::InvalidArgument("epochs must be >= 1 and batch >= 2");
   if (!(o.lr > 0)) return Status::InvalidArgument("learning rate must be > 0");
+  if (!(o.readout_lr_scale > 0 && o.readout_lr_scale <= 1000)) {
+    return Status::InvalidArgument("readout_lr_scale must be in (0, 1000]");
+  }
   if (data.studies.empty()) return Status::InvalidArgument("no training studies");
   const auto& ob = o.objectives;
   if (!ob.siglip && !ob.disease && !ob.localization && !ob.anatomy && !ob.labels) {
@@ -178,7 +188,23 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
     ClipModel model(m, static_cast<int64_t>(o.vocab.size()));
     model->to(device);
     model->train();
-    torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+    // The readout's weights and the evidence directions learn at
+    // readout_lr_scale times the rate, without decay (a second group): at
+    // the base rate of a fine-tune (1e-4) they had moved almost nothing
+    // after one epoch.
+    std::vector<torch::Tensor> base_params, evidence_params;
+    for (auto& p : model->named_parameters()) {
+      const bool ev = m.architecture.readout && IsEvidenceParameter(p.key());
+      (ev ? evidence_params : base_params).push_back(p.value());
+    }
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(base_params, std::make_unique<torch::optim::AdamWOptions>(
+                                         torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay)));
+    if (!evidence_params.empty()) {
+      groups.emplace_back(evidence_params, std::make_unique<torch::optim::AdamWOptions>(
+                                               torch::optim::AdamWOptions(o.lr * o.readout_lr_scale).weight_decay(0)));
+    }
+    torch::optim::AdamW opt(groups, torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
     const int64_t n = static_cast<int64_t>(data.studies.size());
     const int64_t per_epoch = (n + o.batch - 1) / o.batch;
     const int64_t total = per_epoch * o.epochs;
@@ -270,7 +296,9 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
         const double p = static_cast<double>(step - o.warmup_steps) / std::max<int64_t>(1, total - o.warmup_steps);
         lr = o.lr * (0.05 + 0.95 * 0.5 * (1 + std::cos(M_PI * p)));
       }
-      for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+      for (size_t g = 0; g < opt.param_groups().size(); ++g) {
+        static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[g].options()).lr(g == 0 ? lr : lr * o.readout_lr_scale);
+      }
 
       auto x = torch::empty({b, 1, m.preprocess.size[2], m.preprocess.size[1], m.preprocess.size[0]});
       // Each study's augmentation draws from its own seed, so the studies

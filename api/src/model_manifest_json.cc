@@ -199,6 +199,7 @@ Result<embed::ModelManifest> ParseManifest(const std::string& text) {
       }
       if (!p.is_array() || a.peaks.size() != p.size()) ar.Fail("peaks", "must be an array of stem stage numbers");
     }
+    ar.Bool("readout", &a.readout);
     if (err.ok() && ar.Has("windows")) {
       const json& w = ar.At("windows");
       a.windows.clear();
@@ -278,6 +279,7 @@ std::string ManifestToJson(const embed::ModelManifest& m) {
           {"stage", a.detect.stage}, {"channels", a.detect.channels}, {"sharpness", a.detect.sharpness}};
     }
     if (!a.peaks.empty()) j["architecture"]["peaks"] = a.peaks;  // absent = none, as before
+    if (a.readout) j["architecture"]["readout"] = true;            // likewise
   } else {
     j["files"] = {{"image_module", m.image_module}, {"text_module", m.text_module}};
   }

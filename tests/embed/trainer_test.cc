@@ -12,6 +12,7 @@
 #include "embed/encoder.h"
 #include "embed/preprocess.h"
 #include "embed/trainer.h"
+#include "tests/embed/train_test_data.h"
 #include "tests/test_util.h"
 #include "tools/eval/metrics.h"
 #include "tools/synth/synth.h"
@@ -19,37 +20,7 @@
 namespace ctdb::embed {
 namespace {
 
-struct Data {
-  test::TempDir dir;
-  ModelManifest m = NewModelSpec::TinyManifest();
-  TrainingSet set;
-  std::vector<std::string> vocab;
-  Data() {
-    synth::SynthOptions so;
-    so.out = dir.Sub("data");
-    so.n = 12;
-    so.seed = 8;
-    so.inplane = 48;
-    so.valid_fraction = 0;
-    REQUIRE(synth::Synthesize(so).ok());
-    auto s = LoadTrainingSet(so.out, "train", 0, m, 2);
-    REQUIRE_MESSAGE(s.ok(), s.status().ToString());
-    set = std::move(s).value();
-    std::vector<std::string> corpus;
-    for (const auto& st : set.studies) corpus.push_back(st.findings + "\n" + st.impression);
-    vocab = BuildVocab(corpus, m.tokenizer, 2000);
-  }
-  TrainOptions Options(const std::string& out, int epochs) const {
-    TrainOptions o;
-    o.out = dir.Sub(out);
-    o.manifest = m;
-    o.vocab = vocab;
-    o.epochs = epochs;
-    o.batch = 6;
-    o.warmup_steps = 2;
-    return o;
-  }
-};
+using Data = test::TrainData;
 
 // Each manifest disease's zero-shot direction p+ - p- (mean embeddings of
 // its default positive and negative phrases), unit length.
@@ -199,7 +170,7 @@ TEST_CASE("training: losses fall, a checkpoint resumes to the same weights, the 
   REQUIRE(resumed.ok());
   CHECK(resumed->resumed_from == 3);
   CHECK(resumed->finished);
-  CHECK(test::ReadFileBytes(d.dir.Sub("once") + "/checkpoint/model.pt").size() > 0);
+  CHECK(ctdb::test::ReadFileBytes(d.dir.Sub("once") + "/checkpoint/model.pt").size() > 0);
   auto a = LoadEncoder(d.dir.Sub("once"), d.m, {});
   auto b = LoadEncoder(d.dir.Sub("twice"), d.m, {});
   REQUIRE((a.ok() && b.ok()));

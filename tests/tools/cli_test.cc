@@ -409,6 +409,30 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
     CHECK(r.out.find("architecture.peaks") != std::string::npos);
     CHECK(!std::filesystem::exists(dir.Sub("t5") + "/weights.pt"));
   }
+  // --readout likewise, with peaks; without them it is refused before any study is read.
+  {
+    r = Ctdb("train --data " + dir.Sub("data") + " --split '' --init " + dir.Sub("tn") + " --out " + dir.Sub("tro") +
+             " --batch 2 --epochs 1 --peaks 0 --readout --readout-lr-scale 10");
+    REQUIRE_MESSAGE(r.code == 0, r.out);
+    auto m = ReadManifest(dir.Sub("tro"));
+    REQUIRE(m.ok());
+    CHECK(m->architecture.readout);
+    CHECK(m->architecture.peaks == std::vector<int64_t>{0});
+    CHECK(!ReadManifest(dir.Sub("tn"))->architecture.readout);
+    CHECK(Ctdb("model info " + dir.Sub("tro")).code == 0);
+    r = Ctdb("train --data " + dir.Sub("data") + " --split '' --init " + dir.Sub("tn") + " --out " + dir.Sub("t6") +
+             " --batch 2 --epochs 1 --readout");
+    CHECK(r.code == 2);
+    CHECK(r.out.find("architecture.readout") != std::string::npos);
+    CHECK(r.out.find("reading studies") == std::string::npos);
+    CHECK(!std::filesystem::exists(dir.Sub("t6") + "/weights.pt"));
+    for (const std::string bad : {"0", "-1", "x", "2x", "1001"}) {
+      CAPTURE(bad);
+      r = Ctdb("train --tiny --data " + dir.Sub("data") + " --out " + dir.Sub("t6") + " --peaks 0 --readout --readout-lr-scale " + bad);
+      CHECK(r.code == 2);
+      CHECK(r.out.find("--readout-lr-scale must be") != std::string::npos);
+    }
+  }
   // The same command resumes; a layout flag contradicting the checkpoint is
   // refused (it used to be dropped silently) and the checkpoint is kept.
   const std::string state = test::ReadFileBytes(dir.Sub("tl") + "/checkpoint/state.txt");

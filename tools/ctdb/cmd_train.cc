@@ -27,6 +27,7 @@ const char kHelp[] =
     "                  [--no-siglip] [--no-disease] [--no-localization] [--no-anatomy]\n"
     "                  [--no-augment] [--no-augment-volumes] [--no-false-negatives] [--no-labels]\n"
     "                  [--detect STAGE[:CHANNELS[:SHARPNESS]]] [--peaks STAGE,...]\n"
+    "                  [--readout [--readout-lr-scale 30]]\n"
     "                  [--init MODELDIR [--finer-input F[:CHANNELS]]] [--stop-at-step N] [--json]\n"
     "Trains the native hybrid CNN-ViT model on a CT-RATE-layout folder (its `train` split by\n"
     "default; reports, labels and organ masks are used) and writes a model directory. Objectives\n"
@@ -69,6 +70,11 @@ const char kHelp[] =
     "input (0) or of stem stage STAGE's output to that token, through a learned map that starts\n"
     "at zero: what strided convolutions average away (1-2 mm calcium) reaches the transformer.\n"
     "With --init it is added to the trained model like --detect; \"none\" = no peaks.\n"
+    "--readout (needs --peaks; not with --detect) scores each disease by one linear function of\n"
+    "every token place's peaks, trained like the detector head's score (loss \"detect\") and\n"
+    "joining the features the same way: where a bright voxel lies says what it is (coronary vs\n"
+    "aortic calcium). Its weights learn at --readout-lr-scale times the rate (default 30).\n"
+    "With --init it is added to the trained model like --detect.\n"
     "CPU by default; --cuda when LibTorch has CUDA.\n";
 
 // "-1000:-400,-200:200" -> {{-1000, -400}, {-200, 200}}; "none" -> {}.
@@ -143,7 +149,25 @@ Result<std::vector<embed::DiseasePrompts>> CatalogFor(const std::string& dir, co
 // The flags that shape the model (a resumed run must not contradict its checkpoint;
 // a fine-tune keeps all but --resample, which changes no weight).
 constexpr const char* kLayoutFlags[] = {"tiny",      "stem",         "stem-norm", "windows", "layers",
-                                        "stem-pool", "no-stem-pool", "resample",  "detect",  "peaks"};
+                                        "stem-pool", "no-stem-pool", "resample",  "detect",  "peaks",
+                                        "readout"};
+
+// The parts a fine-tune may add to a model without them (each starts out
+// changing no embedding): the flag, whether `a` lacks the part, and how to
+// copy it between layouts.
+struct AddablePart {
+  const char* flag;
+  bool (*absent)(const embed::NativeArchitecture& a);
+  void (*copy)(const embed::NativeArchitecture& from, embed::NativeArchitecture* to);
+};
+const AddablePart kAddableParts[] = {
+    {"detect", [](const embed::NativeArchitecture& a) { return a.detect.stage == 0; },
+     [](const embed::NativeArchitecture& f, embed::NativeArchitecture* t) { t->detect = f.detect; }},
+    {"peaks", [](const embed::NativeArchitecture& a) { return a.peaks.empty(); },
+     [](const embed::NativeArchitecture& f, embed::NativeArchitecture* t) { t->peaks = f.peaks; }},
+    {"readout", [](const embed::NativeArchitecture& a) { return !a.readout; },
+     [](const embed::NativeArchitecture& f, embed::NativeArchitecture* t) { t->readout = f.readout; }},
+};
 
 // How a fine-tune's description begins: "Fine-tuned from '<name>'.".
 constexpr std::string_view kFineTunedFrom = "Fine-tuned from '";
@@ -208,6 +232,7 @@ Status ApplyLayoutFlags(const Args& args, embed::ModelManifest* m) {
       a.peaks.push_back(stage);
     }
   }
+  if (args.Has("readout")) a.readout = true;
   return Status::Ok();
 }
 
@@ -237,12 +262,12 @@ int CmdTrain(int argc, char** argv) {
   const std::set<std::string> flags = {"help",          "tiny",       "cuda",         "json",
                                        "no-siglip",     "no-disease", "no-localization", "no-anatomy",
                                        "no-augment",    "no-augment-volumes", "no-false-negatives", "no-labels",
-                                       "stem-pool",     "no-stem-pool"};
+                                       "stem-pool",     "no-stem-pool", "readout"};
   Args args(argc, argv, 0, flags);
   std::set<std::string> known = flags;
   for (const char* k :
        {"data", "out", "epochs", "batch", "lr", "seed", "split", "limit", "threads", "name", "stop-at-step", "stem-norm", "windows", "description", "stem", "layers", "init", "resample",
-        "finer-input", "detect", "peaks"}) {
+        "finer-input", "detect", "peaks", "readout-lr-scale"}) {
     known.insert(k);
   }
   int exit;
@@ -264,6 +289,18 @@ int CmdTrain(int argc, char** argv) {
   } catch (const std::exception&) {
     return UsageError("--lr must be a number", kHelp);
   }
+  double readout_lr_scale = embed::TrainOptions().readout_lr_scale;
+  if (args.Has("readout-lr-scale")) {
+    size_t used = 0;
+    try {
+      readout_lr_scale = std::stod(args.Get("readout-lr-scale"), &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != args.Get("readout-lr-scale").size() || !(readout_lr_scale > 0 && readout_lr_scale <= 1000)) {
+      return UsageError("--readout-lr-scale must be a number in (0, 1000]", kHelp);
+    }
+  }
   embed::ConfigureTorchThreads(static_cast<int>(threads));  // LibTorch starts with one here
 
   embed::TrainOptions to;
@@ -271,6 +308,7 @@ int CmdTrain(int argc, char** argv) {
   to.epochs = static_cast<int>(epochs);
   to.batch = static_cast<int>(batch);
   to.lr = lr;
+  to.readout_lr_scale = readout_lr_scale;
   to.seed = static_cast<uint64_t>(seed);
   to.cuda = args.Has("cuda");
   to.stop_at_step = stop_at;
@@ -322,13 +360,15 @@ int CmdTrain(int argc, char** argv) {
     asked.name = m->name;
     asked.description = m->description;
     asked.diseases = m->diseases;  // the catalog's, which users may extend
-    // A fine-tune may add a detector head, or peak skips, to a model without them.
-    const bool add_head = !resume && args.Has("detect") && m->architecture.detect.stage == 0;
-    const bool add_peaks = !resume && args.Has("peaks") && m->architecture.peaks.empty();
-    const embed::NativeArchitecture::Detect head = asked.architecture.detect;
-    const std::vector<int64_t> peaks = asked.architecture.peaks;
-    if (add_head) asked.architecture.detect = m->architecture.detect;
-    if (add_peaks) asked.architecture.peaks = m->architecture.peaks;
+    // A fine-tune may add a detector head, peak skips or their readout to a
+    // model without them; the rest of the layout must agree.
+    const embed::NativeArchitecture requested = asked.architecture;
+    std::vector<const AddablePart*> added;
+    for (const AddablePart& part : kAddableParts) {
+      if (resume || !args.Has(part.flag) || !part.absent(m->architecture)) continue;
+      part.copy(m->architecture, &asked.architecture);
+      added.push_back(&part);
+    }
     if (ManifestToJson(asked) != ManifestToJson(*m)) {
       std::string given;
       for (const char* f : kLayoutFlags) {
@@ -349,8 +389,7 @@ int CmdTrain(int argc, char** argv) {
       grown->description = m->description;
       grown->diseases = m->diseases;
       grown->preprocess.resample = m->preprocess.resample;  // --resample has its own check above
-      grown->architecture.detect = m->architecture.detect;  // --detect: checked above
-      grown->architecture.peaks = m->architecture.peaks;    // --peaks: likewise
+      for (const AddablePart& part : kAddableParts) part.copy(m->architecture, &grown->architecture);  // checked above
       if (ManifestToJson(*grown) != ManifestToJson(*m)) {
         return UsageError(base + " holds a checkpoint of another layout than --finer-input asks for; resume without it, "
                           "or train into a new --out", kHelp);
@@ -361,10 +400,9 @@ int CmdTrain(int argc, char** argv) {
       to.init_manifest = *m;
       to.manifest = *grown;
     }
-    if (add_head || add_peaks) {
+    if (!added.empty()) {
       if (!to.init_manifest) to.init_manifest = *m;
-      if (add_head) to.manifest.architecture.detect = head;
-      if (add_peaks) to.manifest.architecture.peaks = peaks;
+      for (const AddablePart* part : added) part->copy(requested, &to.manifest.architecture);
     }
     auto wp = embed::WordPiece::Load(base + "/" + m->vocab, m->tokenizer);
     if (!wp.ok()) return Fail(wp.status());
@@ -388,6 +426,8 @@ int CmdTrain(int argc, char** argv) {
     if (s.ok()) s = ApplyResampleFlag(args, &to.manifest);
     if (!s.ok()) return UsageError(s.message(), kHelp);
   }
+  // A layout that cannot be built fails now, not after reading the studies.
+  if (Status s = embed::ValidateManifest(to.manifest); !s.ok()) return UsageError(s.message(), kHelp);
   auto set = load(to.manifest);
   if (!set.ok()) return Fail(set.status());
   loading.Finish();
