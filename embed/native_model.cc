@@ -111,6 +111,12 @@ ImageEncoderImpl::ImageEncoderImpl(const ModelManifest& m) {
     peaks_ = register_module("peaks", nn::Linear(channels, w));
     if (a.readout && num_diseases_ > 0) {
       const int64_t places = grid_[0] * grid_[1] * grid_[2];
+      // Standardized per place and channel (batch statistics in training,
+      // running ones after; eps 1e-2: a place bright in no training study
+      // stays near 0): most places are -1 in every study, and unscaled they
+      // all moved with the bias; fitted alone, the standardized readout
+      // found coronary calcium at 0.90 held out, the raw one 0.76-0.85.
+      readout_norm_ = register_module("readout_norm", nn::BatchNorm1d(nn::BatchNorm1dOptions(channels * places).affine(false).eps(1e-2)));
       readout_w_ = register_parameter("readout_w", torch::zeros({num_diseases_, channels * places}));
       readout_b_ = register_parameter("readout_b", torch::zeros({num_diseases_}));
       detect_token_ = register_parameter("detect_token", torch::zeros({num_diseases_, 1, w}));
@@ -198,7 +204,7 @@ ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
     f = f + peaks_->forward(all.permute({0, 2, 3, 4, 1}));
     // One weight per disease, channel and place: where a bright voxel is
     // decides what it means.
-    if (readout_w_.defined()) evidence = torch::addmm(readout_b_, all.flatten(1), readout_w_.t());
+    if (readout_w_.defined()) evidence = torch::addmm(readout_b_, readout_norm_->forward(all.flatten(1)), readout_w_.t());
   }
   f = f + pos_z_ + pos_y_ + pos_x_;
   const int64_t c = f.size(4), t = grid_[0] * grid_[1] * grid_[2];

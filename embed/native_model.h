@@ -95,8 +95,10 @@ class ImageEncoderImpl : public torch::nn::Module {
   std::vector<size_t> peak_after_;
   torch::nn::Linear peaks_{nullptr};
   // Per-place readout (architecture.readout): evidence = flatten(peaks)
-  // (B, C x T) times readout_w_' (K, C x T) plus readout_b_ (K); it uses
-  // detect_token_ and detect_global_ as the head's score does.
+  // (B, C x T), standardized per feature, times readout_w_' (K, C x T) plus
+  // readout_b_ (K); it uses detect_token_ and detect_global_ as the head's
+  // score does.
+  torch::nn::BatchNorm1d readout_norm_{nullptr};
   torch::Tensor readout_w_, readout_b_;
   torch::Tensor pos_z_, pos_y_, pos_x_;
   torch::nn::TransformerEncoder transformer_{nullptr};

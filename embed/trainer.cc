@@ -150,9 +150,7 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
   if (m.format != "native") return Status::InvalidArgument("only native models can be trained");
   if (o.epochs < 1 || o.batch < 2) return Status::InvalidArgument("epochs must be >= 1 and batch >= 2");
   if (!(o.lr > 0)) return Status::InvalidArgument("learning rate must be > 0");
-  if (!(o.readout_lr_scale > 0 && o.readout_lr_scale <= 1000)) {
-    return Status::InvalidArgument("readout_lr_scale must be in (0, 1000]");
-  }
+  if (!(o.readout_lr > 0 && o.readout_lr <= 1)) return Status::InvalidArgument("readout_lr must be in (0, 1]");
   if (data.studies.empty()) return Status::InvalidArgument("no training studies");
   const auto& ob = o.objectives;
   if (!ob.siglip && !ob.disease && !ob.localization && !ob.anatomy && !ob.labels) {
@@ -188,10 +186,8 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
     ClipModel model(m, static_cast<int64_t>(o.vocab.size()));
     model->to(device);
     model->train();
-    // The readout's weights and the evidence directions learn at
-    // readout_lr_scale times the rate, without decay (a second group): at
-    // the base rate of a fine-tune (1e-4) they had moved almost nothing
-    // after one epoch.
+    // The readout's weights and the evidence directions learn at their own
+    // rate, without decay (a second group; see TrainOptions::readout_lr).
     std::vector<torch::Tensor> base_params, evidence_params;
     for (auto& p : model->named_parameters()) {
       const bool ev = m.architecture.readout && IsEvidenceParameter(p.key());
@@ -202,7 +198,7 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
                                          torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay)));
     if (!evidence_params.empty()) {
       groups.emplace_back(evidence_params, std::make_unique<torch::optim::AdamWOptions>(
-                                               torch::optim::AdamWOptions(o.lr * o.readout_lr_scale).weight_decay(0)));
+                                               torch::optim::AdamWOptions(o.readout_lr).weight_decay(0)));
     }
     torch::optim::AdamW opt(groups, torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
     const int64_t n = static_cast<int64_t>(data.studies.size());
@@ -297,7 +293,7 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
         lr = o.lr * (0.05 + 0.95 * 0.5 * (1 + std::cos(M_PI * p)));
       }
       for (size_t g = 0; g < opt.param_groups().size(); ++g) {
-        static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[g].options()).lr(g == 0 ? lr : lr * o.readout_lr_scale);
+        static_cast<torch::optim::AdamWOptions&>(opt.param_groups()[g].options()).lr(g == 0 ? lr : lr / o.lr * o.readout_lr);
       }
 
       auto x = torch::empty({b, 1, m.preprocess.size[2], m.preprocess.size[1], m.preprocess.size[0]});

@@ -27,7 +27,7 @@ const char kHelp[] =
     "                  [--no-siglip] [--no-disease] [--no-localization] [--no-anatomy]\n"
     "                  [--no-augment] [--no-augment-volumes] [--no-false-negatives] [--no-labels]\n"
     "                  [--detect STAGE[:CHANNELS[:SHARPNESS]]] [--peaks STAGE,...]\n"
-    "                  [--readout [--readout-lr-scale 30]]\n"
+    "                  [--readout [--readout-lr 0.01]]\n"
     "                  [--init MODELDIR [--finer-input F[:CHANNELS]]] [--stop-at-step N] [--json]\n"
     "Trains the native hybrid CNN-ViT model on a CT-RATE-layout folder (its `train` split by\n"
     "default; reports, labels and organ masks are used) and writes a model directory. Objectives\n"
@@ -73,7 +73,7 @@ const char kHelp[] =
     "--readout (needs --peaks; not with --detect) scores each disease by one linear function of\n"
     "every token place's peaks, trained like the detector head's score (loss \"detect\") and\n"
     "joining the features the same way: where a bright voxel lies says what it is (coronary vs\n"
-    "aortic calcium). Its weights learn at --readout-lr-scale times the rate (default 30).\n"
+    "aortic calcium). Its weights learn at their own peak rate --readout-lr (default 0.01).\n"
     "With --init it is added to the trained model like --detect.\n"
     "CPU by default; --cuda when LibTorch has CUDA.\n";
 
@@ -267,7 +267,7 @@ int CmdTrain(int argc, char** argv) {
   std::set<std::string> known = flags;
   for (const char* k :
        {"data", "out", "epochs", "batch", "lr", "seed", "split", "limit", "threads", "name", "stop-at-step", "stem-norm", "windows", "description", "stem", "layers", "init", "resample",
-        "finer-input", "detect", "peaks", "readout-lr-scale"}) {
+        "finer-input", "detect", "peaks", "readout-lr"}) {
     known.insert(k);
   }
   int exit;
@@ -289,16 +289,16 @@ int CmdTrain(int argc, char** argv) {
   } catch (const std::exception&) {
     return UsageError("--lr must be a number", kHelp);
   }
-  double readout_lr_scale = embed::TrainOptions().readout_lr_scale;
-  if (args.Has("readout-lr-scale")) {
+  double readout_lr = embed::TrainOptions().readout_lr;
+  if (args.Has("readout-lr")) {
     size_t used = 0;
     try {
-      readout_lr_scale = std::stod(args.Get("readout-lr-scale"), &used);
+      readout_lr = std::stod(args.Get("readout-lr"), &used);
     } catch (const std::exception&) {
       used = 0;
     }
-    if (used == 0 || used != args.Get("readout-lr-scale").size() || !(readout_lr_scale > 0 && readout_lr_scale <= 1000)) {
-      return UsageError("--readout-lr-scale must be a number in (0, 1000]", kHelp);
+    if (used == 0 || used != args.Get("readout-lr").size() || !(readout_lr > 0 && readout_lr <= 1)) {
+      return UsageError("--readout-lr must be a number in (0, 1]", kHelp);
     }
   }
   embed::ConfigureTorchThreads(static_cast<int>(threads));  // LibTorch starts with one here
@@ -308,7 +308,7 @@ int CmdTrain(int argc, char** argv) {
   to.epochs = static_cast<int>(epochs);
   to.batch = static_cast<int>(batch);
   to.lr = lr;
-  to.readout_lr_scale = readout_lr_scale;
+  to.readout_lr = readout_lr;
   to.seed = static_cast<uint64_t>(seed);
   to.cuda = args.Has("cuda");
   to.stop_at_step = stop_at;
