@@ -93,9 +93,9 @@ TEST_CASE("peaks readout: added to a trained model it changes no embedding -- it
     const auto base = ro->image->forward(dark).evidence;
     const auto here = ro->image->forward(bright_in(tz, ty, tx)).evidence;
     const auto elsewhere = ro->image->forward(bright_in(0, 0, 0)).evidence;
-    // Standardized by the running statistics (eps 1e-2).
+    // Scaled by the running statistics (eps 1).
     const double var = ro->named_buffers()["image.readout_norm.running_var"][2 * places + place].item<double>();
-    CHECK((here[0][1] - base[0][1]).item<double>() == doctest::Approx(2 / std::sqrt(var + 1e-2)).epsilon(1e-5));
+    CHECK((here[0][1] - base[0][1]).item<double>() == doctest::Approx(2 / std::sqrt(var + 1)).epsilon(1e-5));
     CHECK(MaxDiff(elsewhere, base) == 0);
     CHECK(MaxDiff(here.narrow(1, 2, k - 2), base.narrow(1, 2, k - 2)) == 0);  // other diseases' weights are 0
 
