@@ -104,6 +104,17 @@ bool ParseCount(const std::string& t, int64_t* out) {
   return *out >= 1;
 }
 
+// A number, the whole of `t` (std::stod alone takes "2x" as 2).
+bool ParseReal(const std::string& t, double* out) {
+  try {
+    size_t used = 0;
+    *out = std::stod(t, &used);
+    return used == t.size();
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 // "3" -> {3, 3, 3}; "1x2x2" -> {1, 2, 2} (z, y, x).
 bool ParseTriple(const std::string& t, std::array<int64_t, 3>* out) {
   const std::vector<std::string> parts = SplitOn(t, 'x');
@@ -204,17 +215,9 @@ Status ApplyLayoutFlags(const Args& args, embed::ModelManifest* m) {
   if (args.Has("detect")) {
     // "3", "3:32" or "3:32:10"; ranges are checked with the whole layout (ValidateManifest).
     const std::vector<std::string> f = SplitOn(args.Get("detect"), ':');
-    bool ok = f.size() >= 1 && f.size() <= 3 && ParseCount(f[0], &a.detect.stage) &&
-              (f.size() < 2 || ParseCount(f[1], &a.detect.channels));
-    if (ok && f.size() == 3) {
-      try {
-        size_t used = 0;
-        a.detect.sharpness = std::stod(f[2], &used);
-        ok = used == f[2].size();
-      } catch (const std::exception&) {
-        ok = false;
-      }
-    }
+    const bool ok = f.size() >= 1 && f.size() <= 3 && ParseCount(f[0], &a.detect.stage) &&
+                    (f.size() < 2 || ParseCount(f[1], &a.detect.channels)) &&
+                    (f.size() < 3 || ParseReal(f[2], &a.detect.sharpness));
     if (!ok) {
       return Status::InvalidArgument("--detect wants STAGE[:CHANNELS[:SHARPNESS]] (e.g. 3, 3:32 or 3:32:10); got '" +
                                      args.Get("detect") + "'");
@@ -290,16 +293,8 @@ int CmdTrain(int argc, char** argv) {
     return UsageError("--lr must be a number", kHelp);
   }
   double readout_lr = embed::TrainOptions().readout_lr;
-  if (args.Has("readout-lr")) {
-    size_t used = 0;
-    try {
-      readout_lr = std::stod(args.Get("readout-lr"), &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != args.Get("readout-lr").size() || !(readout_lr > 0 && readout_lr <= 1)) {
-      return UsageError("--readout-lr must be a number in (0, 1]", kHelp);
-    }
+  if (args.Has("readout-lr") && !(ParseReal(args.Get("readout-lr"), &readout_lr) && readout_lr > 0 && readout_lr <= 1)) {
+    return UsageError("--readout-lr must be a number in (0, 1]", kHelp);
   }
   embed::ConfigureTorchThreads(static_cast<int>(threads));  // LibTorch starts with one here
 
