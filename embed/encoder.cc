@@ -71,6 +71,12 @@ Status ValidateManifest(const ModelManifest& m) {
   if (a.readout && a.detect.stage > 0) {
     return bad("architecture.readout", "and architecture.detect both make the evidence score; choose one");
   }
+  if (!a.blobs.empty() && !a.readout) return bad("architecture.blobs", "join the readout: give architecture.readout too");
+  for (size_t i = 0; i < a.blobs.size(); ++i) {
+    if (!(a.blobs[i] > 0 && a.blobs[i] <= 10)) return bad("architecture.blobs", "each scale must be in (0, 10] mm");
+    if (i > 0 && a.blobs[i] <= a.blobs[i - 1]) return bad("architecture.blobs", "must ascend, each scale once");
+  }
+  if (a.blobs.size() > 8) return bad("architecture.blobs", "at most 8 scales");
   if (a.stem.back().channels != a.width) return bad("architecture.width", "must equal the last stem stage's channels");
   for (auto [name, w, h] : {std::tuple{"image", a.width, a.heads}, std::tuple{"text", a.text_width, a.text_heads}}) {
     if (w < 1 || h < 1 || w % h != 0) return bad(std::string("architecture.") + name, "width must be a multiple of heads");

@@ -87,6 +87,15 @@ struct NativeArchitecture {
   // in the aortic wall is not; a logistic regression on exactly these peaks,
   // one weight per place, found coronary calcium at AUC 0.90 held out.
   bool readout = false;
+  // Blob scales for the readout (empty = none; needs `readout`): a fixed
+  // Hessian "dot" filter (embed/blob_filter.h) at each scale sigma (mm) on
+  // the input in HU, kept inside the lungs; per scale the volume's maximum
+  // and the mean of its 16 largest values join the readout's evidence, with
+  // their own weights that start at zero. A nodule is no brighter than the
+  // vessels beside it (every readout of maxima stayed at chance); the filter
+  // tells a ball from a tube (its maximum alone at sigma 1.5 mm: AUC 0.73
+  // on 600 phantoms). Ascending, each in (0, 10].
+  std::vector<double> blobs;
   int64_t width = 128;        // transformer width (= last stem channels)
   int64_t layers = 2;         // image transformer layers
   int64_t heads = 4;

@@ -192,6 +192,11 @@ std::string ManifestFingerprint(const ModelManifest& m) {
       for (int64_t s : a.peaks) add(static_cast<double>(s));
     }
     if (a.readout) word("readout");
+    if (!a.blobs.empty()) {
+      word("blobs");
+      add(static_cast<double>(a.blobs.size()));
+      for (double s : a.blobs) add(s);
+    }
   }
   return out;
 }

@@ -138,7 +138,7 @@ void AugmentVolume(const float* in, float* out, const std::array<int64_t, 3>& zy
 }
 
 bool IsEvidenceParameter(const std::string& name) {
-  for (const char* p : {"image.readout_w", "image.readout_b", "image.detect_token", "image.detect_global"}) {
+  for (const char* p : {"image.readout_w", "image.readout_b", "image.blob_w", "image.detect_token", "image.detect_global"}) {
     if (name == p) return true;
   }
   return false;

@@ -200,6 +200,15 @@ Result<embed::ModelManifest> ParseManifest(const std::string& text) {
       if (!p.is_array() || a.peaks.size() != p.size()) ar.Fail("peaks", "must be an array of stem stage numbers");
     }
     ar.Bool("readout", &a.readout);
+    if (err.ok() && ar.Has("blobs")) {
+      const json& b = ar.At("blobs");
+      a.blobs.clear();
+      for (size_t i = 0; b.is_array() && i < b.size(); ++i) {
+        if (!b[i].is_number()) break;
+        a.blobs.push_back(b[i].get<double>());
+      }
+      if (!b.is_array() || a.blobs.size() != b.size()) ar.Fail("blobs", "must be an array of scales in mm");
+    }
     if (err.ok() && ar.Has("windows")) {
       const json& w = ar.At("windows");
       a.windows.clear();
@@ -280,6 +289,7 @@ std::string ManifestToJson(const embed::ModelManifest& m) {
     }
     if (!a.peaks.empty()) j["architecture"]["peaks"] = a.peaks;  // absent = none, as before
     if (a.readout) j["architecture"]["readout"] = true;            // likewise
+    if (!a.blobs.empty()) j["architecture"]["blobs"] = a.blobs;     // likewise
   } else {
     j["files"] = {{"image_module", m.image_module}, {"text_module", m.text_module}};
   }

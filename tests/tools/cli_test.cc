@@ -432,6 +432,26 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
       CHECK(r.code == 2);
       CHECK(r.out.find("--readout-lr must be") != std::string::npos);
     }
+    // --blobs joins a readout (added to one), not a model without it.
+    r = Ctdb("train --data " + dir.Sub("data") + " --split '' --init " + dir.Sub("tro") + " --out " + dir.Sub("tbl") +
+             " --batch 2 --epochs 1 --blobs 4,8");
+    REQUIRE_MESSAGE(r.code == 0, r.out);
+    m = ReadManifest(dir.Sub("tbl"));
+    REQUIRE(m.ok());
+    CHECK(m->architecture.blobs == std::vector<double>{4, 8});
+    CHECK(m->architecture.readout);
+    CHECK(ReadManifest(dir.Sub("tro"))->architecture.blobs.empty());
+    r = Ctdb("train --data " + dir.Sub("data") + " --split '' --init " + dir.Sub("tn") + " --out " + dir.Sub("t7") +
+             " --batch 2 --epochs 1 --blobs 8");
+    CHECK(r.code == 2);
+    CHECK(r.out.find("architecture.blobs") != std::string::npos);
+    CHECK(!std::filesystem::exists(dir.Sub("t7") + "/weights.pt"));
+    for (const std::string bad : {"x", "4,", "8,4", "0", "11"}) {
+      CAPTURE(bad);
+      r = Ctdb("train --tiny --data " + dir.Sub("data") + " --out " + dir.Sub("t7") + " --peaks 0 --readout --blobs " + bad);
+      CHECK(r.code == 2);
+      CHECK((r.out.find("--blobs wants") != std::string::npos || r.out.find("architecture.blobs") != std::string::npos));
+    }
   }
   // The same command resumes; a layout flag contradicting the checkpoint is
   // refused (it used to be dropped silently) and the checkpoint is kept.

@@ -27,7 +27,7 @@ const char kHelp[] =
     "                  [--no-siglip] [--no-disease] [--no-localization] [--no-anatomy]\n"
     "                  [--no-augment] [--no-augment-volumes] [--no-false-negatives] [--no-labels]\n"
     "                  [--detect STAGE[:CHANNELS[:SHARPNESS]]] [--peaks STAGE,...]\n"
-    "                  [--readout [--readout-lr 0.01]]\n"
+    "                  [--readout [--readout-lr 0.01] [--blobs SIGMA,...]]\n"
     "                  [--init MODELDIR [--finer-input F[:CHANNELS]]] [--stop-at-step N] [--json]\n"
     "Trains the native hybrid CNN-ViT model on a CT-RATE-layout folder (its `train` split by\n"
     "default; reports, labels and organ masks are used) and writes a model directory. Objectives\n"
@@ -75,6 +75,11 @@ const char kHelp[] =
     "joining the features the same way: where a bright voxel lies says what it is (coronary vs\n"
     "aortic calcium). Its weights learn at their own peak rate --readout-lr (default 0.01).\n"
     "With --init it is added to the trained model like --detect.\n"
+    "--blobs SIGMA,... (mm, ascending, e.g. 2,3.5; needs --readout) adds a fixed Hessian blob\n"
+    "filter at each scale, inside the lungs, to the readout's input: a nodule is no brighter\n"
+    "than the vessels beside it, but it is a ball, not a tube. Its weights start at zero and\n"
+    "learn with the readout's. With --init it is added to the trained model like --detect;\n"
+    "\"none\" = no blobs.\n"
     "CPU by default; --cuda when LibTorch has CUDA.\n";
 
 // "-1000:-400,-200:200" -> {{-1000, -400}, {-200, 200}}; "none" -> {}.
@@ -161,7 +166,7 @@ Result<std::vector<embed::DiseasePrompts>> CatalogFor(const std::string& dir, co
 // a fine-tune keeps all but --resample, which changes no weight).
 constexpr const char* kLayoutFlags[] = {"tiny",      "stem",         "stem-norm", "windows", "layers",
                                         "stem-pool", "no-stem-pool", "resample",  "detect",  "peaks",
-                                        "readout"};
+                                        "readout",   "blobs"};
 
 // The parts a fine-tune may add to a model without them (each starts out
 // changing no embedding): the flag, whether `a` lacks the part, and how to
@@ -178,6 +183,8 @@ const AddablePart kAddableParts[] = {
      [](const embed::NativeArchitecture& f, embed::NativeArchitecture* t) { t->peaks = f.peaks; }},
     {"readout", [](const embed::NativeArchitecture& a) { return !a.readout; },
      [](const embed::NativeArchitecture& f, embed::NativeArchitecture* t) { t->readout = f.readout; }},
+    {"blobs", [](const embed::NativeArchitecture& a) { return a.blobs.empty(); },
+     [](const embed::NativeArchitecture& f, embed::NativeArchitecture* t) { t->blobs = f.blobs; }},
 };
 
 // How a fine-tune's description begins: "Fine-tuned from '<name>'.".
@@ -236,6 +243,17 @@ Status ApplyLayoutFlags(const Args& args, embed::ModelManifest* m) {
     }
   }
   if (args.Has("readout")) a.readout = true;
+  if (args.Has("blobs")) {
+    a.blobs.clear();
+    const std::string text = args.Get("blobs");
+    for (const std::string& item : text == "none" ? std::vector<std::string>{} : SplitOn(text, ',')) {
+      double sigma = 0;
+      if (!ParseReal(item, &sigma)) {
+        return Status::InvalidArgument("--blobs wants scales in mm, e.g. 2,3.5, or none; got '" + text + "'");
+      }
+      a.blobs.push_back(sigma);
+    }
+  }
   return Status::Ok();
 }
 
@@ -270,7 +288,7 @@ int CmdTrain(int argc, char** argv) {
   std::set<std::string> known = flags;
   for (const char* k :
        {"data", "out", "epochs", "batch", "lr", "seed", "split", "limit", "threads", "name", "stop-at-step", "stem-norm", "windows", "description", "stem", "layers", "init", "resample",
-        "finer-input", "detect", "peaks", "readout-lr"}) {
+        "finer-input", "detect", "peaks", "readout-lr", "blobs"}) {
     known.insert(k);
   }
   int exit;
