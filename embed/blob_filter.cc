@@ -28,8 +28,13 @@ torch::Tensor FilterAxis(const torch::Tensor& x, int axis, const std::vector<dou
   return out;
 }
 
+// Taps out to 3 sigma on each side.
+int64_t GaussianRadius(double sigma_mm, double spacing_mm) {
+  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(3 * sigma_mm / spacing_mm)));
+}
+
 std::vector<double> GaussianTaps(double sigma_mm, double spacing_mm) {
-  const int64_t r = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(3 * sigma_mm / spacing_mm)));
+  const int64_t r = GaussianRadius(sigma_mm, spacing_mm);
   std::vector<double> w;
   double sum = 0;
   for (int64_t i = -r; i <= r; ++i) {
@@ -142,6 +147,27 @@ torch::Tensor BlobResponse(const torch::Tensor& hu, const std::array<double, 3>&
   std::vector<torch::Tensor> out;
   for (int64_t b = 0; b < x.size(0); ++b) out.push_back(DotMaps(x.narrow(0, b, 1), h, sigmas));
   return torch::cat(out, 0);
+}
+
+double BlobResponseFlops(const std::array<int64_t, 3>& size, const std::array<double, 3>& spacing,
+                         const std::vector<double>& sigmas) {
+  if (sigmas.empty()) return 0;
+  const auto f = BlobPoolFactors(spacing, sigmas);
+  double voxels = 1;
+  for (size_t a = 0; a < 3; ++a) voxels *= static_cast<double>(size[a] / f[a]);
+  // The lung mask once (a comparison, per axis a running sum and a
+  // difference, a division); per scale the Gaussian's taps per axis (a
+  // multiply-add each), the six second differences (~30), the eigenvalues
+  // (~60, counted on every voxel: an upper bound) and the response (~10).
+  double flops = voxels * 8;
+  for (double s : sigmas) {
+    double taps = 0;
+    for (size_t a = 0; a < 3; ++a) {
+      taps += static_cast<double>(2 * GaussianRadius(s, spacing[a] * static_cast<double>(f[a])) + 1);
+    }
+    flops += voxels * (2 * taps + 100);
+  }
+  return flops;
 }
 
 }  // namespace ctdb::embed

@@ -37,4 +37,9 @@ std::array<int64_t, 3> BlobPoolFactors(const std::array<double, 3>& spacing_zyx,
 torch::Tensor BlobResponse(const torch::Tensor& hu, const std::array<double, 3>& spacing_zyx,
                            const std::vector<double>& sigmas_mm);
 
+// Multiply-adds x 2 (roughly: elementwise passes counted as one operation
+// per value) of BlobResponse on one volume of `size_zyx` voxels.
+double BlobResponseFlops(const std::array<int64_t, 3>& size_zyx, const std::array<double, 3>& spacing_zyx,
+                         const std::vector<double>& sigmas_mm);
+
 }  // namespace ctdb::embed

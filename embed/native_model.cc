@@ -35,11 +35,10 @@ double LayerFlops(double t, double c, double f) {
 // nodule at the filter's grid covers a few voxels, one maximum is noise.
 constexpr int64_t kBlobTop = 16;
 
-torch::Tensor BlobFeaturesOn(const torch::Tensor& x, const std::vector<double>& sigmas,
-                             const std::array<double, 3>& spacing_zyx, double hu_scale, double hu_shift) {
-  const auto r = BlobResponse(x * hu_scale + hu_shift, spacing_zyx, sigmas).flatten(2);  // (B, S, V), no grad
-  const auto top = std::get<0>(r.topk(std::min<int64_t>(kBlobTop, r.size(2)), 2)).mean(2);
-  return torch::cat({r.amax(2), top}, 1);
+// The preprocessed grid's spacing in the stem's (z, y, x) order.
+std::array<double, 3> SpacingZyx(const ModelManifest& m) {
+  const auto& sp = m.preprocess.spacing_mm;  // i, j, k = x, y, z
+  return {sp[2], sp[1], sp[0]};
 }
 
 }  // namespace
@@ -138,11 +137,7 @@ ImageEncoderImpl::ImageEncoderImpl(const ModelManifest& m) {
       detect_token_ = register_parameter("detect_token", torch::zeros({num_diseases_, 1, w}));
       detect_global_ = register_parameter("detect_global", torch::zeros({num_diseases_, w}));
       if (!a.blobs.empty()) {
-        blob_sigmas_ = a.blobs;
-        const auto& sp = m.preprocess.spacing_mm;  // i, j, k = x, y, z
-        blob_spacing_ = {sp[2], sp[1], sp[0]};
-        hu_scale_ = m.preprocess.divisor;
-        hu_shift_ = m.preprocess.offset;
+        blob_input_ = m;
         const int64_t features = 2 * static_cast<int64_t>(a.blobs.size());
         // Same standardization as the peaks' (eps = 1: a place where the
         // filter never answers stays 0, not noise scaled up). Zero weights:
@@ -236,8 +231,7 @@ ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
     // decides what it means.
     if (readout_w_.defined()) evidence = torch::addmm(readout_b_, readout_norm_->forward(all.flatten(1)), readout_w_.t());
     if (blob_w_.defined()) {
-      const auto blobs = BlobFeaturesOn(x, blob_sigmas_, blob_spacing_, hu_scale_, hu_shift_);
-      evidence = evidence + blob_norm_->forward(blobs).matmul(blob_w_.t());
+      evidence = evidence + blob_norm_->forward(BlobFeatures(blob_input_, x)).matmul(blob_w_.t());
     }
   }
   f = f + pos_z_ + pos_y_ + pos_x_;
@@ -361,32 +355,22 @@ double ReadoutFlops(const ModelManifest& m) {
 double BlobFlops(const ModelManifest& m) {
   const auto& a = m.architecture;
   if (a.blobs.empty() || !a.readout || m.diseases.empty()) return 0;
-  const auto& sp = m.preprocess.spacing_mm;
-  const auto f = BlobPoolFactors({sp[2], sp[1], sp[0]}, a.blobs);
   const auto& n = m.preprocess.size;  // x, y, z
+  const auto f = BlobPoolFactors(SpacingZyx(m), a.blobs);
   const double voxels = static_cast<double>((n[2] / f[0]) * (n[1] / f[1]) * (n[0] / f[2]));
-  // Per scale: the Gaussian's taps per axis (a multiply-add each), the six
-  // second differences (~30), the eigenvalues (~60) and the response (~10);
-  // the lung mask once (three box filters).
-  double flops = 0, box = 0;
-  const std::array<double, 3> h{sp[2] * static_cast<double>(f[0]), sp[1] * static_cast<double>(f[1]),
-                                sp[0] * static_cast<double>(f[2])};
-  for (double s : a.blobs) {
-    double taps = 0;
-    for (double ha : h) taps += 2 * std::max(1.0, std::ceil(3 * s / ha)) + 1;
-    flops += voxels * (2 * taps + 100);
-  }
-  for (double ha : h) box += 2 * std::max(1.0, std::round(16 / ha / 2)) + 1;
   const double scales = static_cast<double>(a.blobs.size());
   // Plus the maximum and the top 16 (a comparison per value each), and the weights.
-  return flops + voxels * box + 2 * voxels * scales + 2 * static_cast<double>(m.diseases.size()) * 2 * scales;
+  return BlobResponseFlops({n[2], n[1], n[0]}, SpacingZyx(m), a.blobs) + 2 * voxels * scales +
+         2 * static_cast<double>(m.diseases.size()) * 2 * scales;
 }
 
 torch::Tensor BlobFeatures(const ModelManifest& m, const torch::Tensor& x) {
   const auto& a = m.architecture;
   if (a.blobs.empty()) return {};
-  const auto& sp = m.preprocess.spacing_mm;
-  return BlobFeaturesOn(x, a.blobs, {sp[2], sp[1], sp[0]}, m.preprocess.divisor, m.preprocess.offset);
+  const auto hu = x * m.preprocess.divisor + m.preprocess.offset;
+  const auto r = BlobResponse(hu, SpacingZyx(m), a.blobs).flatten(2);  // (B, S, V), no grad
+  const auto top = std::get<0>(r.topk(std::min<int64_t>(kBlobTop, r.size(2)), 2)).mean(2);
+  return torch::cat({r.amax(2), top}, 1);
 }
 
 double ImageFlops(const ModelManifest& m) {

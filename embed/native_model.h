@@ -106,10 +106,8 @@ class ImageEncoderImpl : public torch::nn::Module {
   // readout's evidence. Not per place, unlike the peaks: a nodule may lie
   // anywhere in the lungs, and per-place weights fitted on 480 phantoms
   // fell to AUC 0.59 where the volume's maximum alone reached 0.73. The
-  // filter reads HU = x * hu_scale_ + hu_shift_ on a grid of blob_spacing_.
-  std::vector<double> blob_sigmas_;
-  std::array<double, 3> blob_spacing_{0, 0, 0};  // z, y, x mm
-  double hu_scale_ = 1000, hu_shift_ = 0;
+  // filter reads HU = x * divisor + offset on the input's grid.
+  ModelManifest blob_input_;  // only preprocess and architecture.blobs are read
   torch::nn::BatchNorm1d blob_norm_{nullptr};
   torch::Tensor blob_w_;
   torch::Tensor pos_z_, pos_y_, pos_x_;

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <vector>
 
 namespace ctdb {
 namespace {
@@ -66,6 +67,19 @@ class Fields {
       }
       (*out)[i] = v[i].get<T>();
     }
+  }
+  // An array of any length of numbers (integers for integral T); `what`
+  // says what they are when it is not.
+  template <typename T>
+  void List(const char* key, std::vector<T>* out, const std::string& what) {
+    if (!Check(key, false)) return;
+    const json& v = At(key);
+    out->clear();
+    for (size_t i = 0; v.is_array() && i < v.size(); ++i) {
+      if (!v[i].is_number() || (std::is_integral_v<T> && !v[i].is_number_integer())) break;
+      out->push_back(v[i].get<T>());
+    }
+    if (!v.is_array() || out->size() != v.size()) Fail(key, "must be an array of " + what);
   }
   void Fail(const char* key, const std::string& why) {
     if (error_->ok()) *error_ = Status::InvalidArgument("manifest " + Path(key) + ": " + why);
@@ -190,25 +204,9 @@ Result<embed::ModelManifest> ParseManifest(const std::string& text) {
       dt.Num("channels", &a.detect.channels);
       dt.Num("sharpness", &a.detect.sharpness);
     }
-    if (err.ok() && ar.Has("peaks")) {
-      const json& p = ar.At("peaks");
-      a.peaks.clear();
-      for (size_t i = 0; p.is_array() && i < p.size(); ++i) {
-        if (!p[i].is_number_integer()) break;
-        a.peaks.push_back(p[i].get<int64_t>());
-      }
-      if (!p.is_array() || a.peaks.size() != p.size()) ar.Fail("peaks", "must be an array of stem stage numbers");
-    }
+    ar.List("peaks", &a.peaks, "stem stage numbers");
     ar.Bool("readout", &a.readout);
-    if (err.ok() && ar.Has("blobs")) {
-      const json& b = ar.At("blobs");
-      a.blobs.clear();
-      for (size_t i = 0; b.is_array() && i < b.size(); ++i) {
-        if (!b[i].is_number()) break;
-        a.blobs.push_back(b[i].get<double>());
-      }
-      if (!b.is_array() || a.blobs.size() != b.size()) ar.Fail("blobs", "must be an array of scales in mm");
-    }
+    ar.List("blobs", &a.blobs, "scales in mm");
     if (err.ok() && ar.Has("windows")) {
       const json& w = ar.At("windows");
       a.windows.clear();
