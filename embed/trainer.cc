@@ -29,23 +29,6 @@ struct Pick {
   std::string text;
 };
 
-// Report text with sentences shuffled and some dropped (seed 003). A
-// sentence stating a finding is never dropped: the shortened report must
-// still say what the study's labels say.
-std::string AugmentReport(const TrainStudy& s, std::mt19937_64& rng) {
-  if (s.sentences.empty()) return s.findings + "\n" + s.impression;
-  std::uniform_real_distribution<double> u(0, 1);
-  std::vector<std::string> kept;
-  for (const auto& t : s.sentences) {
-    if ((t.disease >= 0 && t.existence == 1) || u(rng) >= 0.3) kept.push_back(t.text);
-  }
-  if (kept.empty()) kept.push_back(s.sentences[static_cast<size_t>(rng() % s.sentences.size())].text);
-  if (u(rng) < 0.5) std::shuffle(kept.begin(), kept.end(), rng);
-  std::string out;
-  for (const auto& t : kept) out += (out.empty() ? "" : " ") + t;
-  return out;
-}
-
 torch::Tensor SigmoidPairLoss(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& weights) {
   auto l = -(torch::log_sigmoid(targets * logits) * weights).sum();
   return l / weights.sum().clamp_min(1);
@@ -109,6 +92,21 @@ uint64_t SplitMix64(uint64_t& state) {
 }
 
 }  // namespace
+
+std::string AugmentReport(const TrainStudy& s, std::mt19937_64& rng) {
+  std::uniform_real_distribution<double> u(0, 1);
+  if (!s.impression.empty() && u(rng) < kImpressionOnlyFraction) return s.impression;
+  if (s.sentences.empty()) return s.findings + "\n" + s.impression;
+  std::vector<std::string> kept;
+  for (const auto& t : s.sentences) {
+    if ((t.disease >= 0 && t.existence == 1) || u(rng) >= 0.3) kept.push_back(t.text);
+  }
+  if (kept.empty()) kept.push_back(s.sentences[static_cast<size_t>(rng() % s.sentences.size())].text);
+  if (u(rng) < 0.5) std::shuffle(kept.begin(), kept.end(), rng);
+  std::string out;
+  for (const auto& t : kept) out += (out.empty() ? "" : " ") + t;
+  return out;
+}
 
 void AugmentVolume(const float* in, float* out, const std::array<int64_t, 3>& zyx, float pad, std::mt19937_64& rng) {
   constexpr int kMaxShift = 4;

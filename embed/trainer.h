@@ -118,6 +118,13 @@ struct TrainResult {
   std::string device;
 };
 
+// The report augmentation (`augment`, seed 003): a quarter of the time the
+// impression alone (the short text a user queries with; CT-RATE-style
+// impressions restate the positive findings), otherwise the report's sentences with those that state
+// no present finding dropped at 0.3 and the rest shuffled half the time.
+inline constexpr double kImpressionOnlyFraction = 0.25;
+std::string AugmentReport(const TrainStudy& s, std::mt19937_64& rng);
+
 // The volume augmentation (`augment_volumes`): `in` (z, y, x) row-major,
 // shifted in-plane by up to 4 voxels (padding moves in), times a gain in
 // [0.97, 1.03], plus an offset in [-0.015, 0.015] and noise of sd 0.01 (on

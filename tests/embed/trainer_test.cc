@@ -284,6 +284,32 @@ TEST_CASE("volume augmentation: the noise is Gaussian with sd 0.01, fresh per ca
   CHECK(same < a.size() / 100);  // not one draw repeated
 }
 
+TEST_CASE("report augmentation: a quarter are the impression alone, the rest keep every present finding") {
+  TrainStudy s;
+  s.findings = "Cardiomegaly. No pleural effusion. Osseous structures are unremarkable.";
+  s.impression = "1. Cardiomegaly.";
+  s.sentences = {{"Cardiomegaly.", 2, 1}, {"No pleural effusion.", 1, 0}, {"Osseous structures are unremarkable."},
+                 {"Cardiomegaly.", 2, 1}};
+  std::mt19937_64 rng(3);
+  const int n = 4000;
+  int impression_only = 0, dropped = 0;
+  for (int i = 0; i < n; ++i) {
+    const std::string t = AugmentReport(s, rng);
+    if (t == s.impression) {
+      ++impression_only;
+      continue;
+    }
+    CHECK(t.find("Cardiomegaly.") != std::string::npos);
+    dropped += t.find("No pleural effusion.") == std::string::npos;
+  }
+  // Binomial sd at n = 4000 is under 0.01: these bounds are 4 sd wide.
+  CHECK(impression_only / double(n) == doctest::Approx(kImpressionOnlyFraction).epsilon(0.16));
+  CHECK(dropped / double(n - impression_only) == doctest::Approx(0.3).epsilon(0.15));
+  // No impression: never an empty text.
+  s.impression.clear();
+  for (int i = 0; i < 200; ++i) CHECK(!AugmentReport(s, rng).empty());
+}
+
 TEST_CASE("packed training volumes: 16 bits, within half a step of the floats") {
   std::vector<float> v;
   for (int i = 0; i < 5000; ++i) v.push_back(std::sin(i * 0.37f) * 1.3f - 0.2f);

@@ -98,6 +98,32 @@ TEST_CASE("reports state every rendered finding, and the parser reads them back"
   CHECK(seen.size() >= 12);  // at least 12 of the 18 CT-RATE abnormalities occur
 }
 
+TEST_CASE("impressions name every present finding, in varied words") {
+  std::set<std::string> impressions, normal;
+  const int n = 200;
+  for (int idx = 0; idx < n; ++idx) {
+    const SynthStudy s = MakeStudy(7, idx, n, Small());
+    CAPTURE(s.impression);
+    const embed::ParsedReport r = embed::ParseReport(s.impression);
+    for (const auto& label : s.labels) {
+      bool present = false;
+      for (const auto& f : r.findings) present |= f.finding == label && f.existence == embed::Existence::kPresent;
+      CHECK_MESSAGE(present, label);
+    }
+    // Nothing the study does not have, and nothing stated as absent.
+    for (const auto& f : r.findings) {
+      CHECK_MESSAGE(f.existence == embed::Existence::kPresent, f.finding);
+      CHECK_MESSAGE(std::find(s.labels.begin(), s.labels.end(), f.finding) != s.labels.end(), f.finding);
+    }
+    impressions.insert(s.impression);
+    if (s.labels.empty()) normal.insert(s.impression);
+  }
+  // Only studies with no finding share a generic impression; text -> image
+  // recall is bounded by how many studies an impression could name.
+  CHECK(normal.size() <= 2);
+  CHECK(impressions.size() >= static_cast<size_t>(n * 0.85));
+}
+
 TEST_CASE("a rendered nodule sits at the referenced slice") {
   int checked = 0;
   for (int idx = 0; idx < 60 && checked < 3; ++idx) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -58,6 +59,15 @@ std::string Lobe(bool right, double w) {
   if (right && w > -0.1) return "right middle lobe";
   if (!right && w > -0.1) return "lingula";
   return right ? "right lower lobe" : "left lower lobe";
+}
+
+std::string Lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+std::string Capital(std::string s) {
+  if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
+  return s;
 }
 
 struct Lesion {
@@ -307,27 +317,26 @@ SynthStudy MakeStudy(uint64_t seed, int index, int n_total, const SynthOptions& 
   const char* sizes[] = {"small", "moderate", "large"};
   if (effusion) {
     pos("Pleural effusion");
-    const std::string side = effusion_side == 2 ? "Bilateral" : effusion_side == 0 ? "Right" : "Left";
-    std::string size_word = sizes[effusion_amount];
-    size_word[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(size_word[0])));
-    fs.push_back(Pick(rng, std::vector<std::string>{size_word + " " + (effusion_side == 2 ? "bilateral" : effusion_side == 0 ? "right" : "left") + " pleural effusion.",
-                                                     "There is a " + std::string(sizes[effusion_amount]) + " " +
-                                                         (effusion_side == 2 ? "bilateral" : effusion_side == 0 ? "right" : "left") +
-                                                         " pleural effusion."}));
-    imp.push_back(side + " pleural effusion");
+    const std::string side = effusion_side == 2 ? "bilateral" : effusion_side == 0 ? "right" : "left";
+    const std::string size_word = sizes[effusion_amount];
+    fs.push_back(Pick(rng, std::vector<std::string>{Capital(size_word) + " " + side + " pleural effusion.",
+                                                     "There is a " + size_word + " " + side + " pleural effusion."}));
+    imp.push_back(Pick(rng, std::vector<std::string>{Capital(side) + " pleural effusion",
+                                                      Capital(size_word) + " " + side + " pleural effusion"}));
   } else {
     neg(0.6, {"No pleural effusion.", "No pleural effusion or pneumothorax.", "There is no pleural effusion."});
   }
   if (cardiomegaly) {
     pos("Cardiomegaly");
     fs.push_back(Pick(rng, std::vector<std::string>{"Cardiomegaly.", "The heart is enlarged.", "Cardiac enlargement is noted."}));
-    imp.push_back("Cardiomegaly");
+    imp.push_back(Pick(rng, std::vector<std::string>{"Cardiomegaly", "Enlarged heart"}));
   } else {
     neg(0.6, {"Heart size is normal.", "The heart is not enlarged.", "Normal heart size."});
   }
   if (peri) {
     pos("Pericardial effusion");
     fs.push_back(Pick(rng, std::vector<std::string>{"Small pericardial effusion.", "Pericardial effusion is present."}));
+    imp.push_back(Pick(rng, std::vector<std::string>{"Pericardial effusion", "Small pericardial effusion"}));
   } else {
     neg(0.4, {"No pericardial effusion.", "There is no pericardial effusion."});
   }
@@ -341,14 +350,15 @@ SynthStudy MakeStudy(uint64_t seed, int index, int n_total, const SynthOptions& 
                                                      "There is a " + std::to_string(mm) + " mm solid nodule in the " + lobe + " " + ref + ".",
                                                      "Nodule measuring " + std::to_string(mm) + " mm in the " + lobe + " " + ref + "."}));
     s.referenced_slices.push_back({"Lung nodule", k});
-    imp.push_back(std::to_string(mm) + " mm " + lobe + " nodule");
+    imp.push_back(Pick(rng, std::vector<std::string>{std::to_string(mm) + " mm " + lobe + " nodule",
+                                                      std::to_string(mm) + " mm nodule in the " + lobe + ", follow-up recommended"}));
   } else {
     neg(0.5, {"No pulmonary nodule.", "No suspicious pulmonary nodules.", "There is no nodule."});
   }
   if (emphysema) {
     pos("Emphysema");
     fs.push_back(Pick(rng, std::vector<std::string>{"Centrilobular emphysema in both upper lobes.", "Emphysematous changes in the upper lungs."}));
-    imp.push_back("Emphysema");
+    imp.push_back(Pick(rng, std::vector<std::string>{"Emphysema", "Centrilobular emphysema"}));
   } else {
     neg(0.3, {"No emphysema."});
   }
@@ -358,49 +368,59 @@ SynthStudy MakeStudy(uint64_t seed, int index, int n_total, const SynthOptions& 
     const std::string lobe = Lobe(cons_right, wn(cons.c.z));
     fs.push_back("Consolidation in the " + lobe + " (series 2, image " + std::to_string(k + 1) + ").");
     s.referenced_slices.push_back({"Consolidation", k});
-    imp.push_back("Consolidation in the " + lobe);
+    imp.push_back(Pick(rng, std::vector<std::string>{"Consolidation in the " + lobe, Capital(lobe) + " consolidation"}));
   } else {
     neg(0.4, {"No consolidation.", "No focal consolidation."});
   }
   if (opacity) {
     pos("Lung opacity");
-    fs.push_back("Ground-glass opacity in the " + Lobe(opac_right, wn(opac.c.z)) + ".");
+    const std::string lobe = Lobe(opac_right, wn(opac.c.z));
+    fs.push_back("Ground-glass opacity in the " + lobe + ".");
+    imp.push_back(Pick(rng, std::vector<std::string>{"Ground-glass opacity in the " + lobe, Capital(lobe) + " ground-glass opacity"}));
   }
   if (atelectasis) {
     pos("Atelectasis");
     fs.push_back(Pick(rng, std::vector<std::string>{"Mild bibasilar atelectasis.", "Dependent atelectasis at both lung bases."}));
+    imp.push_back(Pick(rng, std::vector<std::string>{"Bibasilar atelectasis", "Atelectasis at the lung bases"}));
   } else {
     neg(0.3, {"No atelectasis."});
   }
   if (bronchiectasis) {
     pos("Bronchiectasis");
     fs.push_back("Cylindrical bronchiectasis in the lower lobes.");
+    imp.push_back(Pick(rng, std::vector<std::string>{"Bronchiectasis", "Lower lobe bronchiectasis"}));
   }
   if (mosaic) {
     pos("Mosaic attenuation pattern");
     fs.push_back("Mosaic attenuation of the lung parenchyma.");
+    imp.push_back(Pick(rng, std::vector<std::string>{"Mosaic attenuation pattern", "Mosaic attenuation of the lungs"}));
   }
   if (lymph) {
     pos("Lymphadenopathy");
     fs.push_back(Pick(rng, std::vector<std::string>{"Mediastinal lymphadenopathy, largest node 15 mm.", "Enlarged mediastinal lymph nodes."}));
-    imp.push_back("Mediastinal lymphadenopathy");
+    imp.push_back(Pick(rng, std::vector<std::string>{"Mediastinal lymphadenopathy", "Enlarged mediastinal lymph nodes"}));
   } else {
     neg(0.5, {"No mediastinal lymphadenopathy.", "No pathologically enlarged lymph nodes."});
   }
   if (arterial) {
     pos("Arterial wall calcification");
     fs.push_back(Pick(rng, std::vector<std::string>{"Atherosclerotic calcification of the aortic wall.", "Aortic calcification."}));
+    imp.push_back(Pick(rng, std::vector<std::string>{"Aortic atherosclerosis", "Atherosclerotic calcification of the aorta"}));
   }
   if (coronary) {
     pos("Coronary artery wall calcification");
     fs.push_back("Coronary artery calcification.");
+    imp.push_back(Pick(rng, std::vector<std::string>{"Coronary artery calcification", "Coronary calcification"}));
   }
   if (hernia) {
     pos("Hiatal hernia");
     fs.push_back(Pick(rng, std::vector<std::string>{"Small hiatal hernia.", "Hiatal hernia is present."}));
+    imp.push_back("Hiatal hernia");
   } else {
     neg(0.3, {"No hiatal hernia."});
   }
+  // Support devices close the impression, as radiologists list them.
+  if (material) imp.push_back(Pick(rng, std::vector<std::string>{"Central venous catheter in place", "Central venous catheter"}));
   fs.push_back(Pick(rng, std::vector<std::string>{"Thoracic vertebrae are intact.", "Osseous structures are unremarkable."}));
   // Order the findings sentences by a light shuffle, keeping airways first.
   std::shuffle(fs.begin() + 1, fs.end() - 1, rng);
