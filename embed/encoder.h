@@ -77,6 +77,17 @@ Status InitNativeModel(const std::string& dir, const ModelManifest& manifest, co
 // process, a single inter-op thread (ctdb parallelizes across studies itself).
 void ConfigureTorchThreads(int threads);
 
+// Keeps memory LibTorch frees in the heap for its next tensors instead of
+// handing it back to the kernel (glibc: no mmap for big blocks, no trim).
+// A training step frees and re-allocates GB-sized tensors; by default each
+// is a fresh mapping whose pages are faulted in and zeroed one by one again,
+// which on a VM with costly page faults is most of the step
+// (tools/bench-train.sh measures both). The cost: resident memory stays at
+// its peak. Process-wide and for the process's owner to decide (ctdb train
+// does); call before the big allocations. False where the C library is not
+// glibc (nothing changed).
+bool RetainFreedMemory();
+
 // GFLOP/s of an n x n float32 matrix product through LibTorch on its
 // current threads: the dense-compute ceiling an encoder is measured against.
 double MatmulGflops(int64_t n, int repeats);

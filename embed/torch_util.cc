@@ -8,6 +8,9 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <limits>
 #include <mutex>
 #include <numeric>
@@ -26,6 +29,17 @@ void ConfigureTorchThreads(int threads) {
     }
   });
   at::set_num_threads(n);
+}
+
+bool RetainFreedMemory() {
+#if defined(__GLIBC__)
+  // Blocks are then carved from the brk heap (glibc still maps one where the
+  // heap cannot grow); what is freed stays mapped and is reused. A trim
+  // threshold of -1 never trims.
+  return mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, -1) == 1 && mallopt(M_TOP_PAD, 64 << 20) == 1;
+#else
+  return false;
+#endif
 }
 
 torch::Tensor VolumesToTensor(const std::vector<const Tensor3*>& volumes) {

@@ -3,6 +3,8 @@
 // itself with torch::jit.
 #include "tests/doctest_with_torch.h"  // first: LibTorch and doctest both define CHECK
 
+#include <malloc.h>
+
 #include <cmath>
 #include <filesystem>
 #include <thread>
@@ -223,6 +225,28 @@ TEST_CASE("native model: FLOPs per volume counted by layer") {
   CHECK(ImageFlops(t) < 2e9);
   CHECK(t.architecture.stem_pool);
   CHECK(!NewModelSpec::DefaultManifest().architecture.stem_pool);
+}
+
+TEST_CASE("retained memory: a freed 256 MiB tensor stays in the heap for the next one") {
+#if defined(__GLIBC__)
+  REQUIRE(RetainFreedMemory());
+  const size_t bytes = size_t{256} << 20;
+  const struct mallinfo2 start = mallinfo2();
+  {
+    torch::Tensor t = torch::full({static_cast<int64_t>(bytes / sizeof(float))}, 2.0f);
+    CHECK(t[-1].item<float>() == 2.0f);
+    // Carved from the heap, not mapped on its own (hblkhd: mapped blocks).
+    CHECK(mallinfo2().hblkhd < start.hblkhd + bytes);
+    CHECK(mallinfo2().arena >= start.arena + bytes);
+  }
+  // Freed, it is kept (fordblks: free bytes the heap holds), not unmapped:
+  // the next step's tensors reuse its pages instead of faulting in and
+  // zeroing fresh ones (65,536 of 4 KiB here).
+  CHECK(mallinfo2().fordblks >= start.fordblks + bytes);
+  CHECK(mallinfo2().arena >= start.arena + bytes);
+#else
+  CHECK(!RetainFreedMemory());
+#endif
 }
 
 TEST_CASE("native model: texts grouped by length embed as one padded batch does") {

@@ -29,6 +29,7 @@ const char kHelp[] =
     "                  [--detect STAGE[:CHANNELS[:SHARPNESS]]] [--peaks STAGE,...]\n"
     "                  [--readout [--readout-lr 0.01] [--blobs SIGMA,...]]\n"
     "                  [--init MODELDIR [--finer-input F[:CHANNELS]]] [--stop-at-step N] [--json]\n"
+    "                  [--release-memory]\n"
     "Trains the native hybrid CNN-ViT model on a CT-RATE-layout folder (its `train` split by\n"
     "default; reports, labels and organ masks are used) and writes a model directory. Objectives\n"
     "(all on unless switched off): SigLIP image-report loss, disease-token vs sentence loss,\n"
@@ -80,7 +81,10 @@ const char kHelp[] =
     "than the vessels beside it, but it is a ball, not a tube. Its weights start at zero and\n"
     "learn with the readout's. With --init it is added to the trained model like --detect;\n"
     "\"none\" = no blobs.\n"
-    "CPU by default; --cuda when LibTorch has CUDA.\n";
+    "CPU by default; --cuda when LibTorch has CUDA.\n"
+    "Memory a step frees stays in the process for the next step (fresh pages are faulted in and\n"
+    "zeroed one by one: 2.9x slower steps on a VM, tools/bench-train.sh), so resident memory stays\n"
+    "at its peak; --release-memory hands it back each time instead.\n";
 
 // "-1000:-400,-200:200" -> {{-1000, -400}, {-200, 200}}; "none" -> {}.
 Result<std::vector<std::array<float, 2>>> ParseWindows(const std::string& text) {
@@ -283,7 +287,7 @@ int CmdTrain(int argc, char** argv) {
   const std::set<std::string> flags = {"help",          "tiny",       "cuda",         "json",
                                        "no-siglip",     "no-disease", "no-localization", "no-anatomy",
                                        "no-augment",    "no-augment-volumes", "no-false-negatives", "no-labels",
-                                       "stem-pool",     "no-stem-pool", "readout"};
+                                       "stem-pool",     "no-stem-pool", "readout", "release-memory"};
   Args args(argc, argv, 0, flags);
   std::set<std::string> known = flags;
   for (const char* k :
@@ -315,6 +319,7 @@ int CmdTrain(int argc, char** argv) {
     return UsageError("--readout-lr must be a number in (0, 1]", kHelp);
   }
   embed::ConfigureTorchThreads(static_cast<int>(threads));  // LibTorch starts with one here
+  if (!args.Has("release-memory")) embed::RetainFreedMemory();
 
   embed::TrainOptions to;
   to.out = out;
