@@ -214,6 +214,17 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
   CHECK(r.out.find("\"siglip\"") != std::string::npos);
   CHECK(std::ifstream(dir.Sub("t") + "/diseases.json").good());
   CHECK(Ctdb("model info " + dir.Sub("t")).code == 0);
+  // Handing freed memory back (instead of keeping it for the next step)
+  // changes the speed, not the model: the same weights, so the same id.
+  {
+    const size_t at = r.out.find("\"model_id\":\"");
+    REQUIRE(at != std::string::npos);
+    const std::string id = r.out.substr(at, r.out.find(',', at) - at);
+    const auto released = Ctdb("train --tiny --data " + dir.Sub("data") + " --split '' --out " + dir.Sub("tr") +
+                               " --epochs 1 --batch 2 --json --release-memory");
+    REQUIRE_MESSAGE(released.code == 0, released.out);
+    CHECK(released.out.find(id) != std::string::npos);
+  }
   // Windows become the manifest's input channels; the description is the caller's provenance.
   r = Ctdb("train --tiny --data " + dir.Sub("data") + " --split '' --out " + dir.Sub("tw") +
            " --epochs 1 --batch 2 --windows=-1000:-400,-200:200 --description 'Phantoms only.'");
