@@ -16,17 +16,17 @@ mkdir -p "$WORK"
 if [ ! -d "$WORK/data-$STUDIES/train" ]; then
   "$CTDB" synth --out "$WORK/data-$STUDIES" --n "$STUDIES" --seed 7 --valid 0 >/dev/null
 fi
-# One run: prints "<seconds> <steps> <peak RSS in MiB>".
+# One run: prints "<seconds> <peak RSS in MiB>".
 run() {
   local out=$WORK/run-$1
   rm -rf "$out"
   shift
   "$CTDB" train --data "$WORK/data-$STUDIES" --init "$MODEL" --out "$out" --epochs 1000 \
     --stop-at-step "$STEPS" "$@" > "$out.out" 2> "$out.log" &
-  local pid=$! peak=0 rss
+  # VmHWM is the peak so far; the last reading before it exits is the run's.
+  local pid=$! peak=0 hwm
   while kill -0 "$pid" 2>/dev/null; do
-    rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-    [ -n "$rss" ] && [ "$rss" -gt "$peak" ] && peak=$rss
+    hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status" 2>/dev/null) && [ -n "$hwm" ] && peak=$hwm
     sleep 1
   done
   wait "$pid" || { echo "bench-train: ctdb train failed, see $out.log" >&2; exit 1; }
@@ -34,13 +34,13 @@ run() {
   local seconds
   seconds=$(tr '\r' '\n' < "$out.log" | sed -n 's/^train: [0-9]* in \([0-9.]*\)s.*/\1/p' | tail -1)
   [ -n "$seconds" ] || { echo "bench-train: no timing in $out.log" >&2; exit 1; }
-  echo "$seconds $STEPS $((peak / 1024))"
+  echo "$seconds $((peak / 1024))"
 }
-read -r kept_s kept_n kept_mb < <(run kept)
-read -r released_s released_n released_mb < <(run released --release-memory)
+read -r kept_s kept_mb < <(run kept)
+read -r released_s released_mb < <(run released --release-memory)
 echo "bench-train: $STEPS steps of 16 on $STUDIES synthetic studies, model $MODEL, $(nproc) cores"
 printf '  %-34s %8s %10s %12s\n' "freed memory" "s/step" "peak RSS" "vs released"
-awk -v a="$kept_s" -v n="$kept_n" -v r="$kept_mb" -v b="$released_s" -v m="$released_n" -v q="$released_mb" 'BEGIN {
-  printf "  %-34s %8.2f %7d MiB %11.2fx\n", "kept (default)", a / n, r, (b / m) / (a / n)
-  printf "  %-34s %8.2f %7d MiB %11.2fx\n", "released (--release-memory)", b / m, q, 1.0
+awk -v n="$STEPS" -v a="$kept_s" -v r="$kept_mb" -v b="$released_s" -v q="$released_mb" 'BEGIN {
+  printf "  %-34s %8.2f %7d MiB %11.2fx\n", "kept (default)", a / n, r, b / a
+  printf "  %-34s %8.2f %7d MiB %11.2fx\n", "released (--release-memory)", b / n, q, 1.0
 }'
