@@ -8,6 +8,7 @@
 #include <fstream>
 #include <random>
 
+#include "embed/batch_order.h"
 #include "embed/disease_catalog.h"
 #include "embed/encoder.h"
 #include "embed/finer_input.h"
@@ -268,10 +269,7 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
       }
       // The epoch's order depends only on (seed, epoch): a resumed run sees the same batches.
       if (epoch != order_epoch) {
-        order.resize(static_cast<size_t>(n));
-        std::iota(order.begin(), order.end(), 0);
-        std::mt19937_64 shuffle_rng(o.seed * 7919 + static_cast<uint64_t>(epoch));
-        std::shuffle(order.begin(), order.end(), shuffle_rng);
+        order = EpochOrder(data.studies, o.seed, epoch, o.objectives.hard_negatives);
         order_epoch = epoch;
       }
       std::vector<const TrainStudy*> batch;
@@ -364,7 +362,7 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
         if (o.objectives.false_negatives) {
           for (int64_t i = 0; i < b; ++i) {
             for (int64_t j = 0; j < b; ++j) {
-              if (i != j && batch[static_cast<size_t>(i)]->labels == batch[static_cast<size_t>(j)]->labels) {
+              if (i != j && SameFindings(*batch[static_cast<size_t>(i)], *batch[static_cast<size_t>(j)])) {
                 w[i][j] = 0;  // same findings: not a negative
               }
             }

@@ -12,8 +12,12 @@
 //   augment_volumes  volumes shifted in-plane by a few voxels, with HU
 //                 gain/offset jitter and extra noise (the synthetic sets are
 //                 small; a CNN memorizes them otherwise)
-//   false_neg     studies with identical label sets (and identical
-//                 sentences) are not pushed apart (seed 002)
+//   false_neg     studies with identical label sets and impressions (and
+//                 anatomy pairs with identical sentences) are not pushed
+//                 apart (seed 002; embed/batch_order.h)
+//   hard_negatives  batches hold pairs of studies with the same label set
+//                 and different impressions, the pairs text -> image
+//                 retrieval confuses (embed/batch_order.h)
 //   labels        binary cross-entropy of the zero-shot score itself, per
 //                 disease, against the study's labels: the global and the
 //                 disease-token embeddings against the catalog prototypes'
@@ -54,6 +58,7 @@ struct TrainObjectives {
   bool siglip = true, disease = true, localization = true, anatomy = true, augment = true, false_negatives = true;
   bool augment_volumes = true;
   bool labels = true;
+  bool hard_negatives = true;
 };
 
 struct TrainOptions {

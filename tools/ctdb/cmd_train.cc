@@ -26,6 +26,7 @@ const char kHelp[] =
     "                  [--description TEXT]\n"
     "                  [--no-siglip] [--no-disease] [--no-localization] [--no-anatomy]\n"
     "                  [--no-augment] [--no-augment-volumes] [--no-false-negatives] [--no-labels]\n"
+    "                  [--no-hard-negatives]\n"
     "                  [--detect STAGE[:CHANNELS[:SHARPNESS]]] [--peaks STAGE,...]\n"
     "                  [--readout [--readout-lr 0.01] [--blobs SIGMA,...]]\n"
     "                  [--init MODELDIR [--finer-input F[:CHANNELS]]] [--stop-at-step N] [--json]\n"
@@ -34,9 +35,11 @@ const char kHelp[] =
     "default; reports, labels and organ masks are used) and writes a model directory. Objectives\n"
     "(all on unless switched off): SigLIP image-report loss, disease-token vs sentence loss,\n"
     "slab localization of referenced sentences, organ-mask-pooled anatomy alignment, report\n"
-    "augmentation, volume augmentation, false-negative-aware targets, labels (BCE of the\n"
-    "zero-shot score x . (p+ - p-) with the catalog's prompts, on images and reports, plus a\n"
-    "term keeping different diseases' p+ - p- directions apart).\n"
+    "augmentation, volume augmentation, false-negative-aware targets (same labels and same\n"
+    "impression: not a negative), labels (BCE of the zero-shot score x . (p+ - p-) with the\n"
+    "catalog's prompts, on images and reports, plus a term keeping different diseases' p+ - p-\n"
+    "directions apart), hard-negative batches (studies with one label set but different\n"
+    "impressions paired in a batch; --no-hard-negatives: plain shuffled batches).\n"
     "Checkpoints every epoch into MODELDIR/checkpoint; running the same command again resumes\n"
     "(--stop-at-step N stops early with a checkpoint; a larger --epochs trains on; a layout flag\n"
     "the checkpoint does not match is an error). The layout is the shipped model's: a\n"
@@ -287,6 +290,7 @@ int CmdTrain(int argc, char** argv) {
   const std::set<std::string> flags = {"help",          "tiny",       "cuda",         "json",
                                        "no-siglip",     "no-disease", "no-localization", "no-anatomy",
                                        "no-augment",    "no-augment-volumes", "no-false-negatives", "no-labels",
+                                       "no-hard-negatives",
                                        "stem-pool",     "no-stem-pool", "readout", "release-memory"};
   Args args(argc, argv, 0, flags);
   std::set<std::string> known = flags;
@@ -338,6 +342,7 @@ int CmdTrain(int argc, char** argv) {
   to.objectives.augment_volumes = !args.Has("no-augment-volumes");
   to.objectives.labels = !args.Has("no-labels");
   to.objectives.false_negatives = !args.Has("no-false-negatives");
+  to.objectives.hard_negatives = !args.Has("no-hard-negatives");
 
   // A checkpoint means resume: the model keeps its manifest and vocabulary.
   // --init starts a new run from a trained model, which lends both.
@@ -471,7 +476,8 @@ int CmdTrain(int argc, char** argv) {
                           std::pair{to.objectives.anatomy, "anatomy"}, std::pair{to.objectives.augment, "augment"},
                           std::pair{to.objectives.augment_volumes, "augment-volumes"},
                           std::pair{to.objectives.labels, "labels"},
-                          std::pair{to.objectives.false_negatives, "false-negative-aware"}}) {
+                          std::pair{to.objectives.false_negatives, "false-negative-aware"},
+                          std::pair{to.objectives.hard_negatives, "hard-negative batches"}}) {
     if (on) objectives += (objectives.empty() ? "" : ", ") + std::string(name);
   }
   Progress bar("train", 0);
