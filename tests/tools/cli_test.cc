@@ -100,6 +100,10 @@ TEST_CASE("cli: bad input gives a clear message and the right exit code") {
   CHECK(r.code == 11);
   r = Ctdb("create " + db + "x --dim 0");
   CHECK(r.code == 2);
+  // A flag takes no value: "--json=0" is refused, not read as set.
+  r = Ctdb("search " + db + " --like demo_0_a_1 --json=0");
+  CHECK(r.code == 2);
+  CHECK(r.out.find("option --json takes no value") != std::string::npos);
   r = Ctdb("search --help");
   CHECK(r.code == 0);
   CHECK(r.out.find("usage: ctdb search") != std::string::npos);

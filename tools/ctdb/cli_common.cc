@@ -28,6 +28,11 @@ Args::Args(int argc, char** argv, int first, std::set<std::string> flags) {
       if (eq != std::string::npos) {
         value = name.substr(eq + 1);
         name = name.substr(0, eq);
+        // "--release-memory=0" would otherwise read as the flag being set.
+        if (flags.count(name)) {
+          error_ = "option --" + name + " takes no value";
+          return;
+        }
       } else if (flags.count(name)) {
         value = "1";
       } else if (i + 1 < argc) {

@@ -21,7 +21,8 @@ int ExitCodeFor(const Status& status);
 int Fail(const Status& status);
 int UsageError(const std::string& message, const std::string& help);
 
-// --name value, --name=value and bare --flag; everything else is positional.
+// --name value, --name=value and bare --flag (a flag given a value is an
+// error); everything else is positional.
 class Args {
  public:
   // `flags` are the boolean options (take no value).
