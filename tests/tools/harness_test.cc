@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "ctdb/ctdb.h"
 #include "ctdb/ingest.h"
@@ -64,7 +67,7 @@ TEST_CASE("harness: with a model, every metric is computed and counts match the 
   test::TempDir dir;
   synth::SynthOptions so;
   so.out = dir.Sub("data");
-  so.n = 8;
+  so.n = 24;  // more than 10 + 1: an impression can miss its study
   so.seed = 6;
   so.inplane = 48;
   REQUIRE(synth::Synthesize(so).ok());
@@ -79,10 +82,31 @@ TEST_CASE("harness: with a model, every metric is computed and counts match the 
   REQUIRE(db.ok());
   auto sum = Ingest(**db, **model, so.out, {});
   REQUIRE(sum.ok());
-  REQUIRE(sum->ingested == 8);
+  REQUIRE(sum->ingested == 24);
   auto r = Evaluate(**db, model->get(), {});
   REQUIRE_MESSAGE(r.ok(), r.status().ToString());
-  CHECK(r->texts == 8);
+  CHECK(r->texts == 24);
+  // Every impression not finding its study in the top 10 is listed, with
+  // what came first instead; a tiny untrained model misses many.
+  const auto found = static_cast<size_t>(std::lround(r->text_r10 * static_cast<double>(r->texts)));
+  CHECK(r->text_misses.size() == r->texts - found);
+  REQUIRE(!r->text_misses.empty());
+  std::istringstream lines(MissesJsonLines(*r));
+  std::string line;
+  for (const auto& m : r->text_misses) {
+    CHECK((m.rank == -1 || m.rank > 10));
+    CHECK(m.top_key != m.key);
+    auto rec = (*db)->GetRecord(m.key);
+    REQUIRE(rec.ok());
+    CHECK(m.impression == rec->impression);
+    CHECK(m.top_impression == (*db)->GetRecord(m.top_key)->impression);
+    REQUIRE(std::getline(lines, line));
+    const auto j = nlohmann::json::parse(line);  // valid JSON, newlines in reports escaped
+    CHECK(j.at("key") == m.key);
+    CHECK(j.at("impression") == m.impression);
+    CHECK(j.at("rank") == m.rank);
+  }
+  CHECK_FALSE(std::getline(lines, line));
   // Invariants: no model beats the ceiling, and finding one's own study
   // means finding a study with its label set.
   CHECK(r->text_r10 <= r->text_r10_ceiling);

@@ -17,7 +17,7 @@ namespace {
 
 const char kHelp[] =
     "usage: ctdb eval (--db PATH | --data DIR) [--model MODELDIR] [--split valid] [--k 10]\n"
-    "                 [--limit 0] [--threads 0] [--out FILE.json] [--json]\n"
+    "                 [--limit 0] [--threads 0] [--out FILE.json] [--misses FILE.jsonl] [--json]\n"
     "Quality of the vectors and of the model that made them:\n"
     "  report -> volume R@1/5/10  CT-CLIP's definition: the fraction of reports whose own\n"
     "                             volume ranks in the top k (stored report vectors)\n"
@@ -33,7 +33,10 @@ const char kHelp[] =
     "  --split S   the CT-RATE split to evaluate with --data (default valid; \"\" = all)\n"
     "  --limit N   the first N studies only (0 = all)\n"
     "  --threads N LibTorch threads for --model (default 0 = all cores)\n"
-    "  --out FILE  also write the results as JSON to FILE\n";
+    "  --out FILE  also write the results as JSON to FILE\n"
+    "  --misses FILE  write each impression whose study is not in its top 10, one JSON object\n"
+    "              per line: key, impression, rank (-1 = not in the top k + 1), and the first\n"
+    "              hit's key and impression (needs --model)\n";
 
 void PrintTable(const eval::EvalReport& r) {
   auto f = [](double x) {
@@ -67,9 +70,10 @@ void PrintTable(const eval::EvalReport& r) {
 int CmdEval(int argc, char** argv) {
   Args args(argc, argv, 0, {"help", "json"});
   int exit;
-  if (!Prepare(args, {"db", "data", "model", "split", "k", "limit", "threads", "out", "json", "help"}, kHelp, &exit)) return exit;
+  if (!Prepare(args, {"db", "data", "model", "split", "k", "limit", "threads", "out", "misses", "json", "help"}, kHelp, &exit)) return exit;
   if (!args.Has("db") && !args.Has("data")) return UsageError("give --db PATH or --data DIR", kHelp);
   if (args.Has("data") && !args.Has("db") && !args.Has("model")) return UsageError("--data needs --model", kHelp);
+  if (args.Has("misses") && !args.Has("model")) return UsageError("--misses needs --model", kHelp);
   int64_t k, limit, threads;
   Status s = args.GetInt("k", 10, 1, 1000, &k);
   if (s.ok()) s = args.GetInt("limit", 0, 0, INT64_MAX, &limit);
@@ -138,6 +142,11 @@ int CmdEval(int argc, char** argv) {
     std::ofstream out(args.Get("out"));
     out << json << "\n";
     if (!out) return Fail(Status::IOError("cannot write " + args.Get("out")));
+  }
+  if (args.Has("misses")) {
+    std::ofstream out(args.Get("misses"));
+    out << eval::MissesJsonLines(*report);
+    if (!out) return Fail(Status::IOError("cannot write " + args.Get("misses")));
   }
   if (args.Has("json")) {
     std::printf("%s\n", json.c_str());

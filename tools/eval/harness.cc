@@ -40,8 +40,16 @@ std::string Num(double x) {
 std::string Quote(const std::string& s) {
   std::string o = "\"";
   for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    o += c;
+    if (c == '"' || c == '\\') {
+      o += '\\';
+      o += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {  // reports hold newlines; JSON lines may not
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+      o += buf;
+    } else {
+      o += c;
+    }
   }
   return o + "\"";
 }
@@ -128,6 +136,17 @@ Result<EvalReport> Evaluate(const Database& db, Model* model, const EvalOptions&
       text_ranks.push_back(RankOf(hits, s.record.key));
       impressions.push_back(s.record.impression);
       const auto& want = labels_of[s.record.key];
+      if ((text_ranks.back() < 0 || text_ranks.back() >= 10) && !hits.empty()) {
+        TextMiss miss;
+        miss.key = s.record.key;
+        miss.impression = s.record.impression;
+        miss.rank = text_ranks.back() < 0 ? -1 : text_ranks.back() + 1;
+        miss.top_key = hits[0].key;
+        CTDB_ASSIGN_OR_RETURN(StudyRecord top, db.GetRecord(hits[0].key));
+        miss.top_impression = top.impression;
+        miss.top_same_labels = labels_of.count(hits[0].key) && labels_of[hits[0].key] == want;
+        r.text_misses.push_back(std::move(miss));
+      }
       for (size_t j = 0; j < hits.size() && j < 10; ++j) {
         auto it = labels_of.find(hits[j].key);
         if (it != labels_of.end() && it->second == want) {
@@ -228,6 +247,17 @@ std::string ReportJson(const EvalReport& r) {
   j += "]},\"localization\":{\"sentences\":" + std::to_string(r.localized) + ",\"mae_mm\":" + Num(r.mae_mm) +
        ",\"slab_mm\":" + Num(r.slab_mm) + "}}";
   return j;
+}
+
+std::string MissesJsonLines(const EvalReport& r) {
+  std::string out;
+  for (const TextMiss& m : r.text_misses) {
+    out += "{\"key\":" + Quote(m.key) + ",\"impression\":" + Quote(m.impression) +
+           ",\"rank\":" + std::to_string(m.rank) + ",\"top_key\":" + Quote(m.top_key) +
+           ",\"top_impression\":" + Quote(m.top_impression) +
+           ",\"top_same_labels\":" + (m.top_same_labels ? "true" : "false") + "}\n";
+  }
+  return out;
 }
 
 }  // namespace ctdb::eval

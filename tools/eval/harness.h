@@ -28,6 +28,15 @@ struct DiseaseScore {
   double auc_token = 0;   // that disease's query-token feature . (p+ - p-); NaN without features
 };
 
+// An impression whose own study is not in its top 10, and what ranked
+// first instead: what a model confuses (`ctdb eval --misses FILE`).
+struct TextMiss {
+  std::string key, impression;
+  int rank = -1;                 // 1-based rank of the study; -1 = below the searched top k + 1
+  std::string top_key, top_impression;
+  bool top_same_labels = false;  // the first hit has exactly the query study's label set
+};
+
 struct EvalReport {
   size_t studies = 0;
   int k = 10;
@@ -44,6 +53,7 @@ struct EvalReport {
   // Fraction of impressions whose top 10 holds a study with exactly the
   // query study's label set: what an impression can identify.
   double text_r10_same_labels = 0;
+  std::vector<TextMiss> text_misses;  // in database key order
   // image -> image MAP@k graded by label overlap.
   double map = 0;
   // Zero-shot classification with diagnosis-aware prompts (model needed).
@@ -62,5 +72,9 @@ struct EvalReport {
 Result<EvalReport> Evaluate(const Database& db, Model* model, const EvalOptions& options);
 
 std::string ReportJson(const EvalReport& report);
+
+// One JSON object per line per miss: key, impression, rank, top_key,
+// top_impression, top_same_labels.
+std::string MissesJsonLines(const EvalReport& report);
 
 }  // namespace ctdb::eval
