@@ -111,22 +111,57 @@ class QueryEngineImpl final : public QueryEngine {
   }
 
   Result<QueryResult> SearchText(const std::string& text, const QueryOptions& o) override {
-    return SearchWithText(
-        VectorKind::kImage, text, o,
+    static constexpr char kMeaning[] =
         "cosine similarity of the text's embedding and the study's global image embedding ([-1, 1], higher is "
-        "closer); z_mm is the centre of the axial slab whose feature matches the text best, slab_score its cosine",
-        [](const std::vector<float>& t, const StudyVectors& v, QueryHit* qh) {
-          int best = -1;
-          float best_score = -2;
-          for (size_t i = 0; i < v.slabs.size(); ++i) {
-            const float s = Dot(v.slabs[i].vector, t);
-            if (s > best_score) best_score = s, best = static_cast<int>(i);
-          }
-          if (best >= 0) {
-            qh->z_mm = v.slabs[static_cast<size_t>(best)].z_mm;
-            qh->slab_score = best_score;
-          }
-        });
+        "closer); z_mm is the centre of the axial slab whose feature matches the text best, slab_score its cosine";
+    const std::vector<StatedFinding> stated = options_.findings_weight > 0 ? StatedFindings(text)
+                                                                           : std::vector<StatedFinding>{};
+    if (stated.empty()) return SearchWithText(VectorKind::kImage, text, o, kMeaning, BestSlab);
+
+    CTDB_RETURN_IF_ERROR(CheckQuery(o));
+    CTDB_ASSIGN_OR_RETURN(std::vector<float> t, EmbedText(text));
+    const size_t pool = std::min<size_t>(10000, std::max(options_.min_rerank, 50 * (o.k + o.offset)));
+    CTDB_ASSIGN_OR_RETURN(auto hits, db_->Search(VectorKind::kImage, t, ToSearch(o, pool, 0)));
+    struct Ranked {
+      std::string key;
+      float score;
+      StudyVectors v;
+    };
+    std::vector<Ranked> ranked;
+    for (const auto& h : hits) {
+      auto vr = db_->GetVectors(h.key);
+      if (Gone(vr.status())) continue;
+      CTDB_RETURN_IF_ERROR(vr.status());
+      double agree = 0;
+      for (const StatedFinding& f : stated) {
+        const NamedFeature* token = FindNamed(vr->diseases, f.entry.name);
+        const float margin = token ? Dot(Normalized(token->vector), f.direction) : Dot(vr->image, f.direction);
+        const double p = std::clamp<double>(Sigmoid(f.entry.logit_scale * margin), 0.01, 0.99);
+        agree += std::log(f.present ? p : 1 - p);
+      }
+      const double score = h.score + options_.findings_weight * agree / static_cast<double>(stated.size());
+      ranked.push_back({h.key, static_cast<float>(score), std::move(vr).value()});
+    }
+    std::stable_sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) { return a.score > b.score; });
+    QueryResult r;
+    std::string names;
+    for (const StatedFinding& f : stated) names += std::string(names.empty() ? "" : ", ") + (f.present ? "" : "no ") + f.entry.name;
+    char weight[32];
+    std::snprintf(weight, sizeof(weight), "%g", options_.findings_weight);
+    r.score_meaning = "cosine similarity of the text's embedding and the study's global image embedding, plus " +
+                      std::string(weight) + " x the mean log-probability of the findings the text states (" + names +
+                      "), each from the study's disease-token feature, ranked among the " + std::to_string(pool) +
+                      " studies closest by embedding; z_mm is the centre of the axial slab whose feature matches "
+                      "the text best, slab_score its cosine";
+    for (size_t i = o.offset; i < ranked.size() && r.hits.size() < o.k; ++i) {
+      auto made = MakeHit(ranked[i].key, ranked[i].score);
+      if (Gone(made.status())) continue;
+      CTDB_RETURN_IF_ERROR(made.status());
+      QueryHit qh = std::move(made).value();
+      BestSlab(t, ranked[i].v, &qh);
+      r.hits.push_back(std::move(qh));
+    }
+    return r;
   }
 
   Result<QueryResult> SearchImageByKey(const std::string& key, const QueryOptions& o,
@@ -370,6 +405,52 @@ class QueryEngineImpl final : public QueryEngine {
   }
 
  private:
+  // A catalog finding a query text states present or absent, with its
+  // zero-shot direction p+ - p-.
+  struct StatedFinding {
+    DiseaseEntry entry;
+    bool present = true;
+    std::vector<float> direction;
+  };
+
+  // The findings `text` states, parsed like a report (negation included;
+  // uncertain ones are left out), that the catalog knows with prototypes.
+  // A finding stated both ways counts as present.
+  std::vector<StatedFinding> StatedFindings(const std::string& text) const {
+    std::vector<StatedFinding> out;
+    for (const auto& f : embed::ParseReport(text).findings) {
+      if (f.existence != Existence::kPresent && f.existence != Existence::kAbsent) continue;
+      const bool present = f.existence == Existence::kPresent;
+      auto same = std::find_if(out.begin(), out.end(),
+                               [&](const StatedFinding& s) { return AsciiLower(s.entry.name) == AsciiLower(f.finding); });
+      if (same != out.end()) {
+        same->present |= present;
+        continue;
+      }
+      auto e = Find(f.finding);
+      if (!e.ok() || e->positive_prototype.empty() || e->negative_prototype.empty()) continue;
+      StatedFinding sf;
+      sf.present = present;
+      sf.direction = Direction(e->positive_prototype, e->negative_prototype);
+      sf.entry = std::move(e).value();
+      out.push_back(std::move(sf));
+    }
+    return out;
+  }
+
+  static void BestSlab(const std::vector<float>& t, const StudyVectors& v, QueryHit* qh) {
+    int best = -1;
+    float best_score = -2;
+    for (size_t i = 0; i < v.slabs.size(); ++i) {
+      const float s = Dot(v.slabs[i].vector, t);
+      if (s > best_score) best_score = s, best = static_cast<int>(i);
+    }
+    if (best >= 0) {
+      qh->z_mm = v.slabs[static_cast<size_t>(best)].z_mm;
+      qh->slab_score = best_score;
+    }
+  }
+
   // Encodes the text, searches `kind`, and lets `annotate` add to each hit
   // what its vectors say (best slab, best sentence).
   using Annotate = void (*)(const std::vector<float>& text, const StudyVectors& v, QueryHit* hit);

@@ -147,6 +147,75 @@ TEST_CASE("query: classify, exemplars, image search without the study itself") {
   CHECK((*q)->SearchImageByFile("/x.nii.gz", {}).status().code() == Status::Code::kFailedPrecondition);
 }
 
+// v minus its components along `basis` (unit vectors), made unit.
+std::vector<float> Orthogonalized(std::vector<float> v, const std::vector<std::vector<float>>& basis) {
+  for (const auto& b : basis) {
+    double d = 0;
+    for (size_t i = 0; i < v.size(); ++i) d += static_cast<double>(v[i]) * b[i];
+    for (size_t i = 0; i < v.size(); ++i) v[i] -= static_cast<float>(d * b[i]);
+  }
+  double n = 0;
+  for (float x : v) n += static_cast<double>(x) * x;
+  REQUIRE(n > 1e-6);
+  for (float& x : v) x = static_cast<float>(x / std::sqrt(n));
+  return v;
+}
+
+TEST_CASE("query: text search re-ranks by the findings the text states, present or absent") {
+  test::TempDir dir;
+  std::shared_ptr<Model> model = std::move(Model::Open(test::MakeTinyModel(dir.Sub("model"))).value());
+  auto db = OpenDb(dir.Sub("db"), 32, model->id());
+  auto texts = model->EmbedTexts({"Pleural effusion.", "No pleural effusion."});
+  REQUIRE(texts.ok());
+  const std::vector<float> t = (*texts)[0], t_no = Orthogonalized((*texts)[1], {t});
+  std::vector<float> seed_u(32), seed_w(32);
+  for (size_t i = 0; i < 32; ++i) seed_u[i] = std::sin(1.0f + static_cast<float>(i)), seed_w[i] = std::cos(3.0f * static_cast<float>(i));
+  // u: the effusion direction; w: off every query and u.
+  const std::vector<float> u = Orthogonalized(seed_u, {t, t_no});
+  const std::vector<float> w = Orthogonalized(seed_w, {t, t_no, u});
+  std::vector<float> minus_u = u, b_image(32);
+  for (float& x : minus_u) x = -x;
+  for (size_t i = 0; i < 32; ++i) b_image[i] = 0.8f * t[i] + 0.6f * w[i];
+  // "close": the text's own embedding, no effusion by its effusion token;
+  // "shows": cosine 0.8 with the text, effusion by its token.
+  Study close = test::MakeStudy("close", t.data(), 32), shows = test::MakeStudy("shows", b_image.data(), 32);
+  close.vectors.diseases = {{"Pleural effusion", minus_u}};
+  shows.vectors.diseases = {{"Pleural effusion", u}};
+  REQUIRE(db->Put(close).ok());
+  REQUIRE(db->Put(shows).ok());
+  DiseaseEntry e;
+  e.name = "Pleural effusion";
+  e.positive = {"Pleural effusion."};
+  e.negative = {"No pleural effusion."};
+  e.positive_prototype = u;  // p+ - p- = 2u: margins -2 and +2
+  e.negative_prototype = minus_u;
+  e.model_id = model->id();
+  e.logit_scale = 10;
+  REQUIRE(db->PutDisease(e).ok());
+
+  auto order = [&](QueryEngine& q, const std::string& text) {
+    QueryOptions o;
+    o.k = 2;
+    auto r = q.SearchText(text, o);
+    REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+    REQUIRE(r->hits.size() == 2);
+    return std::make_pair(r->hits[0].key + "," + r->hits[1].key, r->score_meaning);
+  };
+  auto plain = QueryEngine::Open(db.get(), model, QueryEngineOptions{1000, 5, 0.0});
+  REQUIRE(plain.ok());
+  CHECK(order(**plain, "Pleural effusion.").first == "close,shows");  // cosine 1 vs 0.8
+  auto aware = QueryEngine::Open(db.get(), model);
+  REQUIRE(aware.ok());
+  // 1 + 0.1 log 0.01 = 0.54 against 0.8 + 0.1 log 0.99 = 0.80.
+  const auto stated = order(**aware, "Pleural effusion.");
+  CHECK(stated.first == "shows,close");
+  CHECK(stated.second.find("(Pleural effusion)") != std::string::npos);
+  // Stated absent: the study without it first (the cosines differ by at most 0.2).
+  const auto absent = order(**aware, "No pleural effusion.");
+  CHECK(absent.first == "close,shows");
+  CHECK(absent.second.find("(no Pleural effusion)") != std::string::npos);
+}
+
 TEST_CASE("query: every query end to end on ingested synthetic studies, catalog edits persist") {
   test::TempDir dir;
   synth::SynthOptions so;

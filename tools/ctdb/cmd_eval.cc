@@ -34,6 +34,8 @@ const char kHelp[] =
     "  --limit N   the first N studies only (0 = all)\n"
     "  --threads N LibTorch threads for --model (default 0 = all cores)\n"
     "  --out FILE  also write the results as JSON to FILE\n"
+    "  --findings-weight W  the text search's weight of the findings a text states (default:\n"
+    "              the query engine's; 0 = embedding only)\n"
     "  --misses FILE  write each impression whose study is not in its top 10, one JSON object\n"
     "              per line: key, impression, rank (-1 = not in the top k + 1), and the first\n"
     "              hit's key and impression (needs --model)\n";
@@ -51,6 +53,8 @@ void PrintTable(const eval::EvalReport& r) {
   std::printf("%-28s %7s %7s %7s %8s   %zu\n", "text (impression) -> image", f(r.text_r1).c_str(),
               f(r.text_r5).c_str(), f(r.text_r10).c_str(), f(r.text_r10_ceiling).c_str(), r.texts);
   std::printf("%-28s %23s %8s\n", "  same label set in top 10", f(r.text_r10_same_labels).c_str(), "");
+  std::printf("%-28s %7s %7s %7s\n", "  embedding only", f(r.embedding_r1).c_str(), f(r.embedding_r5).c_str(),
+              f(r.embedding_r10).c_str());
   std::printf("%-28s MAP@%d %s\n\n", "image -> image", r.k, f(r.map).c_str());
   if (!r.diseases.empty()) {
     std::printf("%-36s %6s %6s %9s %9s\n", "zero-shot AUC", "pos", "neg", "global", "token");
@@ -70,7 +74,7 @@ void PrintTable(const eval::EvalReport& r) {
 int CmdEval(int argc, char** argv) {
   Args args(argc, argv, 0, {"help", "json"});
   int exit;
-  if (!Prepare(args, {"db", "data", "model", "split", "k", "limit", "threads", "out", "misses", "json", "help"}, kHelp, &exit)) return exit;
+  if (!Prepare(args, {"db", "data", "model", "split", "k", "limit", "threads", "out", "misses", "findings-weight", "json", "help"}, kHelp, &exit)) return exit;
   if (!args.Has("db") && !args.Has("data")) return UsageError("give --db PATH or --data DIR", kHelp);
   if (args.Has("data") && !args.Has("db") && !args.Has("model")) return UsageError("--data needs --model", kHelp);
   if (args.Has("misses") && !args.Has("model")) return UsageError("--misses needs --model", kHelp);
@@ -129,6 +133,14 @@ int CmdEval(int argc, char** argv) {
   eval::EvalOptions eo;
   eo.k = static_cast<int>(k);
   eo.limit = static_cast<size_t>(limit);
+  if (args.Has("findings-weight")) {
+    char* end = nullptr;
+    const std::string w = args.Get("findings-weight");
+    eo.query.findings_weight = std::strtod(w.c_str(), &end);
+    if (w.empty() || *end != '\0' || !(eo.query.findings_weight >= 0 && eo.query.findings_weight <= 100)) {
+      return UsageError("--findings-weight must be a number in [0, 100], not '" + w + "'", kHelp);
+    }
+  }
   Progress progress("eval", 0);
   eo.progress = [&](size_t done, size_t total) {
     progress.SetTotal(total);

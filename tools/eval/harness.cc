@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "api/src/study_pipeline.h"
+#include "ctdb/query.h"
 #include "embed/report_parser.h"
 #include "tools/eval/metrics.h"
 
@@ -56,7 +57,7 @@ std::string Quote(const std::string& s) {
 
 }  // namespace
 
-Result<EvalReport> Evaluate(const Database& db, Model* model, const EvalOptions& options) {
+Result<EvalReport> Evaluate(Database& db, Model* model, const EvalOptions& options) {
   if (options.k < 1) return Status::InvalidArgument("k must be >= 1");
   if (model != nullptr) {
     CTDB_ASSIGN_OR_RETURN(DatabaseStats st, db.Stats());
@@ -112,6 +113,7 @@ Result<EvalReport> Evaluate(const Database& db, Model* model, const EvalOptions&
   r.report_r10_ceiling = RecallCeiling(report_texts, 10);
   r.map = map_sum / static_cast<double>(studies.size());
   r.text_r1 = r.text_r5 = r.text_r10 = r.text_r10_ceiling = r.text_r10_same_labels = kNaN;
+  r.embedding_r1 = r.embedding_r5 = r.embedding_r10 = kNaN;
   r.macro_auc_global = r.macro_auc_token = r.mae_mm = kNaN;
   if (model == nullptr) return r;
   r.slab_mm = model->info().slab_mm;
@@ -126,13 +128,25 @@ Result<EvalReport> Evaluate(const Database& db, Model* model, const EvalOptions&
     std::sort(l.begin(), l.end());
     labels_of[s.record.key] = std::move(l);
   }
+  // The product's text search (QueryEngine::SearchText, findings-aware)
+  // and the embedding alone, side by side. The model is the caller's: the
+  // engine borrows it.
+  CTDB_ASSIGN_OR_RETURN(auto engine,
+                        QueryEngine::Open(&db, std::shared_ptr<Model>(model, [](Model*) {}), options.query));
+  std::vector<int> embedding_ranks;
   for (size_t q = 0; q < studies.size(); ++q) {
     const Study& s = studies[q];
     if (!s.record.impression.empty()) {
       CTDB_ASSIGN_OR_RETURN(auto e, model->EmbedTexts({s.record.impression}));
       SearchOptions so;
       so.k = top;
-      CTDB_ASSIGN_OR_RETURN(auto hits, db.Search(VectorKind::kImage, e[0], so));
+      CTDB_ASSIGN_OR_RETURN(auto plain, db.Search(VectorKind::kImage, e[0], so));
+      embedding_ranks.push_back(RankOf(plain, s.record.key));
+      QueryOptions qo;
+      qo.k = top;
+      CTDB_ASSIGN_OR_RETURN(QueryResult found, engine->SearchText(s.record.impression, qo));
+      std::vector<SearchHit> hits;
+      for (const auto& h : found.hits) hits.push_back({h.key, 0, h.score});
       text_ranks.push_back(RankOf(hits, s.record.key));
       impressions.push_back(s.record.impression);
       const auto& want = labels_of[s.record.key];
@@ -164,6 +178,9 @@ Result<EvalReport> Evaluate(const Database& db, Model* model, const EvalOptions&
     r.text_r10 = RecallFromRanks(text_ranks, 10);
     r.text_r10_ceiling = RecallCeiling(impressions, 10);
     r.text_r10_same_labels = static_cast<double>(same_labels) / static_cast<double>(text_ranks.size());
+    r.embedding_r1 = RecallFromRanks(embedding_ranks, 1);
+    r.embedding_r5 = RecallFromRanks(embedding_ranks, 5);
+    r.embedding_r10 = RecallFromRanks(embedding_ranks, 10);
   }
 
   // Zero-shot classification: score = x . (p+ - p-), prototypes from the model's catalog.
@@ -234,7 +251,9 @@ std::string ReportJson(const EvalReport& r) {
                   "},\"text_to_image\":{\"n\":" + std::to_string(r.texts) + ",\"R@1\":" + Num(r.text_r1) +
                   ",\"R@5\":" + Num(r.text_r5) + ",\"R@10\":" + Num(r.text_r10) +
                   ",\"R@10_ceiling\":" + Num(r.text_r10_ceiling) +
-                  ",\"R@10_same_labels\":" + Num(r.text_r10_same_labels) + "},\"image_to_image\":{\"MAP@" +
+                  ",\"R@10_same_labels\":" + Num(r.text_r10_same_labels) + ",\"embedding_only\":{\"R@1\":" +
+                  Num(r.embedding_r1) + ",\"R@5\":" + Num(r.embedding_r5) + ",\"R@10\":" + Num(r.embedding_r10) +
+                  "}},\"image_to_image\":{\"MAP@" +
                   std::to_string(r.k) + "\":" + Num(r.map) +
                   "},\"zero_shot\":{\"macro_auc_global\":" + Num(r.macro_auc_global) +
                   ",\"macro_auc_token\":" + Num(r.macro_auc_token) + ",\"diseases\":[";

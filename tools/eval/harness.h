@@ -2,8 +2,10 @@
 // classification and localization quality of a database's vectors (and of
 // the model that made them), computed with tools/eval/metrics.
 //
-// Thread contract: Evaluate reads the database and calls the model; both are
-// safe for concurrent use, the harness itself keeps no state.
+// Thread contract: Evaluate reads the database (and, like opening a query
+// engine, stores the model's disease prototypes when the catalog lacks
+// them) and calls the model; both are safe for concurrent use, the harness
+// itself keeps no state.
 #pragma once
 
 #include <functional>
@@ -12,6 +14,7 @@
 
 #include "ctdb/database.h"
 #include "ctdb/model.h"
+#include "ctdb/query.h"
 
 namespace ctdb::eval {
 
@@ -19,6 +22,8 @@ struct EvalOptions {
   int k = 10;         // MAP@k; recalls are reported at 1, 5 and 10
   size_t limit = 0;   // first N studies only; 0 = all
   std::function<void(size_t done, size_t total)> progress;
+  // The query engine text -> image runs through (findings_weight, ...).
+  QueryEngineOptions query;
 };
 
 struct DiseaseScore {
@@ -44,9 +49,13 @@ struct EvalReport {
   size_t reports = 0;
   double report_r1 = 0, report_r5 = 0, report_r10 = 0;
   double report_r10_ceiling = 0;  // RecallCeiling of the report texts (identical reports tie)
-  // text -> image: the impression alone, embedded by the model (NaN without a model).
+  // text -> image: the impression alone, searched the product's way
+  // (QueryEngine::SearchText: embedding, re-ranked by the findings the
+  // text states), NaN without a model; embedding_*: the embedding's
+  // ranking alone.
   size_t texts = 0;
   double text_r1 = 0, text_r5 = 0, text_r10 = 0;
+  double embedding_r1 = 0, embedding_r5 = 0, embedding_r10 = 0;
   // The best R@10 any model could reach: many studies share an impression
   // ("Normal chest CT."), and those queries share one ranking.
   double text_r10_ceiling = 0;
@@ -69,7 +78,7 @@ struct EvalReport {
 // `model` may be null: then only the stored-vector metrics (report -> volume,
 // MAP@k) are computed and the rest are NaN. With a model the database must
 // hold that model's vectors (FailedPrecondition otherwise).
-Result<EvalReport> Evaluate(const Database& db, Model* model, const EvalOptions& options);
+Result<EvalReport> Evaluate(Database& db, Model* model, const EvalOptions& options);
 
 std::string ReportJson(const EvalReport& report);
 
