@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 #include <unistd.h>
 
@@ -72,6 +73,23 @@ Status Args::GetInt(const std::string& name, int64_t fallback, int64_t lo, int64
   } catch (const std::exception&) {
     return Status::InvalidArgument("--" + name + " must be an integer, got '" + it->second + "'");
   }
+}
+
+Status Args::GetDouble(const std::string& name, double fallback, double lo, double hi, double* out) const {
+  auto it = values_.find(name);
+  if (it == values_.end()) {
+    *out = fallback;
+    return Status::Ok();
+  }
+  char* end = nullptr;
+  const double v = std::strtod(it->second.c_str(), &end);
+  if (it->second.empty() || *end != '\0' || !(v >= lo && v <= hi)) {  // NaN fails the range too
+    char range[64];
+    std::snprintf(range, sizeof(range), "[%g, %g]", lo, hi);
+    return Status::InvalidArgument("--" + name + " must be a number in " + range + ", got '" + it->second + "'");
+  }
+  *out = v;
+  return Status::Ok();
 }
 
 Status Args::CheckKnown(const std::set<std::string>& known) const {

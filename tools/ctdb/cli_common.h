@@ -33,6 +33,8 @@ class Args {
   std::string Get(const std::string& name, const std::string& fallback = "") const;
   // InvalidArgument when the value is not an integer in [lo, hi].
   Status GetInt(const std::string& name, int64_t fallback, int64_t lo, int64_t hi, int64_t* out) const;
+  // InvalidArgument when the value is not a number in [lo, hi].
+  Status GetDouble(const std::string& name, double fallback, double lo, double hi, double* out) const;
   const std::vector<std::string>& positional() const { return positional_; }
   // InvalidArgument naming the first option not in `known`.
   Status CheckKnown(const std::set<std::string>& known) const;

@@ -16,17 +16,18 @@ namespace {
 
 const char kHelp[] =
     "usage: ctdb bench query --db PATH --model DIR [--kind text|image] [--clients 8] [--seconds 10]\n"
-    "                        [--k 10] [--threads 0] [--model-threads 1] [--json]\n"
+    "                        [--k 10] [--threads 0] [--model-threads 1] [--findings-weight W] [--json]\n"
     "Runs the queries tools/bench-rest.sh sends over HTTP, in process: text = search text\n"
     "\"right pleural effusion\"; image = search image by the first stored key. Prints QPS and\n"
-    "latency percentiles.\n";
+    "latency percentiles. --findings-weight sets the text search's re-ranking by the findings\n"
+    "the text states (default: the query engine's; 0 = the embedding's ranking alone).\n";
 
 }  // namespace
 
 int BenchQuery(int argc, char** argv) {
   Args args(argc, argv, 1, {"help", "json"});
   int exit;
-  if (!Prepare(args, {"db", "model", "kind", "clients", "seconds", "k", "threads", "model-threads", "json", "help"}, kHelp, &exit)) {
+  if (!Prepare(args, {"db", "model", "kind", "clients", "seconds", "k", "threads", "model-threads", "findings-weight", "json", "help"}, kHelp, &exit)) {
     return exit;
   }
   int64_t clients, seconds, k, threads, model_threads;
@@ -35,6 +36,10 @@ int BenchQuery(int argc, char** argv) {
   if (s.ok()) s = args.GetInt("k", 10, 1, 1000, &k);
   if (s.ok()) s = args.GetInt("threads", 0, 0, 1024, &threads);
   if (s.ok()) s = args.GetInt("model-threads", 1, 0, 1024, &model_threads);
+  QueryEngineOptions engine_options;
+  if (s.ok()) {
+    s = args.GetDouble("findings-weight", engine_options.findings_weight, 0, 100, &engine_options.findings_weight);
+  }
   if (!s.ok()) return UsageError(s.message(), kHelp);
   const std::string kind = args.Get("kind", "text");
   if (kind != "text" && kind != "image") return UsageError("--kind must be text or image", kHelp);
@@ -44,6 +49,7 @@ int BenchQuery(int argc, char** argv) {
   so.model_dir = args.Get("model");
   so.model_threads = static_cast<int>(model_threads);  // as ctdb serve: one per encode
   so.db_threads = static_cast<int>(threads);
+  so.engine = engine_options;
   auto session = OpenSession(so);
   if (!session.ok()) return Fail(session.status());
   const auto& db = session->db;

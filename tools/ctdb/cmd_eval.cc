@@ -82,6 +82,8 @@ int CmdEval(int argc, char** argv) {
   Status s = args.GetInt("k", 10, 1, 1000, &k);
   if (s.ok()) s = args.GetInt("limit", 0, 0, INT64_MAX, &limit);
   if (s.ok()) s = args.GetInt("threads", 0, 0, 1024, &threads);
+  double findings_weight = 0;
+  if (s.ok()) s = args.GetDouble("findings-weight", QueryEngineOptions{}.findings_weight, 0, 100, &findings_weight);
   if (!s.ok()) return UsageError(s.message(), kHelp);
 
   std::unique_ptr<Model> model;
@@ -133,14 +135,7 @@ int CmdEval(int argc, char** argv) {
   eval::EvalOptions eo;
   eo.k = static_cast<int>(k);
   eo.limit = static_cast<size_t>(limit);
-  if (args.Has("findings-weight")) {
-    char* end = nullptr;
-    const std::string w = args.Get("findings-weight");
-    eo.query.findings_weight = std::strtod(w.c_str(), &end);
-    if (w.empty() || *end != '\0' || !(eo.query.findings_weight >= 0 && eo.query.findings_weight <= 100)) {
-      return UsageError("--findings-weight must be a number in [0, 100], not '" + w + "'", kHelp);
-    }
-  }
+  eo.query.findings_weight = findings_weight;
   Progress progress("eval", 0);
   eo.progress = [&](size_t done, size_t total) {
     progress.SetTotal(total);

@@ -27,7 +27,7 @@ Result<Session> OpenSession(const SessionOptions& so) {
     o.model_id = s.model->id();  // a database built with another model is refused
   }
   CTDB_ASSIGN_OR_RETURN(s.db, Database::Open(o));
-  CTDB_ASSIGN_OR_RETURN(s.engine, QueryEngine::Open(s.db.get(), s.model));
+  CTDB_ASSIGN_OR_RETURN(s.engine, QueryEngine::Open(s.db.get(), s.model, so.engine));
   return s;
 }
 

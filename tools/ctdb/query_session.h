@@ -23,6 +23,7 @@ struct SessionOptions {
   int model_threads = 0;      // LibTorch threads per encode (0 = all cores)
   int db_threads = 0;         // FAISS/OpenMP threads (0 = all cores)
   bool need_model = false;    // InvalidArgument when model_dir is ""
+  QueryEngineOptions engine;  // the query engine's (defaults documented there)
 };
 
 // --model DIR, else $CTDB_MODEL, else "".
