@@ -278,17 +278,39 @@ Result<std::vector<float>> Store::GetVector(uint64_t row, VectorKind kind) const
   return DecodeVector(v, RowWhat((std::string(VectorKindName(kind)) + " vector").c_str(), row));
 }
 
+namespace {
+
+// Reads one optional part of a study and decodes it into *out (left as it
+// is when the row has none).
+template <typename Decode, typename Out>
+Status LoadPart(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, uint64_t row, const std::string& key,
+                const char* what, Decode decode, Out* out) {
+  std::string v;
+  auto s = db->Get(rocksdb::ReadOptions(), cf, key, &v);
+  if (s.IsNotFound()) return Status::Ok();
+  CTDB_RETURN_IF_ERROR(FromRocks(s, RowWhat("reading study", row)));
+  CTDB_ASSIGN_OR_RETURN(*out, decode(v, RowWhat(what, row)));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<StudyVectors> Store::GetDiseaseVectors(uint64_t row) const {
+  StudyVectors vec;
+  CTDB_RETURN_IF_ERROR(
+      LoadPart(rep_->db.get(), rep_->cfs[kVectors], row, VectorKey(VectorSlot::kImage, row), "image vector",
+               DecodeVector, &vec.image));
+  if (vec.image.empty()) return Status::NotFound(RowWhat("image vector", row) + " is missing");
+  CTDB_RETURN_IF_ERROR(LoadPart(rep_->db.get(), rep_->cfs[kVectors], row, VectorKey(VectorSlot::kDiseases, row),
+                                "disease features", DecodeNamedFeatures, &vec.diseases));
+  return vec;
+}
+
 Result<Study> Store::GetStudy(uint64_t row, unsigned parts) const {
   Study study;
   CTDB_ASSIGN_OR_RETURN(study.record, GetRecord(row));
-  // Reads one optional part of the study and decodes it into *out.
   auto load = [&](Cf cf, const std::string& key, const char* what, auto decode, auto* out) -> Status {
-    std::string v;
-    auto s = rep_->db->Get(rocksdb::ReadOptions(), rep_->cfs[cf], key, &v);
-    if (s.IsNotFound()) return Status::Ok();
-    CTDB_RETURN_IF_ERROR(FromRocks(s, RowWhat("reading study", row)));
-    CTDB_ASSIGN_OR_RETURN(*out, decode(v, RowWhat(what, row)));
-    return Status::Ok();
+    return LoadPart(rep_->db.get(), rep_->cfs[cf], row, key, what, decode, out);
   };
   StudyVectors& vec = study.vectors;
   if (parts & kPreviewPart) {

@@ -78,6 +78,10 @@ class Store {
   // (the record is always read). A missing image vector is Corruption.
   enum Parts : unsigned { kVectorsPart = 1, kPreviewPart = 2, kAllParts = 3 };
   Result<Study> GetStudy(uint64_t row, unsigned parts = kAllParts) const;
+  // Only the image vector and the disease-token features of a row (two
+  // reads, no record): a findings-aware re-ranking reads this per
+  // candidate. NotFound when the row has no image vector (deleted).
+  Result<StudyVectors> GetDiseaseVectors(uint64_t row) const;
   // NotFound if the row has no vector of this kind.
   Result<std::vector<float>> GetVector(uint64_t row, VectorKind kind) const;
 

@@ -35,6 +35,7 @@ class DatabaseImpl final : public Database {
   Result<Study> Get(std::string_view key) const override;
   Result<StudyRecord> GetRecord(std::string_view key) const override;
   Result<StudyVectors> GetVectors(std::string_view key) const override;
+  Result<StudyVectors> GetDiseaseVectors(std::string_view key) const override;
   Result<Preview> GetPreview(std::string_view key) const override;
   Result<std::vector<DiseaseEntry>> ListDiseases() const override;  // database_catalog.cc
   Status PutDisease(const DiseaseEntry& entry) override;

@@ -30,6 +30,11 @@ Result<StudyVectors> DatabaseImpl::GetVectors(std::string_view key) const {
   return std::move(s.vectors);
 }
 
+Result<StudyVectors> DatabaseImpl::GetDiseaseVectors(std::string_view key) const {
+  CTDB_ASSIGN_OR_RETURN(uint64_t row, store_->LookupRow(key));
+  return store_->GetDiseaseVectors(row);
+}
+
 Result<Preview> DatabaseImpl::GetPreview(std::string_view key) const {
   CTDB_ASSIGN_OR_RETURN(uint64_t row, store_->LookupRow(key));
   CTDB_ASSIGN_OR_RETURN(Study s, store_->GetStudy(row, db::Store::kPreviewPart));

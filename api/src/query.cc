@@ -125,11 +125,10 @@ class QueryEngineImpl final : public QueryEngine {
     struct Ranked {
       std::string key;
       float score;
-      StudyVectors v;
     };
     std::vector<Ranked> ranked;
     for (const auto& h : hits) {
-      auto vr = db_->GetVectors(h.key);
+      auto vr = db_->GetDiseaseVectors(h.key);
       if (Gone(vr.status())) continue;
       CTDB_RETURN_IF_ERROR(vr.status());
       double agree = 0;
@@ -140,7 +139,7 @@ class QueryEngineImpl final : public QueryEngine {
         agree += std::log(f.present ? p : 1 - p);
       }
       const double score = h.score + options_.findings_weight * agree / static_cast<double>(stated.size());
-      ranked.push_back({h.key, static_cast<float>(score), std::move(vr).value()});
+      ranked.push_back({h.key, static_cast<float>(score)});
     }
     std::stable_sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) { return a.score > b.score; });
     QueryResult r;
@@ -155,10 +154,12 @@ class QueryEngineImpl final : public QueryEngine {
                       "the text best, slab_score its cosine";
     for (size_t i = o.offset; i < ranked.size() && r.hits.size() < o.k; ++i) {
       auto made = MakeHit(ranked[i].key, ranked[i].score);
-      if (Gone(made.status())) continue;
+      auto vr = db_->GetVectors(ranked[i].key);  // the page's slabs only
+      if (Gone(made.status()) || Gone(vr.status())) continue;
       CTDB_RETURN_IF_ERROR(made.status());
+      CTDB_RETURN_IF_ERROR(vr.status());
       QueryHit qh = std::move(made).value();
-      BestSlab(t, ranked[i].v, &qh);
+      BestSlab(t, *vr, &qh);
       r.hits.push_back(std::move(qh));
     }
     return r;
