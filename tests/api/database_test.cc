@@ -405,5 +405,31 @@ TEST_CASE("reports are parsed on Put and searchable by stated finding") {
   CHECK(keys_for("finding=pleural effusion").empty());
 }
 
+TEST_CASE("database: GetDiseaseVectors reads the image vector and disease features, nothing else") {
+  test::TempDir dir;
+  auto db = OpenDb(dir.Sub("db"));
+  std::vector<float> x(kDim, 0.0f), f(kDim, 0.0f), g(kDim, 0.0f);
+  x[0] = 1, f[1] = 1, g[2] = 1;
+  Study s = test::MakeStudy("a", x.data(), kDim);
+  s.vectors.report = g;
+  s.vectors.slabs = {{10.0f, f}, {22.0f, g}};
+  s.vectors.diseases = {{"Pleural effusion", f}, {"Cardiomegaly", g}};
+  s.vectors.sentences = {{"Right pleural effusion.", f}};
+  REQUIRE(db->Put(s).ok());
+  auto v = db->GetDiseaseVectors("a");
+  REQUIRE_MESSAGE(v.ok(), v.status().ToString());
+  CHECK(v->image == x);
+  REQUIRE(v->diseases.size() == 2);
+  CHECK(v->diseases[0].name == "Pleural effusion");
+  CHECK(v->diseases[0].vector == f);
+  CHECK(v->diseases[1].vector == g);
+  CHECK(v->report.empty());
+  CHECK(v->slabs.empty());
+  CHECK(v->sentences.empty());
+  CHECK(db->GetDiseaseVectors("nobody").status().IsNotFound());
+  REQUIRE(db->Delete("a").ok());
+  CHECK(db->GetDiseaseVectors("a").status().IsNotFound());
+}
+
 }  // namespace
 }  // namespace ctdb
