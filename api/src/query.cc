@@ -120,7 +120,7 @@ class QueryEngineImpl final : public QueryEngine {
 
     CTDB_RETURN_IF_ERROR(CheckQuery(o));
     CTDB_ASSIGN_OR_RETURN(std::vector<float> t, EmbedText(text));
-    const size_t pool = std::min<size_t>(10000, std::max(options_.min_rerank, 50 * (o.k + o.offset)));
+    const size_t pool = std::min<size_t>(10000, std::max(options_.findings_pool, 10 * (o.k + o.offset)));
     CTDB_ASSIGN_OR_RETURN(auto hits, db_->Search(VectorKind::kImage, t, ToSearch(o, pool, 0)));
     struct Ranked {
       std::string key;

@@ -36,6 +36,7 @@ const char kHelp[] =
     "  --out FILE  also write the results as JSON to FILE\n"
     "  --findings-weight W  the text search's weight of the findings a text states (default:\n"
     "              the query engine's; 0 = embedding only)\n"
+    "  --findings-pool N  candidates it re-ranks (default: the query engine's)\n"
     "  --misses FILE  write each impression whose study is not in its top 10, one JSON object\n"
     "              per line: key, impression, rank (-1 = not in the top k + 1), and the first\n"
     "              hit's key and impression (needs --model)\n";
@@ -74,7 +75,7 @@ void PrintTable(const eval::EvalReport& r) {
 int CmdEval(int argc, char** argv) {
   Args args(argc, argv, 0, {"help", "json"});
   int exit;
-  if (!Prepare(args, {"db", "data", "model", "split", "k", "limit", "threads", "out", "misses", "findings-weight", "json", "help"}, kHelp, &exit)) return exit;
+  if (!Prepare(args, {"db", "data", "model", "split", "k", "limit", "threads", "out", "misses", "findings-weight", "findings-pool", "json", "help"}, kHelp, &exit)) return exit;
   if (!args.Has("db") && !args.Has("data")) return UsageError("give --db PATH or --data DIR", kHelp);
   if (args.Has("data") && !args.Has("db") && !args.Has("model")) return UsageError("--data needs --model", kHelp);
   if (args.Has("misses") && !args.Has("model")) return UsageError("--misses needs --model", kHelp);
@@ -84,6 +85,8 @@ int CmdEval(int argc, char** argv) {
   if (s.ok()) s = args.GetInt("threads", 0, 0, 1024, &threads);
   double findings_weight = 0;
   if (s.ok()) s = args.GetDouble("findings-weight", QueryEngineOptions{}.findings_weight, 0, 100, &findings_weight);
+  int64_t findings_pool = 0;
+  if (s.ok()) s = args.GetInt("findings-pool", static_cast<int64_t>(QueryEngineOptions{}.findings_pool), 1, 10000, &findings_pool);
   if (!s.ok()) return UsageError(s.message(), kHelp);
 
   std::unique_ptr<Model> model;
@@ -136,6 +139,7 @@ int CmdEval(int argc, char** argv) {
   eo.k = static_cast<int>(k);
   eo.limit = static_cast<size_t>(limit);
   eo.query.findings_weight = findings_weight;
+  eo.query.findings_pool = static_cast<size_t>(findings_pool);
   Progress progress("eval", 0);
   eo.progress = [&](size_t done, size_t total) {
     progress.SetTotal(total);
