@@ -153,14 +153,7 @@ class QueryEngineImpl final : public QueryEngine {
                       " studies closest by embedding; z_mm is the centre of the axial slab whose feature matches "
                       "the text best, slab_score its cosine";
     for (size_t i = o.offset; i < ranked.size() && r.hits.size() < o.k; ++i) {
-      auto made = MakeHit(ranked[i].key, ranked[i].score);
-      auto vr = db_->GetVectors(ranked[i].key);  // the page's slabs only
-      if (Gone(made.status()) || Gone(vr.status())) continue;
-      CTDB_RETURN_IF_ERROR(made.status());
-      CTDB_RETURN_IF_ERROR(vr.status());
-      QueryHit qh = std::move(made).value();
-      BestSlab(t, *vr, &qh);
-      r.hits.push_back(std::move(qh));
+      CTDB_RETURN_IF_ERROR(AddAnnotatedHit(ranked[i].key, ranked[i].score, t, BestSlab, &r));  // the page's slabs only
     }
     return r;
   }
@@ -462,17 +455,23 @@ class QueryEngineImpl final : public QueryEngine {
     CTDB_ASSIGN_OR_RETURN(auto hits, db_->Search(kind, t, ToSearch(o, o.k, o.offset)));
     QueryResult r;
     r.score_meaning = meaning;
-    for (const auto& h : hits) {
-      auto made = MakeHit(h.key, h.score);
-      auto vr = db_->GetVectors(h.key);
-      if (Gone(made.status()) || Gone(vr.status())) continue;
-      CTDB_RETURN_IF_ERROR(made.status());
-      CTDB_RETURN_IF_ERROR(vr.status());
-      QueryHit qh = std::move(made).value();
-      annotate(t, *vr, &qh);
-      r.hits.push_back(std::move(qh));
-    }
+    for (const auto& h : hits) CTDB_RETURN_IF_ERROR(AddAnnotatedHit(h.key, h.score, t, annotate, &r));
     return r;
+  }
+
+  // Appends the hit with its record and what `annotate` reads from its
+  // vectors; a study deleted meanwhile is skipped.
+  Status AddAnnotatedHit(const std::string& key, float score, const std::vector<float>& text, Annotate annotate,
+                         QueryResult* r) const {
+    auto made = MakeHit(key, score);
+    auto vr = db_->GetVectors(key);
+    if (Gone(made.status()) || Gone(vr.status())) return Status::Ok();
+    CTDB_RETURN_IF_ERROR(made.status());
+    CTDB_RETURN_IF_ERROR(vr.status());
+    QueryHit qh = std::move(made).value();
+    annotate(text, *vr, &qh);
+    r->hits.push_back(std::move(qh));
+    return Status::Ok();
   }
 
   Status NeedModel(const char* what) const {
