@@ -70,6 +70,7 @@ Result<TrainStudy> LoadOne(const CtRateStudy& s, const ModelManifest& m) {
     ts.disease = static_cast<int>(it - m.diseases.begin());
     ts.existence = f.existence == Existence::kPresent ? 1 : f.existence == Existence::kAbsent ? 0 : -1;
     ts.organs = OrgansOfRegion(f.region);
+    ts.region = f.region;
   }
   // "(series 2, image N)": stored slice N - 1 -> patient z -> nearest model slice -> slab.
   const int64_t per_slab = SlabSlices(m);

@@ -27,6 +27,7 @@ struct TrainSentence {
   int disease = -1;     // index into the manifest's diseases; -1 = none named
   int existence = -1;   // 1 present, 0 absent, -1 uncertain or none
   int organs = 0;       // bit (1 << (label - 1)) per organ the sentence's region covers
+  std::string region;   // the parser's region of the finding ("right lower lobe"); "" = none
   int slab = -1;        // slab holding the referenced slice; -1 = no reference
 };
 

@@ -28,7 +28,20 @@ struct Pick {
   int study = 0;        // index in the batch
   int disease = -1, existence = -1, organs = 0, slab = -1;
   std::string text;
+  std::string region;   // of the study's own sentence; "" for a catalog phrase
 };
+
+// "Bibasilar atelectasis" (both lungs) and "atelectasis at the lung bases"
+// (the default, lung) say the same place: neither is lateralized.
+std::string RegionKey(const std::string& region) { return region == "both lungs" ? "lung" : region; }
+
+// Whether `s` states disease `d` present in `region`.
+bool StatesIn(const TrainStudy& s, int d, const std::string& region) {
+  for (const auto& ts : s.sentences) {
+    if (ts.disease == d && ts.existence == 1 && RegionKey(ts.region) == RegionKey(region)) return true;
+  }
+  return false;
+}
 
 torch::Tensor SigmoidPairLoss(const torch::Tensor& logits, const torch::Tensor& targets, const torch::Tensor& weights) {
   auto l = -(torch::log_sigmoid(targets * logits) * weights).sum();
@@ -325,12 +338,15 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
           const bool wanted = (o.objectives.disease && ts.disease >= 0 && ts.existence >= 0) ||
                               (o.objectives.localization && ts.slab >= 0) || (o.objectives.anatomy && ts.organs);
           if (!wanted) continue;
-          Pick p{static_cast<int>(i), ts.disease, ts.existence, ts.organs, ts.slab, ts.text};
+          Pick p{static_cast<int>(i), ts.disease, ts.existence, ts.organs, ts.slab, ts.text, ts.region};
           // Diagnosis-aware prompts: sometimes say it the catalog's way.
           if (o.objectives.augment && p.disease >= 0 && p.existence >= 0 && p.slab < 0 && u(rng) < 0.3) {
             const auto& ph = p.existence ? catalog[static_cast<size_t>(p.disease)].positive
                                          : catalog[static_cast<size_t>(p.disease)].negative;
-            if (!ph.empty()) p.text = ph[static_cast<size_t>(rng() % ph.size())];
+            if (!ph.empty()) {
+              p.text = ph[static_cast<size_t>(rng() % ph.size())];
+              p.region.clear();
+            }
           }
           picks.push_back(std::move(p));
           ++used;
@@ -385,9 +401,12 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
           for (int64_t i = 0; i < b; ++i) {
             for (size_t c = 0; c < cols.size(); ++c) {
               const Pick& p = picks[static_cast<size_t>(cols[c])];
-              const bool same = o.objectives.false_negatives
-                                    ? batch[static_cast<size_t>(i)]->labels[static_cast<size_t>(k)] == p.existence
-                                    : p.study == i;
+              bool same = o.objectives.false_negatives
+                              ? batch[static_cast<size_t>(i)]->labels[static_cast<size_t>(k)] == p.existence
+                              : p.study == i;
+              if (same && o.objectives.attributes && p.existence == 1 && !p.region.empty() && p.study != i) {
+                same = StatesIn(*batch[static_cast<size_t>(i)], p.disease, p.region);
+              }
               z[i][static_cast<int64_t>(c)] = same ? 1.0 : -1.0;
             }
           }

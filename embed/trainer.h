@@ -18,6 +18,13 @@
 //   hard_negatives  batches hold pairs of studies with the same label set
 //                 and different impressions, the pairs text -> image
 //                 retrieval confuses (embed/batch_order.h)
+//   attributes    within the disease loss, a study's own sentence stating a
+//                 finding present in a region ("5 mm nodule in the right
+//                 lower lobe") is a positive only for studies with that
+//                 finding in that region, not for every study with the
+//                 finding: the token feature learns where, text search
+//                 reads it (QueryEngineOptions::sentence_weight); catalog
+//                 phrases and absent statements stay existence-level
 //   labels        binary cross-entropy of the zero-shot score itself, per
 //                 disease, against the study's labels: the global and the
 //                 disease-token embeddings against the catalog prototypes'
@@ -59,6 +66,7 @@ struct TrainObjectives {
   bool augment_volumes = true;
   bool labels = true;
   bool hard_negatives = true;
+  bool attributes = true;
 };
 
 struct TrainOptions {

@@ -126,32 +126,90 @@ class QueryEngineImpl final : public QueryEngine {
       std::string key;
       float score;
     };
+    // The sentences that state present findings, embedded once: each is
+    // matched with its finding's token feature (side, lobe, size).
+    std::vector<std::string> sentence_texts;
+    for (const StatedFinding& f : stated) {
+      if (f.present && options_.sentence_weight > 0) sentence_texts.push_back(f.sentence);
+    }
+    std::vector<std::vector<float>> sentence_vecs;
+    if (!sentence_texts.empty()) {
+      CTDB_ASSIGN_OR_RETURN(sentence_vecs, model_->EmbedTexts(sentence_texts));
+    }
+    // Catalog findings the text leaves unstated (read as absent when
+    // unstated_weight > 0: an impression names what it sees).
+    struct Unstated {
+      std::string name;
+      double logit_scale;
+      std::vector<float> direction;
+    };
+    std::vector<Unstated> unstated;  // copies: the catalog may change under us
+    if (options_.unstated_weight > 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const DiseaseEntry& e : catalog_) {
+        if (e.positive_prototype.empty() || e.negative_prototype.empty()) continue;
+        const bool said = std::any_of(stated.begin(), stated.end(), [&](const StatedFinding& f) {
+          return AsciiLower(f.entry.name) == AsciiLower(e.name);
+        });
+        if (said) continue;
+        unstated.push_back({e.name, e.logit_scale, Direction(e.positive_prototype, e.negative_prototype)});
+      }
+    }
     std::vector<Ranked> ranked;
     for (const auto& h : hits) {
       auto vr = db_->GetDiseaseVectors(h.key);
       if (Gone(vr.status())) continue;
       CTDB_RETURN_IF_ERROR(vr.status());
-      double agree = 0;
+      auto probability = [&](const std::string& name, double logit_scale, const std::vector<float>& dir) {
+        const NamedFeature* token = FindNamed(vr->diseases, name);
+        const float margin = token ? Dot(Normalized(token->vector), dir) : Dot(vr->image, dir);
+        return std::clamp<double>(Sigmoid(logit_scale * margin), 0.01, 0.99);
+      };
+      double agree = 0, match = 0;
+      size_t s = 0;
       for (const StatedFinding& f : stated) {
-        const NamedFeature* token = FindNamed(vr->diseases, f.entry.name);
-        const float margin = token ? Dot(Normalized(token->vector), f.direction) : Dot(vr->image, f.direction);
-        const double p = std::clamp<double>(Sigmoid(f.entry.logit_scale * margin), 0.01, 0.99);
+        const double p = probability(f.entry.name, f.entry.logit_scale, f.direction);
         agree += std::log(f.present ? p : 1 - p);
+        if (f.present && options_.sentence_weight > 0) {
+          const NamedFeature* token = FindNamed(vr->diseases, f.entry.name);
+          match += token ? Dot(Normalized(token->vector), sentence_vecs[s]) : Dot(vr->image, sentence_vecs[s]);
+          ++s;
+        }
       }
-      const double score = h.score + options_.findings_weight * agree / static_cast<double>(stated.size());
+      double score = h.score + options_.findings_weight * agree / static_cast<double>(stated.size());
+      if (s > 0) score += options_.sentence_weight * match / static_cast<double>(s);
+      if (!unstated.empty()) {
+        double absent = 0;
+        for (const Unstated& u : unstated) absent += std::log(1 - probability(u.name, u.logit_scale, u.direction));
+        score += options_.unstated_weight * absent / static_cast<double>(unstated.size());
+      }
       ranked.push_back({h.key, static_cast<float>(score)});
     }
     std::stable_sort(ranked.begin(), ranked.end(), [](const Ranked& a, const Ranked& b) { return a.score > b.score; });
     QueryResult r;
     std::string names;
     for (const StatedFinding& f : stated) names += std::string(names.empty() ? "" : ", ") + (f.present ? "" : "no ") + f.entry.name;
-    char weight[32];
-    std::snprintf(weight, sizeof(weight), "%g", options_.findings_weight);
+    auto g = [](double x) {
+      char b[32];
+      std::snprintf(b, sizeof(b), "%g", x);
+      return std::string(b);
+    };
     r.score_meaning = "cosine similarity of the text's embedding and the study's global image embedding, plus " +
-                      std::string(weight) + " x the mean log-probability of the findings the text states (" + names +
-                      "), each from the study's disease-token feature, ranked among the " + std::to_string(pool) +
-                      " studies closest by embedding; z_mm is the centre of the axial slab whose feature matches "
-                      "the text best, slab_score its cosine";
+                      g(options_.findings_weight) + " x the mean log-probability of the findings the text states (" +
+                      names + ")";
+    if (!sentence_vecs.empty()) {
+      r.score_meaning += ", plus " + g(options_.sentence_weight) +
+                         " x the mean cosine of each sentence stating a present finding with that finding's "
+                         "disease-token feature";
+    }
+    if (!unstated.empty()) {
+      r.score_meaning += ", plus " + g(options_.unstated_weight) + " x the mean log-probability of absence of the " +
+                         std::to_string(unstated.size()) + " catalog findings it does not state";
+    }
+    r.score_meaning += "; probabilities from the study's disease-token features, ranked among the " +
+                       std::to_string(pool) +
+                       " studies closest by embedding; z_mm is the centre of the axial slab whose feature matches "
+                       "the text best, slab_score its cosine";
     for (size_t i = o.offset; i < ranked.size() && r.hits.size() < o.k; ++i) {
       CTDB_RETURN_IF_ERROR(AddAnnotatedHit(ranked[i].key, ranked[i].score, t, BestSlab, &r));  // the page's slabs only
     }
@@ -405,6 +463,7 @@ class QueryEngineImpl final : public QueryEngine {
     DiseaseEntry entry;
     bool present = true;
     std::vector<float> direction;
+    std::string sentence;  // the text's sentence that states it
   };
 
   // The findings `text` states, parsed like a report (negation included;
@@ -412,7 +471,8 @@ class QueryEngineImpl final : public QueryEngine {
   // A finding stated both ways counts as present.
   std::vector<StatedFinding> StatedFindings(const std::string& text) const {
     std::vector<StatedFinding> out;
-    for (const auto& f : embed::ParseReport(text).findings) {
+    const embed::ParsedReport parsed = embed::ParseReport(text);
+    for (const auto& f : parsed.findings) {
       if (f.existence != Existence::kPresent && f.existence != Existence::kAbsent) continue;
       const bool present = f.existence == Existence::kPresent;
       auto same = std::find_if(out.begin(), out.end(),
@@ -425,6 +485,7 @@ class QueryEngineImpl final : public QueryEngine {
       if (!e.ok() || e->positive_prototype.empty() || e->negative_prototype.empty()) continue;
       StatedFinding sf;
       sf.present = present;
+      if (f.sentence < parsed.sentences.size()) sf.sentence = parsed.sentences[f.sentence];
       sf.direction = Direction(e->positive_prototype, e->negative_prototype);
       sf.entry = std::move(e).value();
       out.push_back(std::move(sf));

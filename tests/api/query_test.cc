@@ -216,6 +216,114 @@ TEST_CASE("query: text search re-ranks by the findings the text states, present 
   CHECK(absent.second.find("(no Pleural effusion)") != std::string::npos);
 }
 
+// Two studies that both show what the text states; which ranks first is
+// up to the terms beyond the stated findings' existence.
+struct TwoShowing {
+  test::TempDir dir;
+  std::shared_ptr<Model> model = std::move(Model::Open(test::MakeTinyModel(dir.Sub("model"))).value());
+  std::unique_ptr<Database> db = OpenDb(dir.Sub("db"), 32, model->id());
+  std::vector<float> t, u, v, w;  // the text; effusion, cardiomegaly and a free direction, each off the others
+
+  explicit TwoShowing(const std::string& text) {
+    auto texts = model->EmbedTexts({text});
+    REQUIRE(texts.ok());
+    t = (*texts)[0];
+    std::vector<float> seed_u(32), seed_v(32), seed_w(32);
+    for (size_t i = 0; i < 32; ++i) {
+      seed_u[i] = std::sin(1.0f + static_cast<float>(i));
+      seed_v[i] = std::cos(2.0f + 0.7f * static_cast<float>(i));
+      seed_w[i] = std::cos(3.0f * static_cast<float>(i));
+    }
+    u = Orthogonalized(seed_u, {t});
+    v = Orthogonalized(seed_v, {t, u});
+    w = Orthogonalized(seed_w, {t, u, v});
+    for (const auto& [name, dir] : {std::pair{"Pleural effusion", u}, std::pair{"Cardiomegaly", v}}) {
+      DiseaseEntry e;
+      e.name = name;
+      e.positive = {std::string(name) + "."};
+      e.negative = {"No " + std::string(name) + "."};
+      e.positive_prototype = dir;
+      std::vector<float> minus = dir;
+      for (float& x : minus) x = -x;
+      e.negative_prototype = minus;  // p+ - p- = 2 dir
+      e.model_id = model->id();
+      e.logit_scale = 10;
+      REQUIRE(db->PutDisease(e).ok());
+    }
+  }
+  // Image vector cos(image, t) = c, the rest along w.
+  void Put(const std::string& key, float c, std::vector<NamedFeature> diseases) {
+    std::vector<float> image(32);
+    for (size_t i = 0; i < 32; ++i) image[i] = c * t[i] + std::sqrt(1 - c * c) * w[i];
+    Study s = test::MakeStudy(key, image.data(), 32);
+    s.vectors.diseases = std::move(diseases);
+    REQUIRE(db->Put(s).ok());
+  }
+  std::pair<std::string, std::string> Order(const QueryEngineOptions& eo, const std::string& text) {
+    auto q = QueryEngine::Open(db.get(), model, eo);
+    REQUIRE_MESSAGE(q.ok(), q.status().ToString());
+    QueryOptions o;
+    o.k = 2;
+    auto r = (*q)->SearchText(text, o);
+    REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+    REQUIRE(r->hits.size() == 2);
+    return {r->hits[0].key + "," + r->hits[1].key, r->score_meaning};
+  }
+  static std::vector<float> Sum(const std::vector<float>& a, const std::vector<float>& b, float sb) {
+    std::vector<float> out(a.size());
+    for (size_t i = 0; i < a.size(); ++i) out[i] = a[i] + sb * b[i];
+    return out;
+  }
+};
+
+TEST_CASE("query: text search reads the findings a text leaves unstated as absent") {
+  TwoShowing f("Pleural effusion.");
+  std::vector<float> minus_v = f.v;
+  for (float& x : minus_v) x = -x;
+  // "more": closer by embedding, but its cardiomegaly token says cardiomegaly too.
+  f.Put("more", 0.9f, {{"Pleural effusion", f.u}, {"Cardiomegaly", f.v}});
+  f.Put("just", 0.8f, {{"Pleural effusion", f.u}, {"Cardiomegaly", minus_v}});
+  QueryEngineOptions off;
+  off.unstated_weight = 0;
+  off.sentence_weight = 0;
+  CHECK(f.Order(off, "Pleural effusion.").first == "more,just");  // the stated finding: both 0.99
+  // 0.9 + 0.5 log 0.01 = -1.4 against 0.8 + 0.5 log 0.99 = 0.795.
+  QueryEngineOptions on = off;
+  on.unstated_weight = 0.5;
+  const auto r = f.Order(on, "Pleural effusion.");
+  CHECK(r.first == "just,more");
+  CHECK(r.second.find("0.5 x the mean log-probability of absence of the 1 catalog findings it does not state") !=
+        std::string::npos);
+  // Stating both: nothing is left unstated, and the closer one leads again.
+  CHECK(f.Order(on, "Pleural effusion. Cardiomegaly.").first == "more,just");
+  // A text stating no catalog finding is not re-ranked at all.
+  CHECK(f.Order(on, "Follow-up.").second.find("absence") == std::string::npos);
+}
+
+TEST_CASE("query: text search matches each stated sentence with its finding's token feature") {
+  TwoShowing f("Right pleural effusion.");
+  // Both tokens show effusion (margin 2/sqrt 2 along u: P = 0.99 each);
+  // "right"'s leans toward the sentence, "left"'s away from it.
+  const float h = 1 / std::sqrt(2.0f);
+  std::vector<float> toward = TwoShowing::Sum(f.u, f.t, 1), away = TwoShowing::Sum(f.u, f.t, -1);
+  for (float& x : toward) x *= h;
+  for (float& x : away) x *= h;
+  f.Put("left", 0.9f, {{"Pleural effusion", away}});
+  f.Put("right", 0.8f, {{"Pleural effusion", toward}});
+  QueryEngineOptions off;
+  off.unstated_weight = 0;
+  off.sentence_weight = 0;
+  CHECK(f.Order(off, "Right pleural effusion.").first == "left,right");
+  // 0.9 + 0.5 (-0.71) against 0.8 + 0.5 (0.71).
+  QueryEngineOptions on = off;
+  on.sentence_weight = 0.5;
+  const auto r = f.Order(on, "Right pleural effusion.");
+  CHECK(r.first == "right,left");
+  CHECK(r.second.find("0.5 x the mean cosine of each sentence stating a present finding") != std::string::npos);
+  // A finding stated absent has no sentence to match: the embedding decides.
+  CHECK(f.Order(on, "No pleural effusion.").second.find("mean cosine") == std::string::npos);
+}
+
 TEST_CASE("query: every query end to end on ingested synthetic studies, catalog edits persist") {
   test::TempDir dir;
   synth::SynthOptions so;

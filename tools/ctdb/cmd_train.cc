@@ -26,7 +26,7 @@ const char kHelp[] =
     "                  [--description TEXT]\n"
     "                  [--no-siglip] [--no-disease] [--no-localization] [--no-anatomy]\n"
     "                  [--no-augment] [--no-augment-volumes] [--no-false-negatives] [--no-labels]\n"
-    "                  [--no-hard-negatives]\n"
+    "                  [--no-hard-negatives] [--no-attributes]\n"
     "                  [--detect STAGE[:CHANNELS[:SHARPNESS]]] [--peaks STAGE,...]\n"
     "                  [--readout [--readout-lr 0.01] [--blobs SIGMA,...]]\n"
     "                  [--init MODELDIR [--finer-input F[:CHANNELS]]] [--stop-at-step N] [--json]\n"
@@ -39,7 +39,9 @@ const char kHelp[] =
     "impression: not a negative), labels (BCE of the zero-shot score x . (p+ - p-) with the\n"
     "catalog's prompts, on images and reports, plus a term keeping different diseases' p+ - p-\n"
     "directions apart), hard-negative batches (studies with one label set but different\n"
-    "impressions paired in a batch; --no-hard-negatives: plain shuffled batches).\n"
+    "impressions paired in a batch; --no-hard-negatives: plain shuffled batches), attributes (a\n"
+    "study's own sentence stating a finding in a region is a disease-token positive only for\n"
+    "studies with that finding in that region).\n"
     "Checkpoints every epoch into MODELDIR/checkpoint; running the same command again resumes\n"
     "(--stop-at-step N stops early with a checkpoint; a larger --epochs trains on; a layout flag\n"
     "the checkpoint does not match is an error). The layout is the shipped model's: a\n"
@@ -290,7 +292,7 @@ int CmdTrain(int argc, char** argv) {
   const std::set<std::string> flags = {"help",          "tiny",       "cuda",         "json",
                                        "no-siglip",     "no-disease", "no-localization", "no-anatomy",
                                        "no-augment",    "no-augment-volumes", "no-false-negatives", "no-labels",
-                                       "no-hard-negatives",
+                                       "no-hard-negatives", "no-attributes",
                                        "stem-pool",     "no-stem-pool", "readout", "release-memory"};
   Args args(argc, argv, 0, flags);
   std::set<std::string> known = flags;
@@ -343,6 +345,7 @@ int CmdTrain(int argc, char** argv) {
   to.objectives.labels = !args.Has("no-labels");
   to.objectives.false_negatives = !args.Has("no-false-negatives");
   to.objectives.hard_negatives = !args.Has("no-hard-negatives");
+  to.objectives.attributes = !args.Has("no-attributes");
 
   // A checkpoint means resume: the model keeps its manifest and vocabulary.
   // --init starts a new run from a trained model, which lends both.
@@ -477,7 +480,8 @@ int CmdTrain(int argc, char** argv) {
                           std::pair{to.objectives.augment_volumes, "augment-volumes"},
                           std::pair{to.objectives.labels, "labels"},
                           std::pair{to.objectives.false_negatives, "false-negative-aware"},
-                          std::pair{to.objectives.hard_negatives, "hard-negative batches"}}) {
+                          std::pair{to.objectives.hard_negatives, "hard-negative batches"},
+                          std::pair{to.objectives.attributes, "attributes"}}) {
     if (on) objectives += (objectives.empty() ? "" : ", ") + std::string(name);
   }
   Progress bar("train", 0);
