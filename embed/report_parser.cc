@@ -201,11 +201,26 @@ std::vector<std::string> SplitSentences(std::string_view text) {
   return out;
 }
 
+// Whole-study normal statements; a sentence matching one that also names a
+// finding ("normal chest CT except for a small effusion") is not one.
+const char* const kNormalStudy[] = {"normal chest ct",       "normal ct of the chest", "normal study",
+                                    "unremarkable chest ct", "unremarkable ct of the chest",
+                                    "no acute cardiopulmonary", "no acute intrathoracic", "no acute thoracic",
+                                    "no acute abnormalit",   "no abnormalit",          "no significant abnormalit",
+                                    "no pathologic findings", "no pathological findings"};
+
 ParsedReport ParseReport(std::string_view text) {
   ParsedReport r;
   r.sentences = SplitSentences(text);
+  std::vector<size_t> normal_sentences;
   for (size_t si = 0; si < r.sentences.size(); ++si) {
     const std::string s = " " + Lower(r.sentences[si]) + " ";
+    for (const char* n : kNormalStudy) {
+      if (s.find(std::string(" ") + n) != std::string::npos) {
+        normal_sentences.push_back(si);
+        break;
+      }
+    }
     FindReferences(s, si, &r.references);
     for (const Lexeme& lx : Lexicon()) {
       // Earliest mention of this finding in the sentence.
@@ -260,6 +275,12 @@ ParsedReport ParseReport(std::string_view text) {
       }
       r.findings.push_back(std::move(f));
     }
+  }
+  for (size_t si : normal_sentences) {
+    const bool names = std::any_of(r.findings.begin(), r.findings.end(), [&](const ReportFinding& f) {
+      return f.sentence == si && f.existence != Existence::kAbsent;
+    });
+    r.normal_study = r.normal_study || !names;
   }
   return r;
 }

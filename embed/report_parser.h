@@ -38,6 +38,10 @@ struct ParsedReport {
   std::vector<std::string> sentences;
   std::vector<ReportFinding> findings;  // in sentence order
   std::vector<SliceReference> references;
+  // A sentence calls the whole study normal ("Normal chest CT.", "No acute
+  // cardiopulmonary abnormality."): every finding it does not name is
+  // absent. Findings the report states elsewhere are still in `findings`.
+  bool normal_study = false;
 };
 
 // Splits on sentence ends and line breaks, not inside decimals ("6.5 mm"),

@@ -468,7 +468,8 @@ class QueryEngineImpl final : public QueryEngine {
 
   // The findings `text` states, parsed like a report (negation included;
   // uncertain ones are left out), that the catalog knows with prototypes.
-  // A finding stated both ways counts as present.
+  // A finding stated both ways counts as present. A whole-study normal
+  // statement states every catalog finding it does not name absent.
   std::vector<StatedFinding> StatedFindings(const std::string& text) const {
     std::vector<StatedFinding> out;
     const embed::ParsedReport parsed = embed::ParseReport(text);
@@ -489,6 +490,25 @@ class QueryEngineImpl final : public QueryEngine {
       sf.direction = Direction(e->positive_prototype, e->negative_prototype);
       sf.entry = std::move(e).value();
       out.push_back(std::move(sf));
+    }
+    if (parsed.normal_study) {  // "Normal chest CT.": every other catalog finding stated absent
+      std::vector<DiseaseEntry> catalog;
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        catalog = catalog_;
+      }
+      for (DiseaseEntry& e : catalog) {
+        if (e.positive_prototype.empty() || e.negative_prototype.empty()) continue;
+        const bool said = std::any_of(out.begin(), out.end(), [&](const StatedFinding& f) {
+          return AsciiLower(f.entry.name) == AsciiLower(e.name);
+        });
+        if (said) continue;
+        StatedFinding sf;
+        sf.present = false;
+        sf.direction = Direction(e.positive_prototype, e.negative_prototype);
+        sf.entry = std::move(e);
+        out.push_back(std::move(sf));
+      }
     }
     return out;
   }

@@ -300,6 +300,26 @@ TEST_CASE("query: text search reads the findings a text leaves unstated as absen
   CHECK(f.Order(on, "Follow-up.").second.find("absence") == std::string::npos);
 }
 
+TEST_CASE("query: a whole-study normal text states every catalog finding absent") {
+  TwoShowing f("Normal chest CT.");
+  std::vector<float> minus_u = f.u, minus_v = f.v;
+  for (float& x : minus_u) x = -x;
+  for (float& x : minus_v) x = -x;
+  f.Put("sick", 0.9f, {{"Pleural effusion", f.u}, {"Cardiomegaly", f.v}});
+  f.Put("well", 0.8f, {{"Pleural effusion", minus_u}, {"Cardiomegaly", minus_v}});
+  QueryEngineOptions plain;
+  plain.findings_weight = 0;
+  CHECK(f.Order(plain, "Normal chest CT.").first == "sick,well");
+  // 0.9 + 0.1 log 0.01 = 0.44 against 0.8 + 0.1 log 0.99 = 0.80.
+  const auto r = f.Order(QueryEngineOptions{}, "Normal chest CT.");
+  CHECK(r.first == "well,sick");
+  CHECK(r.second.find("no Pleural effusion") != std::string::npos);
+  CHECK(r.second.find("no Cardiomegaly") != std::string::npos);
+  // A normal statement that names a finding is not one.
+  CHECK(f.Order(QueryEngineOptions{}, "Normal chest CT except for cardiomegaly.").second.find("no Pleural effusion") ==
+        std::string::npos);
+}
+
 TEST_CASE("query: text search matches each stated sentence with its finding's token feature") {
   TwoShowing f("Right pleural effusion.");
   // Both tokens show effusion (margin 2/sqrt 2 along u: P = 0.99 each);

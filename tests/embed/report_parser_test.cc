@@ -69,6 +69,18 @@ TEST_CASE("findings with negation, resolution and uncertainty") {
   CHECK(Existence1("Notable consolidation in the left lower lobe.", "Consolidation") == "present");
 }
 
+TEST_CASE("whole-study normal statements, unless they name a finding") {
+  CHECK(ParseReport("Normal chest CT.").normal_study);
+  CHECK(ParseReport("1. No acute cardiopulmonary abnormality.").normal_study);
+  CHECK(ParseReport("Unremarkable CT of the chest.").normal_study);
+  CHECK(ParseReport("No acute cardiopulmonary abnormality. Small hiatal hernia.").normal_study);  // others absent
+  CHECK_FALSE(ParseReport("Heart size is normal.").normal_study);                // one organ, not the study
+  CHECK_FALSE(ParseReport("Abnormal chest CT.").normal_study);
+  CHECK_FALSE(ParseReport("Normal chest CT except for a small pleural effusion.").normal_study);
+  CHECK(ParseReport("Normal chest CT, no pleural effusion.").normal_study);      // a denied one is fine
+  CHECK_FALSE(ParseReport("").normal_study);
+}
+
 TEST_CASE("negation stops at a clause boundary") {
   const ParsedReport r =
       ParseReport("No effusion, but a 6 mm nodule in the right upper lobe (series 2, image 143).");
