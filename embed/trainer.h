@@ -18,7 +18,7 @@
 //   hard_negatives  batches hold pairs of studies with the same label set
 //                 and different impressions, the pairs text -> image
 //                 retrieval confuses (embed/batch_order.h)
-//   attributes    within the disease loss, a study's own sentence stating a
+//   attributes    (off by default) within the disease loss, a study's own sentence stating a
 //                 finding present in a region ("5 mm nodule in the right
 //                 lower lobe") is a positive only for studies with that
 //                 finding in that region, not for every study with the
@@ -66,7 +66,7 @@ struct TrainObjectives {
   bool augment_volumes = true;
   bool labels = true;
   bool hard_negatives = true;
-  bool attributes = true;
+  bool attributes = false;  // opt-in: no gain measured yet (README, Training, session 21)
 };
 
 struct TrainOptions {

@@ -160,10 +160,21 @@ class QueryEngineImpl final : public QueryEngine {
       auto vr = db_->GetDiseaseVectors(h.key);
       if (Gone(vr.status())) continue;
       CTDB_RETURN_IF_ERROR(vr.status());
+      // Up to 18 lookups per candidate: exact names first (the catalog's
+      // own spelling), no copies; the cosine from the token's norm.
+      auto token_of = [&](const std::string& name) -> const NamedFeature* {
+        for (const auto& f : vr->diseases) {
+          if (f.name == name) return &f;
+        }
+        return FindNamed(vr->diseases, name);
+      };
+      auto cosine = [&](const NamedFeature* token, const std::vector<float>& x) {
+        if (token == nullptr) return Dot(vr->image, x);
+        const float n = std::sqrt(Dot(token->vector, token->vector));
+        return n > 0 ? Dot(token->vector, x) / n : 0.0f;
+      };
       auto probability = [&](const std::string& name, double logit_scale, const std::vector<float>& dir) {
-        const NamedFeature* token = FindNamed(vr->diseases, name);
-        const float margin = token ? Dot(Normalized(token->vector), dir) : Dot(vr->image, dir);
-        return std::clamp<double>(Sigmoid(logit_scale * margin), 0.01, 0.99);
+        return std::clamp<double>(Sigmoid(logit_scale * cosine(token_of(name), dir)), 0.01, 0.99);
       };
       double agree = 0, match = 0;
       size_t s = 0;
@@ -171,8 +182,7 @@ class QueryEngineImpl final : public QueryEngine {
         const double p = probability(f.entry.name, f.entry.logit_scale, f.direction);
         agree += std::log(f.present ? p : 1 - p);
         if (f.present && options_.sentence_weight > 0) {
-          const NamedFeature* token = FindNamed(vr->diseases, f.entry.name);
-          match += token ? Dot(Normalized(token->vector), sentence_vecs[s]) : Dot(vr->image, sentence_vecs[s]);
+          match += cosine(token_of(f.entry.name), sentence_vecs[s]);
           ++s;
         }
       }

@@ -3,8 +3,10 @@
 // result loads as a model.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "api/src/model_builder.h"
@@ -134,6 +136,16 @@ TEST_CASE("training data: labels, sentence targets, organ fractions") {
   CHECK(slabs > 0);
   CHECK(diseases > 0);
   CHECK(organs > 0);
+  // Each sentence naming a finding carries the parser's region of it.
+  int lobes = 0;
+  for (const auto& s : d.set.studies) {
+    for (const auto& ts : s.sentences) {
+      if (ts.disease >= 0) CHECK_FALSE(ts.region.empty());
+      if (ts.disease < 0) CHECK(ts.region.empty());
+      lobes += ts.region.find("lobe") != std::string::npos;
+    }
+  }
+  CHECK(lobes > 0);
   CHECK(OrgansOfRegion("right lower lobe") == 1);
   CHECK(OrgansOfRegion("left lung") == 2);
   CHECK(OrgansOfRegion("coronary arteries") == 4);
@@ -410,6 +422,38 @@ TEST_CASE("training: objectives switch off one by one -- all off is refused") {
   CHECK(Train(d.set, none).status().IsInvalidArgument());
   TrainOptions bad = d.Options("bad", 0);
   CHECK(Train(d.set, bad).status().IsInvalidArgument());
+}
+
+TEST_CASE("training: attribute-level targets change the disease loss when a batch holds a finding in two places") {
+  Data d;
+  // Is there a finding stated present in two different regions among the
+  // 12 studies (one batch of 16)? The synthetic set has nodules and
+  // opacities in several lobes.
+  std::map<int, std::set<std::string>> regions;
+  for (const auto& s : d.set.studies) {
+    for (const auto& ts : s.sentences) {
+      if (ts.disease >= 0 && ts.existence == 1) regions[ts.disease].insert(ts.region == "both lungs" ? "lung" : ts.region);
+    }
+  }
+  REQUIRE(std::any_of(regions.begin(), regions.end(), [](const auto& r) { return r.second.size() > 1; }));
+  auto disease_loss = [&](bool attributes, const std::string& out) {
+    TrainOptions o = d.Options(out, 1);
+    o.batch = 16;
+    o.objectives.siglip = o.objectives.localization = o.objectives.anatomy = o.objectives.labels = false;
+    o.objectives.augment = o.objectives.augment_volumes = false;
+    o.objectives.attributes = attributes;
+    double first = -1;
+    o.progress = [&](const TrainOptions::Progress& p) {
+      if (first < 0 && p.losses.count("disease")) first = p.losses.at("disease");
+    };
+    REQUIRE(Train(d.set, o).ok());
+    return first;
+  };
+  CHECK(TrainObjectives{}.attributes == false);  // opt-in
+  const double plain = disease_loss(false, "plain"), plain2 = disease_loss(false, "plain2");
+  const double attr = disease_loss(true, "attr");
+  CHECK(plain == doctest::Approx(plain2).epsilon(1e-4));  // the same run twice: the same first step
+  CHECK(std::abs(attr - plain) > 1e-3);                    // other targets, same weights and batch
 }
 
 TEST_CASE("training: the label objective trains the zero-shot score itself") {

@@ -26,7 +26,7 @@ const char kHelp[] =
     "                  [--description TEXT]\n"
     "                  [--no-siglip] [--no-disease] [--no-localization] [--no-anatomy]\n"
     "                  [--no-augment] [--no-augment-volumes] [--no-false-negatives] [--no-labels]\n"
-    "                  [--no-hard-negatives] [--no-attributes]\n"
+    "                  [--no-hard-negatives] [--attributes]\n"
     "                  [--detect STAGE[:CHANNELS[:SHARPNESS]]] [--peaks STAGE,...]\n"
     "                  [--readout [--readout-lr 0.01] [--blobs SIGMA,...]]\n"
     "                  [--init MODELDIR [--finer-input F[:CHANNELS]]] [--stop-at-step N] [--json]\n"
@@ -39,9 +39,9 @@ const char kHelp[] =
     "impression: not a negative), labels (BCE of the zero-shot score x . (p+ - p-) with the\n"
     "catalog's prompts, on images and reports, plus a term keeping different diseases' p+ - p-\n"
     "directions apart), hard-negative batches (studies with one label set but different\n"
-    "impressions paired in a batch; --no-hard-negatives: plain shuffled batches), attributes (a\n"
-    "study's own sentence stating a finding in a region is a disease-token positive only for\n"
-    "studies with that finding in that region).\n"
+    "impressions paired in a batch; --no-hard-negatives: plain shuffled batches). Off unless\n"
+    "asked: --attributes (a study's own sentence stating a finding in a region is a\n"
+    "disease-token positive only for studies with that finding in that region).\n"
     "Checkpoints every epoch into MODELDIR/checkpoint; running the same command again resumes\n"
     "(--stop-at-step N stops early with a checkpoint; a larger --epochs trains on; a layout flag\n"
     "the checkpoint does not match is an error). The layout is the shipped model's: a\n"
@@ -292,7 +292,7 @@ int CmdTrain(int argc, char** argv) {
   const std::set<std::string> flags = {"help",          "tiny",       "cuda",         "json",
                                        "no-siglip",     "no-disease", "no-localization", "no-anatomy",
                                        "no-augment",    "no-augment-volumes", "no-false-negatives", "no-labels",
-                                       "no-hard-negatives", "no-attributes",
+                                       "no-hard-negatives", "attributes",
                                        "stem-pool",     "no-stem-pool", "readout", "release-memory"};
   Args args(argc, argv, 0, flags);
   std::set<std::string> known = flags;
@@ -345,7 +345,7 @@ int CmdTrain(int argc, char** argv) {
   to.objectives.labels = !args.Has("no-labels");
   to.objectives.false_negatives = !args.Has("no-false-negatives");
   to.objectives.hard_negatives = !args.Has("no-hard-negatives");
-  to.objectives.attributes = !args.Has("no-attributes");
+  to.objectives.attributes = args.Has("attributes");
 
   // A checkpoint means resume: the model keeps its manifest and vocabulary.
   // --init starts a new run from a trained model, which lends both.
