@@ -17,7 +17,7 @@ CTDB=${CTDB:-build/ctdb}
 INDEX=${INDEX:-HNSW32}
 command -v wrk >/dev/null || { echo "bench-rest: needs wrk (apt-get install wrk)" >&2; exit 2; }
 mkdir -p "$WORK"
-MODEL=${MODEL:-models/ctdb-synthetic}
+MODEL=${MODEL:-embed/models/ctdb-synth-small}
 if [ ! -f "$MODEL/manifest.json" ]; then
   MODEL=$WORK/model
   if [ ! -f "$MODEL/manifest.json" ]; then
@@ -28,10 +28,10 @@ fi
 INFO=$("$CTDB" model info "$MODEL" --json)
 DIM=$(echo "$INFO" | sed -n 's/.*"dimension":\([0-9]*\).*/\1/p')
 MODEL_ID=$(echo "$INFO" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
-DB=$WORK/db-$N-$INDEX-${MODEL_ID//[^A-Za-z0-9]/_}
+DB=$WORK/db-$N-$INDEX-diseases-${MODEL_ID//[^A-Za-z0-9]/_}
 if [ ! -d "$DB" ]; then
   echo "bench-rest: writing $N synthetic studies (d=$DIM, 16 slabs each) to $DB"
-  "$CTDB" demo-vectors --db "$DB" --n "$N" --dim "$DIM" --slabs 16 --model-id "$MODEL_ID" --index "$INDEX" >/dev/null
+  "$CTDB" demo-vectors --db "$DB" --n "$N" --dim "$DIM" --slabs 16 --diseases --model-id "$MODEL_ID" --index "$INDEX" >/dev/null
 fi
 KEY=$("$CTDB" list --db "$DB" --limit 1)
 

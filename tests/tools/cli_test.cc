@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include "api/src/model_manifest_json.h"
+#include "ctdb/ctdb.h"
 #include "tests/test_util.h"
 
 namespace ctdb {
@@ -30,6 +31,28 @@ Run Ctdb(const std::string& args) {
   const int status = pclose(p);
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return r;
+}
+
+TEST_CASE("cli: demo-vectors --diseases gives each study a feature per CT-RATE label") {
+  test::TempDir dir;
+  const std::string path = dir.Sub("db");
+  Run r = Ctdb("demo-vectors --db " + path + " --n 5 --dim 16 --diseases");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  REQUIRE(Ctdb("demo-vectors --db " + dir.Sub("plain") + " --n 5 --dim 16").code == 0);
+  for (const auto& [p, want] : {std::pair{path, size_t{18}}, std::pair{dir.Sub("plain"), size_t{0}}}) {
+    Options o;
+    o.path = p;
+    auto db = Database::Open(o);
+    REQUIRE_MESSAGE(db.ok(), db.status().ToString());
+    auto v = (*db)->GetVectors("demo_0_a_1");
+    REQUIRE(v.ok());
+    CHECK(v->diseases.size() == want);
+    if (want) {
+      CHECK(v->diseases[0].name == "Medical material");
+      CHECK(v->diseases[0].vector.size() == 16);
+    }
+  }
+  CHECK(Ctdb("demo-vectors --db " + path + " --n 5 --dim 16 --diseases=yes").code == 2);  // a flag takes no value
 }
 
 TEST_CASE("cli: create, fill, search, filter, get, delete") {

@@ -1,4 +1,5 @@
 // Subcommands that create, fill, read and search a database.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -77,15 +78,18 @@ int CmdCreate(int argc, char** argv) {
 
 int CmdDemoVectors(int argc, char** argv) {
   const std::string help = std::string(
-                               "usage: ctdb demo-vectors --db PATH [--n 2000] [--dim 128] [--seed 1] [--slabs 0]\n"
+                               "usage: ctdb demo-vectors --db PATH [--n 2000] [--dim 128] [--seed 1] [--slabs 0] [--diseases]\n"
                                "                         [--model-id ID]  (record vectors as that model's, for benchmarks)\n"
                                "Adds N synthetic studies with CT-RATE-style labels and metadata. Their\n"
                                "vectors are label prototypes plus noise, so studies sharing findings are\n"
-                               "near each other. Vector-level demo data, not images.\n") +
+                               "near each other. Vector-level demo data, not images. --diseases adds a\n"
+                               "feature per CT-RATE label, as an ingested study has one per disease token\n"
+                               "(what a findings-aware text search reads, for benchmarks).\n") +
                            kCommonOptions;
-  Args args(argc, argv, 0, {"help"});
+  Args args(argc, argv, 0, {"help", "diseases"});
   int exit;
-  if (!Prepare(args, {"db", "n", "dim", "seed", "slabs", "model-id", "index", "help"}, help, &exit)) return exit;
+  if (!Prepare(args, {"db", "n", "dim", "seed", "slabs", "diseases", "model-id", "index", "help"}, help, &exit)) return exit;
+  const bool diseases = args.Has("diseases");
   int64_t n, dim, seed, slabs;
   for (auto [name, fb, lo, hi, out] : {std::tuple{"n", 2000, 1, 10000000, &n}, std::tuple{"dim", 128, 8, 4096, &dim},
                                        std::tuple{"seed", 1, 0, INT32_MAX, &seed}, std::tuple{"slabs", 0, 0, 256, &slabs}}) {
@@ -139,6 +143,13 @@ int CmdDemoVectors(int argc, char** argv) {
         st.vectors.image[j] += img_proto[l][j];
         st.vectors.report[j] += rep_proto[l][j];
       }
+    }
+    for (int l = 0; diseases && l < kNumLabels; ++l) {  // the label's prototype when labelled, plus noise
+      const bool has = std::find(r.labels.begin(), r.labels.end(), kCtRateLabels[l]) != r.labels.end();
+      NamedFeature f;
+      f.name = kCtRateLabels[l];
+      for (size_t j = 0; j < d; ++j) f.vector.push_back((has ? img_proto[l][j] : 0.0f) + gauss(rng));
+      st.vectors.diseases.push_back(std::move(f));
     }
     for (int64_t z = 0; z < slabs; ++z) {  // random slab features (text hits look up their best z)
       SlabFeature f;
