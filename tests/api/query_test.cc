@@ -237,13 +237,13 @@ struct TwoShowing {
     u = Orthogonalized(seed_u, {t});
     v = Orthogonalized(seed_v, {t, u});
     w = Orthogonalized(seed_w, {t, u, v});
-    for (const auto& [name, dir] : {std::pair{"Pleural effusion", u}, std::pair{"Cardiomegaly", v}}) {
+    for (const auto& [name, direction] : {std::pair{"Pleural effusion", u}, std::pair{"Cardiomegaly", v}}) {
       DiseaseEntry e;
       e.name = name;
       e.positive = {std::string(name) + "."};
       e.negative = {"No " + std::string(name) + "."};
-      e.positive_prototype = dir;
-      std::vector<float> minus = dir;
+      e.positive_prototype = direction;
+      std::vector<float> minus = direction;
       for (float& x : minus) x = -x;
       e.negative_prototype = minus;  // p+ - p- = 2 dir
       e.model_id = model->id();

@@ -438,6 +438,9 @@ TEST_CASE("server: metrics count requests -- the OpenAPI document covers every r
         std::string::npos);
   CHECK(m->body.find("ctdb_studies 6") != std::string::npos);
   CHECK(m->body.find("ctdb_index_rows{index=\"image\"} 6") != std::string::npos);
+  // The last gauges too (a fixed buffer once cut them off).
+  CHECK(m->body.find("ctdb_index_memory_bytes{index=\"report\"} ") != std::string::npos);
+  CHECK(m->body.find("\nctdb_disk_bytes ") != std::string::npos);
 
   const json doc = Body(c.Get("/openapi.json"));
   CHECK(doc["openapi"] == "3.0.3");

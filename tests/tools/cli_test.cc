@@ -232,9 +232,9 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
   CHECK(Ctdb("eval --data " + dir.Sub("data")).code == 2);  // needs --model
   CHECK(Ctdb("eval --data " + dir.Sub("data") + " --model " + dir.Sub("m") + " --threads -1").code == 2);
   for (const char* bad : {"-1", "heavy", "nan", "0.1x", ""}) {
-    Run r = Ctdb("eval --data " + dir.Sub("data") + " --model " + dir.Sub("m") + " --findings-weight '" + bad + "'");
-    CHECK(r.code == 2);
-    CHECK(r.out.find("--findings-weight must be a number in [0, 100]") != std::string::npos);
+    Run bad_run = Ctdb("eval --data " + dir.Sub("data") + " --model " + dir.Sub("m") + " --findings-weight '" + bad + "'");
+    CHECK(bad_run.code == 2);
+    CHECK(bad_run.out.find("--findings-weight must be a number in [0, 100]") != std::string::npos);
   }
   CHECK(Ctdb("eval --db " + dir.Sub("data") + " --misses x.jsonl").code == 2);  // needs --model
   // The stored vectors are m2's: evaluating them with m is refused.

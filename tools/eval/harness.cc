@@ -156,8 +156,8 @@ Result<EvalReport> Evaluate(Database& db, Model* model, const EvalOptions& optio
         miss.impression = s.record.impression;
         miss.rank = text_ranks.back() < 0 ? -1 : text_ranks.back() + 1;
         miss.top_key = hits[0].key;
-        CTDB_ASSIGN_OR_RETURN(StudyRecord top, db.GetRecord(hits[0].key));
-        miss.top_impression = top.impression;
+        CTDB_ASSIGN_OR_RETURN(StudyRecord first, db.GetRecord(hits[0].key));
+        miss.top_impression = first.impression;
         miss.top_same_labels = labels_of.count(hits[0].key) && labels_of[hits[0].key] == want;
         r.text_misses.push_back(std::move(miss));
       }

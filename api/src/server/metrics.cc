@@ -62,21 +62,26 @@ std::string Metrics::Render(const DatabaseStats& s) const {
                   (unsigned long long)h.count);
     out += buf;
   }
+  // One family per call: together they outgrow buf, and a truncated
+  // /metrics would silently drop the last gauges.
+  auto family = [&](const char* help_type, const char* name, unsigned long long image, unsigned long long report) {
+    std::snprintf(buf, sizeof(buf), "%s%s{index=\"image\"} %llu\n%s{index=\"report\"} %llu\n", help_type, name, image,
+                  name, report);
+    out += buf;
+  };
+  std::snprintf(buf, sizeof(buf), "# HELP ctdb_studies Studies stored.\n# TYPE ctdb_studies gauge\nctdb_studies %llu\n",
+                (unsigned long long)s.studies);
+  out += buf;
+  family("# HELP ctdb_index_rows Searchable rows per index.\n# TYPE ctdb_index_rows gauge\n", "ctdb_index_rows",
+         s.image_index.live, s.report_index.live);
+  family("# HELP ctdb_index_tombstones Deleted rows awaiting compaction.\n# TYPE ctdb_index_tombstones gauge\n",
+         "ctdb_index_tombstones", s.image_index.tombstones, s.report_index.tombstones);
+  family("# HELP ctdb_index_memory_bytes Approximate RAM held by each index.\n# TYPE ctdb_index_memory_bytes gauge\n",
+         "ctdb_index_memory_bytes", s.image_index.memory_bytes, s.report_index.memory_bytes);
   std::snprintf(buf, sizeof(buf),
-                "# HELP ctdb_studies Studies stored.\n# TYPE ctdb_studies gauge\nctdb_studies %llu\n"
-                "# HELP ctdb_index_rows Searchable rows per index.\n# TYPE ctdb_index_rows gauge\n"
-                "ctdb_index_rows{index=\"image\"} %llu\nctdb_index_rows{index=\"report\"} %llu\n"
-                "# HELP ctdb_index_tombstones Deleted rows awaiting compaction.\n# TYPE ctdb_index_tombstones gauge\n"
-                "ctdb_index_tombstones{index=\"image\"} %llu\nctdb_index_tombstones{index=\"report\"} %llu\n"
-                "# HELP ctdb_index_memory_bytes Approximate RAM held by each index.\n"
-                "# TYPE ctdb_index_memory_bytes gauge\n"
-                "ctdb_index_memory_bytes{index=\"image\"} %llu\nctdb_index_memory_bytes{index=\"report\"} %llu\n"
                 "# HELP ctdb_disk_bytes Approximate size of the RocksDB files.\n# TYPE ctdb_disk_bytes gauge\n"
                 "ctdb_disk_bytes %llu\n",
-                (unsigned long long)s.studies, (unsigned long long)s.image_index.live,
-                (unsigned long long)s.report_index.live, (unsigned long long)s.image_index.tombstones,
-                (unsigned long long)s.report_index.tombstones, (unsigned long long)s.image_index.memory_bytes,
-                (unsigned long long)s.report_index.memory_bytes, (unsigned long long)s.disk_bytes);
+                (unsigned long long)s.disk_bytes);
   out += buf;
   return out;
 }
