@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <iterator>
 #include <map>
 #include <mutex>
 
@@ -138,23 +139,8 @@ class QueryEngineImpl final : public QueryEngine {
     }
     // Catalog findings the text leaves unstated (read as absent when
     // unstated_weight > 0: an impression names what it sees).
-    struct Unstated {
-      std::string name;
-      double logit_scale;
-      std::vector<float> direction;
-    };
-    std::vector<Unstated> unstated;  // copies: the catalog may change under us
-    if (options_.unstated_weight > 0) {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (const DiseaseEntry& e : catalog_) {
-        if (e.positive_prototype.empty() || e.negative_prototype.empty()) continue;
-        const bool said = std::any_of(stated.begin(), stated.end(), [&](const StatedFinding& f) {
-          return AsciiLower(f.entry.name) == AsciiLower(e.name);
-        });
-        if (said) continue;
-        unstated.push_back({e.name, e.logit_scale, Direction(e.positive_prototype, e.negative_prototype)});
-      }
-    }
+    const std::vector<StatedFinding> unstated =
+        options_.unstated_weight > 0 ? OtherFindings(stated) : std::vector<StatedFinding>{};
     std::vector<Ranked> ranked;
     for (const auto& h : hits) {
       auto vr = db_->GetDiseaseVectors(h.key);
@@ -190,7 +176,9 @@ class QueryEngineImpl final : public QueryEngine {
       if (s > 0) score += options_.sentence_weight * match / static_cast<double>(s);
       if (!unstated.empty()) {
         double absent = 0;
-        for (const Unstated& u : unstated) absent += std::log(1 - probability(u.name, u.logit_scale, u.direction));
+        for (const StatedFinding& u : unstated) {
+          absent += std::log(1 - probability(u.entry.name, u.entry.logit_scale, u.direction));
+        }
         score += options_.unstated_weight * absent / static_cast<double>(unstated.size());
       }
       ranked.push_back({h.key, static_cast<float>(score)});
@@ -502,23 +490,28 @@ class QueryEngineImpl final : public QueryEngine {
       out.push_back(std::move(sf));
     }
     if (parsed.normal_study) {  // "Normal chest CT.": every other catalog finding stated absent
-      std::vector<DiseaseEntry> catalog;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        catalog = catalog_;
-      }
-      for (DiseaseEntry& e : catalog) {
-        if (e.positive_prototype.empty() || e.negative_prototype.empty()) continue;
-        const bool said = std::any_of(out.begin(), out.end(), [&](const StatedFinding& f) {
-          return AsciiLower(f.entry.name) == AsciiLower(e.name);
-        });
-        if (said) continue;
-        StatedFinding sf;
-        sf.present = false;
-        sf.direction = Direction(e.positive_prototype, e.negative_prototype);
-        sf.entry = std::move(e);
-        out.push_back(std::move(sf));
-      }
+      std::vector<StatedFinding> others = OtherFindings(out);
+      out.insert(out.end(), std::make_move_iterator(others.begin()), std::make_move_iterator(others.end()));
+    }
+    return out;
+  }
+
+  // The catalog findings with prototypes that `stated` does not name, as
+  // absent (copies: the catalog may change under us).
+  std::vector<StatedFinding> OtherFindings(const std::vector<StatedFinding>& stated) const {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<StatedFinding> out;
+    for (const DiseaseEntry& e : catalog_) {
+      if (e.positive_prototype.empty() || e.negative_prototype.empty()) continue;
+      const bool said = std::any_of(stated.begin(), stated.end(), [&](const StatedFinding& f) {
+        return AsciiLower(f.entry.name) == AsciiLower(e.name);
+      });
+      if (said) continue;
+      StatedFinding sf;
+      sf.present = false;
+      sf.direction = Direction(e.positive_prototype, e.negative_prototype);
+      sf.entry = e;
+      out.push_back(std::move(sf));
     }
     return out;
   }
