@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <utility>
 
 namespace ctdb::embed {
 namespace {
@@ -294,6 +295,52 @@ std::vector<ReportStatement> ParseStatements(const std::string& findings, const 
   std::vector<ReportStatement> out;
   out.reserve(r.findings.size());
   for (const auto& f : r.findings) out.push_back({f.finding, f.region, f.existence, static_cast<uint32_t>(f.sentence)});
+  return out;
+}
+
+std::vector<AttributeContrast> AttributeContrasts(std::string_view sentence) {
+  struct Swap {
+    const char* word;
+    std::vector<const char*> into;
+  };
+  static const std::vector<std::pair<const char*, std::vector<Swap>>> kAttributes = {
+      {"side", {{"right", {"left"}}, {"left", {"right"}}, {"bilateral", {"right", "left"}}}},
+      {"level", {{"upper", {"lower"}}, {"lower", {"upper"}}, {"middle", {"upper", "lower"}}}},
+      {"amount", {{"small", {"large"}}, {"moderate", {"small", "large"}}, {"large", {"small"}}}},
+  };
+  const std::string text(sentence);
+  std::string lower = text;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto is_letter = [&](size_t i) { return std::isalpha(static_cast<unsigned char>(lower[i])) != 0; };
+  // First whole-word occurrence of `word` in the sentence, npos if none.
+  auto find_word = [&](const std::string& word) {
+    for (size_t at = lower.find(word); at != std::string::npos; at = lower.find(word, at + 1)) {
+      const size_t end = at + word.size();
+      if ((at == 0 || !is_letter(at - 1)) && (end == lower.size() || !is_letter(end))) return at;
+    }
+    return std::string::npos;
+  };
+  std::vector<AttributeContrast> out;
+  for (const auto& [attribute, swaps] : kAttributes) {
+    // The attribute's word that comes first in the sentence.
+    const Swap* first = nullptr;
+    size_t first_at = std::string::npos;
+    for (const Swap& s : swaps) {
+      const size_t at = find_word(s.word);
+      if (at < first_at) first = &s, first_at = at;
+    }
+    if (first == nullptr) continue;
+    AttributeContrast c;
+    c.attribute = attribute;
+    const size_t len = std::string(first->word).size();
+    const bool capital = std::isupper(static_cast<unsigned char>(text[first_at])) != 0;
+    for (const char* into : first->into) {
+      std::string word = into;
+      if (capital) word[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(word[0])));
+      c.variants.push_back(text.substr(0, first_at) + word + text.substr(first_at + len));
+    }
+    out.push_back(std::move(c));
+  }
   return out;
 }
 

@@ -54,6 +54,20 @@ ParsedReport ParseReport(std::string_view text);
 // localization query whose answer must come from the image, not the number.
 std::string RemoveSliceReferences(const std::string& sentence);
 
+// What a sentence says of a finding beyond its existence, as the sentence
+// with that attribute changed: "Small right pleural effusion." gives side
+// {"Small left pleural effusion."} and amount {"Large right pleural
+// effusion."}. A text search scores an image's match with the sentence
+// against its match with the variants, so what decides is the attribute,
+// not the words the sentences share. Attributes: "side" (right, left,
+// bilateral), "level" (upper, middle, lower), "amount" (small, moderate,
+// large); the first word of each counts, whole words only, its case kept.
+struct AttributeContrast {
+  std::string attribute;
+  std::vector<std::string> variants;
+};
+std::vector<AttributeContrast> AttributeContrasts(std::string_view sentence);
+
 // The statements of a report's findings and impression sections.
 std::vector<ReportStatement> ParseStatements(const std::string& findings, const std::string& impression);
 

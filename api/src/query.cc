@@ -137,6 +137,7 @@ class QueryEngineImpl final : public QueryEngine {
     if (!sentence_texts.empty()) {
       CTDB_ASSIGN_OR_RETURN(sentence_vecs, model_->EmbedTexts(sentence_texts));
     }
+    CTDB_ASSIGN_OR_RETURN(const std::vector<Contrast> contrasts, AttributeContrasts(stated));
     // Catalog findings the text leaves unstated (read as absent when
     // unstated_weight > 0: an impression names what it sees).
     const std::vector<StatedFinding> unstated =
@@ -174,6 +175,15 @@ class QueryEngineImpl final : public QueryEngine {
       }
       double score = h.score + options_.findings_weight * agree / static_cast<double>(stated.size());
       if (s > 0) score += options_.sentence_weight * match / static_cast<double>(s);
+      if (!contrasts.empty()) {
+        double sum = 0;
+        for (const Contrast& c : contrasts) {
+          double others = 0;
+          for (const auto& v : c.variants) others += Dot(vr->image, v);
+          sum += Dot(vr->image, c.sentence) - others / static_cast<double>(c.variants.size());
+        }
+        score += options_.attribute_weight * sum / static_cast<double>(contrasts.size());
+      }
       if (!unstated.empty()) {
         double absent = 0;
         for (const StatedFinding& u : unstated) {
@@ -199,6 +209,14 @@ class QueryEngineImpl final : public QueryEngine {
       r.score_meaning += ", plus " + g(options_.sentence_weight) +
                          " x the mean cosine of each sentence stating a present finding with that finding's "
                          "disease-token feature";
+    }
+    if (!contrasts.empty()) {
+      std::string which;
+      for (const Contrast& c : contrasts) which += std::string(which.empty() ? "" : ", ") + c.attribute;
+      r.score_meaning += ", plus " + g(options_.attribute_weight) +
+                         " x the mean, over the attributes its present findings' sentences state (" + which +
+                         "), of the image embedding's cosine with the sentence minus that with the sentence so "
+                         "changed";
     }
     if (!unstated.empty()) {
       r.score_meaning += ", plus " + g(options_.unstated_weight) + " x the mean log-probability of absence of the " +
@@ -492,6 +510,53 @@ class QueryEngineImpl final : public QueryEngine {
     if (parsed.normal_study) {  // "Normal chest CT.": every other catalog finding stated absent
       std::vector<StatedFinding> others = OtherFindings(out);
       out.insert(out.end(), std::make_move_iterator(others.begin()), std::make_move_iterator(others.end()));
+    }
+    return out;
+  }
+
+  // One attribute a present finding's sentence states, embedded: the
+  // sentence and the sentence with the attribute changed.
+  struct Contrast {
+    std::string attribute;
+    std::vector<float> sentence;
+    std::vector<std::vector<float>> variants;
+  };
+
+  // The attributes (side, level, amount) of the sentences stating present
+  // findings, each sentence once, all embedded in one call; none when
+  // attribute_weight is 0.
+  Result<std::vector<Contrast>> AttributeContrasts(const std::vector<StatedFinding>& stated) const {
+    std::vector<Contrast> out;
+    if (options_.attribute_weight <= 0) return out;
+    struct Part {
+      std::string attribute;
+      size_t sentence = 0, first = 0, count = 0;  // indexes into `texts`
+    };
+    std::vector<std::string> texts;  // each sentence once, then its variants
+    std::vector<Part> parts;
+    std::vector<std::string> seen;  // a sentence stating two findings counts once
+    for (const StatedFinding& f : stated) {
+      if (!f.present || f.sentence.empty()) continue;
+      if (std::find(seen.begin(), seen.end(), f.sentence) != seen.end()) continue;
+      seen.push_back(f.sentence);
+      std::vector<embed::AttributeContrast> cs = embed::AttributeContrasts(f.sentence);
+      if (cs.empty()) continue;
+      const size_t at = texts.size();
+      texts.push_back(f.sentence);
+      for (embed::AttributeContrast& c : cs) {
+        parts.push_back({std::move(c.attribute), at, texts.size(), c.variants.size()});
+        texts.insert(texts.end(), std::make_move_iterator(c.variants.begin()), std::make_move_iterator(c.variants.end()));
+      }
+    }
+    if (parts.empty()) return out;
+    CTDB_ASSIGN_OR_RETURN(std::vector<std::vector<float>> vecs, model_->EmbedTexts(texts));
+    for (Part& p : parts) {
+      Contrast c;
+      c.attribute = std::move(p.attribute);
+      c.sentence = vecs[p.sentence];
+      c.variants.assign(vecs.begin() + static_cast<std::ptrdiff_t>(p.first),
+                        vecs.begin() + static_cast<std::ptrdiff_t>(p.first + p.count));
+      out.push_back(std::move(c));
     }
     return out;
   }

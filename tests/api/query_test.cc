@@ -333,6 +333,7 @@ TEST_CASE("query: text search matches each stated sentence with its finding's to
   QueryEngineOptions off;
   off.unstated_weight = 0;
   off.sentence_weight = 0;
+  off.attribute_weight = 0;
   CHECK(f.Order(off, "Right pleural effusion.").first == "left,right");
   // 0.9 + 0.5 (-0.71) against 0.8 + 0.5 (0.71).
   QueryEngineOptions on = off;
@@ -342,6 +343,53 @@ TEST_CASE("query: text search matches each stated sentence with its finding's to
   CHECK(r.second.find("0.5 x the mean cosine of each sentence stating a present finding") != std::string::npos);
   // A finding stated absent has no sentence to match: the embedding decides.
   CHECK(f.Order(on, "No pleural effusion.").second.find("mean cosine") == std::string::npos);
+}
+
+TEST_CASE("query: text search contrasts each stated attribute with the sentence so changed") {
+  TwoShowing f("Right pleural effusion.");
+  auto left_text = f.model->EmbedTexts({"Left pleural effusion."});
+  REQUIRE(left_text.ok());
+  const std::vector<float>& l = (*left_text)[0];
+  double lt = 0;
+  for (size_t i = 0; i < 32; ++i) lt += static_cast<double>(l[i]) * f.t[i];
+  // e: what "left" adds beyond the text; |l_perp| its length in l.
+  const std::vector<float> e = Orthogonalized(l, {f.t});
+  double l_perp = 0;
+  for (size_t i = 0; i < 32; ++i) l_perp += static_cast<double>(l[i]) * e[i];
+  REQUIRE(l_perp > 0.01);  // the model tells the two sentences apart
+  const std::vector<float> w = Orthogonalized(f.w, {e});
+  // cos(image, t) = c, along e a: the contrast x.t - x.l = c (1 - l.t) - a |l_perp|.
+  auto put = [&](const std::string& key, float c, float a) {
+    std::vector<float> image(32);
+    for (size_t i = 0; i < 32; ++i) image[i] = c * f.t[i] + a * e[i] + std::sqrt(1 - c * c - a * a) * w[i];
+    Study s = test::MakeStudy(key, image.data(), 32);
+    s.vectors.diseases = {{"Pleural effusion", f.u}};  // both show it: P = 0.99
+    REQUIRE(f.db->Put(s).ok());
+  };
+  put("leans-left", 0.9f, 0.3f);
+  put("leans-right", 0.8f, -0.3f);
+  auto contrast = [&](double c, double a) { return c * (1 - lt) - a * l_perp; };
+  QueryEngineOptions off;
+  off.unstated_weight = 0;
+  off.attribute_weight = 0;
+  CHECK(f.Order(off, "Right pleural effusion.").first == "leans-left,leans-right");  // cosine 0.9 vs 0.8
+  // A weight at which the contrast turns the order: twice the one that ties.
+  QueryEngineOptions on = off;
+  on.attribute_weight = 2 * 0.1 / (contrast(0.8, -0.3) - contrast(0.9, 0.3));
+  auto q = QueryEngine::Open(f.db.get(), f.model, on);
+  REQUIRE(q.ok());
+  QueryOptions o;
+  o.k = 2;
+  auto r = (*q)->SearchText("Right pleural effusion.", o);
+  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+  REQUIRE(r->hits.size() == 2);
+  CHECK(r->hits[0].key == "leans-right");
+  CHECK(r->hits[0].score == doctest::Approx(0.8 + 0.1 * std::log(0.99) + on.attribute_weight * contrast(0.8, -0.3)).epsilon(1e-4));
+  CHECK(r->hits[1].score == doctest::Approx(0.9 + 0.1 * std::log(0.99) + on.attribute_weight * contrast(0.9, 0.3)).epsilon(1e-4));
+  CHECK(r->score_meaning.find("attributes its present findings' sentences state (side)") != std::string::npos);
+  // Nothing to contrast: no attribute word, or the finding stated absent.
+  CHECK(f.Order(on, "Pleural effusion.").second.find("attributes") == std::string::npos);
+  CHECK(f.Order(on, "No right pleural effusion.").second.find("attributes") == std::string::npos);
 }
 
 TEST_CASE("query: every query end to end on ingested synthetic studies, catalog edits persist") {

@@ -120,5 +120,34 @@ TEST_CASE("slice references are removed from a sentence, other parentheses kept"
   CHECK(RemoveSliceReferences("Unclosed (series 2, image 4") == "Unclosed (series 2, image 4");
 }
 
+TEST_CASE("attribute contrasts change one attribute word at a time, case kept") {
+  const auto c = AttributeContrasts("Small right pleural effusion.");
+  REQUIRE(c.size() == 2);
+  CHECK(c[0].attribute == "side");
+  CHECK(c[0].variants == std::vector<std::string>{"Small left pleural effusion."});
+  CHECK(c[1].attribute == "amount");
+  CHECK(c[1].variants == std::vector<std::string>{"Large right pleural effusion."});
+
+  const auto lobe = AttributeContrasts("5 mm nodule in the left upper lobe (series 2, image 40).");
+  REQUIRE(lobe.size() == 2);
+  CHECK(lobe[0].variants == std::vector<std::string>{"5 mm nodule in the right upper lobe (series 2, image 40)."});
+  CHECK(lobe[1].attribute == "level");
+  CHECK(lobe[1].variants == std::vector<std::string>{"5 mm nodule in the left lower lobe (series 2, image 40)."});
+
+  // A three-way attribute gives both others; the first word of an attribute counts.
+  const auto both = AttributeContrasts("Bilateral effusions, moderate on the left.");
+  REQUIRE(both.size() == 2);
+  CHECK(both[0].variants ==
+        std::vector<std::string>{"Right effusions, moderate on the left.", "Left effusions, moderate on the left."});
+  CHECK(both[1].variants == std::vector<std::string>{"Bilateral effusions, small on the left.",
+                                                     "Bilateral effusions, large on the left."});
+  CHECK(AttributeContrasts("Right middle lobe consolidation.")[1].variants ==
+        std::vector<std::string>{"Right upper lobe consolidation.", "Right lower lobe consolidation."});
+  // Whole words only: "cleft", "smaller", "uppermost" are no attribute.
+  CHECK(AttributeContrasts("Cleft in the smaller uppermost segment.").empty());
+  CHECK(AttributeContrasts("Cardiomegaly.").empty());
+  CHECK(AttributeContrasts("").empty());
+}
+
 }  // namespace
 }  // namespace ctdb::embed

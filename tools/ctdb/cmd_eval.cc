@@ -41,6 +41,8 @@ const char kHelp[] =
     "                     (default: the query engine's)\n"
     "  --unstated-weight W  weight of the findings a text leaves unstated, read as absent\n"
     "                     (default: the query engine's)\n"
+    "  --attribute-weight W  weight of the side, level and amount its sentences state\n"
+    "                     (default: the query engine's)\n"
     "  --misses FILE  write each impression whose study is not in its top 10, one JSON object\n"
     "              per line: key, impression, rank (-1 = not in the top k + 1), and the first\n"
     "              hit's key and impression (needs --model)\n";
@@ -79,7 +81,7 @@ void PrintTable(const eval::EvalReport& r) {
 int CmdEval(int argc, char** argv) {
   Args args(argc, argv, 0, {"help", "json"});
   int exit;
-  if (!Prepare(args, {"db", "data", "model", "split", "k", "limit", "threads", "out", "misses", "findings-weight", "findings-pool", "sentence-weight", "unstated-weight", "json", "help"}, kHelp, &exit)) return exit;
+  if (!Prepare(args, {"db", "data", "model", "split", "k", "limit", "threads", "out", "misses", "findings-weight", "findings-pool", "sentence-weight", "unstated-weight", "attribute-weight", "json", "help"}, kHelp, &exit)) return exit;
   if (!args.Has("db") && !args.Has("data")) return UsageError("give --db PATH or --data DIR", kHelp);
   if (args.Has("data") && !args.Has("db") && !args.Has("model")) return UsageError("--data needs --model", kHelp);
   if (args.Has("misses") && !args.Has("model")) return UsageError("--misses needs --model", kHelp);
@@ -91,9 +93,10 @@ int CmdEval(int argc, char** argv) {
   if (s.ok()) s = args.GetDouble("findings-weight", QueryEngineOptions{}.findings_weight, 0, 100, &findings_weight);
   int64_t findings_pool = 0;
   if (s.ok()) s = args.GetInt("findings-pool", static_cast<int64_t>(QueryEngineOptions{}.findings_pool), 1, 10000, &findings_pool);
-  double sentence_weight = 0, unstated_weight = 0;
+  double sentence_weight = 0, unstated_weight = 0, attribute_weight = 0;
   if (s.ok()) s = args.GetDouble("sentence-weight", QueryEngineOptions{}.sentence_weight, 0, 100, &sentence_weight);
   if (s.ok()) s = args.GetDouble("unstated-weight", QueryEngineOptions{}.unstated_weight, 0, 100, &unstated_weight);
+  if (s.ok()) s = args.GetDouble("attribute-weight", QueryEngineOptions{}.attribute_weight, 0, 100, &attribute_weight);
   if (!s.ok()) return UsageError(s.message(), kHelp);
 
   std::unique_ptr<Model> model;
@@ -149,6 +152,7 @@ int CmdEval(int argc, char** argv) {
   eo.query.findings_pool = static_cast<size_t>(findings_pool);
   eo.query.sentence_weight = sentence_weight;
   eo.query.unstated_weight = unstated_weight;
+  eo.query.attribute_weight = attribute_weight;
   Progress progress("eval", 0);
   eo.progress = [&](size_t done, size_t total) {
     progress.SetTotal(total);
