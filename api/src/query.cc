@@ -120,24 +120,27 @@ class QueryEngineImpl final : public QueryEngine {
     if (stated.empty()) return SearchWithText(VectorKind::kImage, text, o, kMeaning, BestSlab);
 
     CTDB_RETURN_IF_ERROR(CheckQuery(o));
-    CTDB_ASSIGN_OR_RETURN(std::vector<float> t, EmbedText(text));
+    // The sentences that state present findings (each matched with its
+    // finding's token feature) and the attribute contrasts' texts, embedded
+    // with the text in one call.
+    std::vector<std::string> extra;
+    for (const StatedFinding& f : stated) {
+      if (f.present && options_.sentence_weight > 0) extra.push_back(f.sentence);
+    }
+    const size_t n_sentences = extra.size();
+    ContrastPlan plan = PlanContrasts(stated);
+    extra.insert(extra.end(), plan.texts.begin(), plan.texts.end());
+    CTDB_ASSIGN_OR_RETURN(std::vector<std::vector<float>> embedded, EmbedTextAnd(text, extra));
+    const std::vector<float> t = std::move(embedded[0]);
+    const std::vector<std::vector<float>> sentence_vecs(embedded.begin() + 1,
+                                                        embedded.begin() + 1 + static_cast<std::ptrdiff_t>(n_sentences));
+    const std::vector<Contrast> contrasts = plan.Take(embedded, 1 + n_sentences);
     const size_t pool = std::min<size_t>(10000, std::max(options_.findings_pool, 10 * (o.k + o.offset)));
     CTDB_ASSIGN_OR_RETURN(auto hits, db_->Search(VectorKind::kImage, t, ToSearch(o, pool, 0)));
     struct Ranked {
       std::string key;
       float score;
     };
-    // The sentences that state present findings, embedded once: each is
-    // matched with its finding's token feature (side, lobe, size).
-    std::vector<std::string> sentence_texts;
-    for (const StatedFinding& f : stated) {
-      if (f.present && options_.sentence_weight > 0) sentence_texts.push_back(f.sentence);
-    }
-    std::vector<std::vector<float>> sentence_vecs;
-    if (!sentence_texts.empty()) {
-      CTDB_ASSIGN_OR_RETURN(sentence_vecs, model_->EmbedTexts(sentence_texts));
-    }
-    CTDB_ASSIGN_OR_RETURN(const std::vector<Contrast> contrasts, AttributeContrasts(stated));
     // Catalog findings the text leaves unstated (read as absent when
     // unstated_weight > 0: an impression names what it sees).
     const std::vector<StatedFinding> unstated =
@@ -522,18 +525,35 @@ class QueryEngineImpl final : public QueryEngine {
     std::vector<std::vector<float>> variants;
   };
 
-  // The attributes (side, level, amount) of the sentences stating present
-  // findings, each sentence once, all embedded in one call; none when
-  // attribute_weight is 0.
-  Result<std::vector<Contrast>> AttributeContrasts(const std::vector<StatedFinding>& stated) const {
-    std::vector<Contrast> out;
-    if (options_.attribute_weight <= 0) return out;
+  // The texts the attribute contrasts need (each sentence stating a present
+  // finding once, then its variants) and where each contrast's are.
+  struct ContrastPlan {
     struct Part {
       std::string attribute;
       size_t sentence = 0, first = 0, count = 0;  // indexes into `texts`
     };
-    std::vector<std::string> texts;  // each sentence once, then its variants
+    std::vector<std::string> texts;
     std::vector<Part> parts;
+    // The contrasts, given the texts' embeddings at vecs[offset...].
+    std::vector<Contrast> Take(const std::vector<std::vector<float>>& vecs, size_t offset) const {
+      std::vector<Contrast> out;
+      for (const Part& p : parts) {
+        Contrast c;
+        c.attribute = p.attribute;
+        c.sentence = vecs[offset + p.sentence];
+        const auto first = vecs.begin() + static_cast<std::ptrdiff_t>(offset + p.first);
+        c.variants.assign(first, first + static_cast<std::ptrdiff_t>(p.count));
+        out.push_back(std::move(c));
+      }
+      return out;
+    }
+  };
+
+  // The attributes (side, level, amount) of the sentences stating present
+  // findings; none when attribute_weight is 0.
+  ContrastPlan PlanContrasts(const std::vector<StatedFinding>& stated) const {
+    ContrastPlan plan;
+    if (options_.attribute_weight <= 0) return plan;
     std::vector<std::string> seen;  // a sentence stating two findings counts once
     for (const StatedFinding& f : stated) {
       if (!f.present || f.sentence.empty()) continue;
@@ -541,24 +561,15 @@ class QueryEngineImpl final : public QueryEngine {
       seen.push_back(f.sentence);
       std::vector<embed::AttributeContrast> cs = embed::AttributeContrasts(f.sentence);
       if (cs.empty()) continue;
-      const size_t at = texts.size();
-      texts.push_back(f.sentence);
+      const size_t at = plan.texts.size();
+      plan.texts.push_back(f.sentence);
       for (embed::AttributeContrast& c : cs) {
-        parts.push_back({std::move(c.attribute), at, texts.size(), c.variants.size()});
-        texts.insert(texts.end(), std::make_move_iterator(c.variants.begin()), std::make_move_iterator(c.variants.end()));
+        plan.parts.push_back({std::move(c.attribute), at, plan.texts.size(), c.variants.size()});
+        plan.texts.insert(plan.texts.end(), std::make_move_iterator(c.variants.begin()),
+                          std::make_move_iterator(c.variants.end()));
       }
     }
-    if (parts.empty()) return out;
-    CTDB_ASSIGN_OR_RETURN(std::vector<std::vector<float>> vecs, model_->EmbedTexts(texts));
-    for (Part& p : parts) {
-      Contrast c;
-      c.attribute = std::move(p.attribute);
-      c.sentence = vecs[p.sentence];
-      c.variants.assign(vecs.begin() + static_cast<std::ptrdiff_t>(p.first),
-                        vecs.begin() + static_cast<std::ptrdiff_t>(p.first + p.count));
-      out.push_back(std::move(c));
-    }
-    return out;
+    return plan;
   }
 
   // The catalog findings with prototypes that `stated` does not name, as
@@ -629,11 +640,18 @@ class QueryEngineImpl final : public QueryEngine {
   }
 
   Result<std::vector<float>> EmbedText(const std::string& text) {
+    CTDB_ASSIGN_OR_RETURN(auto e, EmbedTextAnd(text, {}));
+    return std::move(e[0]);
+  }
+
+  // The query text's embedding, then those of `extra` (texts derived from
+  // it), in one call.
+  Result<std::vector<std::vector<float>>> EmbedTextAnd(const std::string& text, std::vector<std::string> extra) {
     CTDB_RETURN_IF_ERROR(NeedModel("a text query"));
     if (text.find_first_not_of(" \t\r\n") == std::string::npos) return Status::InvalidArgument("query text is empty");
     if (text.size() > 10000) return Status::InvalidArgument("query text is longer than 10000 bytes");
-    CTDB_ASSIGN_OR_RETURN(auto e, model_->EmbedTexts({text}));
-    return std::move(e[0]);
+    extra.insert(extra.begin(), text);
+    return model_->EmbedTexts(extra);
   }
 
   Status Embed(DiseaseEntry* e) {
