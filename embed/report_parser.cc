@@ -344,6 +344,51 @@ std::vector<AttributeContrast> AttributeContrasts(std::string_view sentence) {
   return out;
 }
 
+std::optional<double> StatedSizeMm(std::string_view sentence) {
+  std::optional<double> best;
+  std::vector<double> pending;  // "8 x 6": numbers waiting for their unit
+  size_t i = 0;
+  auto skip_spaces = [&] {
+    while (i < sentence.size() && sentence[i] == ' ') ++i;
+  };
+  auto unit_at = [&](std::string_view unit) {
+    if (sentence.substr(i, unit.size()) != unit) return false;
+    const size_t end = i + unit.size();
+    return end == sentence.size() || !std::isalpha(static_cast<unsigned char>(sentence[end]));
+  };
+  while (i < sentence.size()) {
+    const bool starts_number = std::isdigit(static_cast<unsigned char>(sentence[i])) &&
+                               (i == 0 || !std::isalnum(static_cast<unsigned char>(sentence[i - 1])));
+    if (!starts_number) {
+      ++i;
+      continue;
+    }
+    size_t end = i;
+    while (end < sentence.size() && (std::isdigit(static_cast<unsigned char>(sentence[end])) ||
+                                     (sentence[end] == '.' && end + 1 < sentence.size() &&
+                                      std::isdigit(static_cast<unsigned char>(sentence[end + 1]))))) {
+      ++end;
+    }
+    pending.push_back(std::strtod(std::string(sentence.substr(i, end - i)).c_str(), nullptr));
+    i = end;
+    skip_spaces();
+    if (i < sentence.size() && (sentence[i] == 'x' || sentence[i] == 'X')) {  // "8 x 6 mm"
+      size_t next = i + 1;
+      while (next < sentence.size() && sentence[next] == ' ') ++next;
+      if (next < sentence.size() && std::isdigit(static_cast<unsigned char>(sentence[next]))) {
+        i = next;
+        continue;
+      }
+    }
+    const double scale = unit_at("mm") ? 1 : unit_at("cm") ? 10 : 0;
+    if (scale > 0) {
+      for (double v : pending) best = std::max(best.value_or(0.0), v * scale);
+    }
+    pending.clear();
+  }
+  return best;
+}
+
 std::string RemoveSliceReferences(const std::string& text) {
   std::string out = text;
   size_t search = 0;

@@ -68,6 +68,10 @@ struct AttributeContrast {
 };
 std::vector<AttributeContrast> AttributeContrasts(std::string_view sentence);
 
+// The largest size a sentence states, in mm ("A 6 mm nodule" -> 6,
+// "1.2 cm" -> 12, "8 x 6 mm" -> 8); nullopt when it states none.
+std::optional<double> StatedSizeMm(std::string_view sentence);
+
 // The statements of a report's findings and impression sections.
 std::vector<ReportStatement> ParseStatements(const std::string& findings, const std::string& impression);
 

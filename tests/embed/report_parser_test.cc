@@ -149,5 +149,19 @@ TEST_CASE("attribute contrasts change one attribute word at a time, case kept") 
   CHECK(AttributeContrasts("").empty());
 }
 
+TEST_CASE("stated sizes in mm and cm, the largest of a sentence") {
+  CHECK(StatedSizeMm("A 6 mm nodule in the right lower lobe (series 2, image 40).") == 6.0);
+  CHECK(StatedSizeMm("Nodule measuring 4.5mm.") == 4.5);
+  CHECK(StatedSizeMm("A 1.2 cm mass.") == doctest::Approx(12.0));
+  CHECK(StatedSizeMm("Nodules of 3 mm and 8 x 6 mm.") == 8.0);
+  CHECK(StatedSizeMm("Lymph node 15 mm, another 2 cm.") == doctest::Approx(20.0));
+  // Numbers without a unit, units inside words, and no number at all.
+  CHECK_FALSE(StatedSizeMm("Nodule (series 2, image 40).").has_value());
+  CHECK_FALSE(StatedSizeMm("3 mmHg gradient; 2 cms.").has_value());
+  CHECK_FALSE(StatedSizeMm("Segment 4x abnormal, 3 xylem.").has_value());
+  CHECK_FALSE(StatedSizeMm("Cardiomegaly.").has_value());
+  CHECK_FALSE(StatedSizeMm("A5 mm").has_value());
+}
+
 }  // namespace
 }  // namespace ctdb::embed

@@ -132,6 +132,20 @@ TEST_CASE("harness: with a model, every metric is computed and counts match the 
       CHECK(std::isnan(d.auc_global));
     }
   }
+  // Synthetic reports state every nodule's size: each sized positive is in
+  // one band, and the JSON carries them.
+  bool nodules = false;
+  for (const auto& d : r->diseases) {
+    int in_bands = 0;
+    for (const auto& b : d.by_size) in_bands += b.positives;
+    CHECK(in_bands == d.sized_positives);
+    if (d.disease != "Lung nodule" || d.positives == 0) continue;
+    nodules = true;
+    CHECK(d.sized_positives == d.positives);
+    CHECK(!d.by_size.empty());
+  }
+  CHECK(nodules);
+  CHECK(ReportJson(*r).find("\"by_size\":[{\"band\":") != std::string::npos);
   // Another model's vectors are not evaluated with this one.
   auto m9 = Model::Open(test::MakeTinyModel(dir.Sub("m9"), 9));
   CHECK(Evaluate(**db, m9->get(), {}).status().code() == Status::Code::kFailedPrecondition);

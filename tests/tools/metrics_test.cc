@@ -65,5 +65,30 @@ TEST_CASE("localization MAE in mm") {
   CHECK(std::isnan(MeanAbsoluteError({}, {})));
 }
 
+TEST_CASE("AUC by stated size: each band's positives against every negative") {
+  // Negatives score 0.2 and 0.6; positives of 3, 5, 5.5, 7 and 12 mm and one unsized.
+  const std::vector<float> scores = {0.2f, 0.6f, 0.1f, 0.7f, 0.4f, 0.9f, 0.6f, 0.8f};
+  const std::vector<int> labels = {0, 0, 1, 1, 1, 1, 1, 1};
+  const std::vector<double> sizes = {-1, -1, 3, 5, 5.5, 7, 12, -1};
+  const auto bands = AucBySize(scores, labels, sizes);
+  REQUIRE(bands.size() == 4);
+  CHECK(bands[0].band == "<4 mm");
+  CHECK(bands[0].positives == 1);
+  CHECK(bands[0].auc == doctest::Approx(0.0));  // 0.1 below both
+  CHECK(bands[1].band == "4-6 mm");
+  CHECK(bands[1].positives == 2);
+  CHECK(bands[1].auc == doctest::Approx(0.75));  // 0.7: 2 of 2; 0.4: 1 of 2
+  CHECK(bands[2].band == "6-8 mm");
+  CHECK(bands[2].auc == doctest::Approx(1.0));
+  CHECK(bands[3].band == ">8 mm");
+  CHECK(bands[3].auc == doctest::Approx(0.75));  // 0.6 ties 0.6: one half
+  // Bands without positives are left out; without negatives the AUC is NaN.
+  const auto one = AucBySize({0.5f, 0.3f}, {1, 0}, {8, -1});
+  REQUIRE(one.size() == 1);
+  CHECK(one[0].band == "6-8 mm");
+  CHECK(std::isnan(AucBySize({0.5f}, {1}, {2})[0].auc));
+  CHECK(AucBySize(scores, labels, std::vector<double>(8, -1)).empty());
+}
+
 }  // namespace
 }  // namespace ctdb::eval

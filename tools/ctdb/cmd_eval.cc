@@ -26,7 +26,8 @@ const char kHelp[] =
     "  ceiling                    the best R@10 possible: identical texts share one ranking\n"
     "  image -> image MAP@k       graded by label overlap |A n B| / |A u B|\n"
     "  zero-shot AUC              per disease and macro, score x . (p+ - p-) with diagnosis-aware\n"
-    "                             prompts, on the global embedding and on the disease's token\n"
+    "                             prompts, on the global embedding and on the disease's token;\n"
+    "                             and by the size the reports state (<4, 4-6, 6-8, >8 mm)\n"
     "  localization MAE (mm)      sentences with \"(series X, image N)\": best slab's z vs the slice's\n"
     "With --data (a CT-RATE layout) and no --db, the split is ingested with --model into a\n"
     "temporary database first. --db alone reports the stored-vector metrics only.\n"
@@ -71,6 +72,14 @@ void PrintTable(const eval::EvalReport& r) {
     }
     std::printf("%-36s %6s %6s %9s %9s\n\n", "macro", "", "", f(r.macro_auc_global).c_str(),
                 f(r.macro_auc_token).c_str());
+    for (const auto& d : r.diseases) {
+      if (d.by_size.empty()) continue;
+      std::printf("%s by stated size (%d of %d positives state one; token AUC, positives):", d.disease.c_str(),
+                  d.sized_positives, d.positives);
+      for (const auto& b : d.by_size) std::printf("  %s %s (%d)", b.band.c_str(), f(b.auc).c_str(), b.positives);
+      std::printf("\n");
+    }
+    std::printf("\n");
     std::printf("localization: %zu sentences with a slice reference, MAE %s mm (slab %.3g mm)\n", r.localized,
                 f(r.mae_mm).c_str(), r.slab_mm);
   }

@@ -185,6 +185,18 @@ Result<EvalReport> Evaluate(Database& db, Model* model, const EvalOptions& optio
 
   // Zero-shot classification: score = x . (p+ - p-), prototypes from the model's catalog.
   std::vector<double> aucs_global, aucs_token;
+  std::vector<embed::ParsedReport> parsed_reports;
+  for (const Study& s : studies) parsed_reports.push_back(embed::ParseReport(s.record.findings + "\n" + s.record.impression));
+  // The largest size study i's report states for disease d present, -1 if none.
+  auto stated_size = [&](size_t i, const std::string& d) {
+    double size = -1;
+    const embed::ParsedReport& parsed = parsed_reports[i];
+    for (const auto& f : parsed.findings) {
+      if (f.finding != d || f.existence != Existence::kPresent || f.sentence >= parsed.sentences.size()) continue;
+      if (auto mm = embed::StatedSizeMm(parsed.sentences[f.sentence])) size = std::max(size, *mm);
+    }
+    return size;
+  };
   CTDB_ASSIGN_OR_RETURN(std::vector<DiseasePrototype> protos, model->DiseasePrototypes());
   for (const DiseasePrototype& proto : protos) {
     const std::string& d = proto.name;
@@ -209,6 +221,12 @@ Result<EvalReport> Evaluate(Database& db, Model* model, const EvalOptions& optio
     }
     ds.auc_global = RocAuc(sg, labels);
     ds.auc_token = have_token ? RocAuc(st, labels) : kNaN;
+    std::vector<double> sizes(studies.size(), -1);
+    for (size_t i = 0; i < studies.size(); ++i) {
+      if (labels[i]) sizes[i] = stated_size(i, d);
+      ds.sized_positives += sizes[i] >= 0;
+    }
+    if (ds.sized_positives > 0) ds.by_size = AucBySize(have_token ? st : sg, labels, sizes);
     aucs_global.push_back(ds.auc_global);
     aucs_token.push_back(ds.auc_token);
     r.diseases.push_back(ds);
@@ -218,13 +236,14 @@ Result<EvalReport> Evaluate(Database& db, Model* model, const EvalOptions& optio
 
   // Localization: sentences with an image reference.
   std::vector<double> pred, truth;
-  for (const Study& s : studies) {
+  for (size_t i = 0; i < studies.size(); ++i) {
+    const Study& s = studies[i];
     auto z = s.record.extra.find(kExtraSliceZ);
     if (z == s.record.extra.end() || s.vectors.slabs.empty()) continue;
     std::istringstream in(z->second);
     double z0 = 0, dz = 0;
     if (!(in >> z0 >> dz)) continue;
-    const embed::ParsedReport parsed = embed::ParseReport(s.record.findings + "\n" + s.record.impression);
+    const embed::ParsedReport& parsed = parsed_reports[i];
     for (const auto& ref : parsed.references) {
       if (ref.sentence >= parsed.sentences.size() || ref.slice_index() < 0) continue;
       // The sentence without its reference: the answer must come from the image.
@@ -261,7 +280,16 @@ std::string ReportJson(const EvalReport& r) {
     const auto& d = r.diseases[i];
     j += std::string(i ? "," : "") + "{\"disease\":" + Quote(d.disease) + ",\"positives\":" +
          std::to_string(d.positives) + ",\"negatives\":" + std::to_string(d.negatives) +
-         ",\"auc_global\":" + Num(d.auc_global) + ",\"auc_token\":" + Num(d.auc_token) + "}";
+         ",\"auc_global\":" + Num(d.auc_global) + ",\"auc_token\":" + Num(d.auc_token);
+    if (!d.by_size.empty()) {
+      j += ",\"sized_positives\":" + std::to_string(d.sized_positives) + ",\"by_size\":[";
+      for (size_t b = 0; b < d.by_size.size(); ++b) {
+        j += std::string(b ? "," : "") + "{\"band\":" + Quote(d.by_size[b].band) +
+             ",\"positives\":" + std::to_string(d.by_size[b].positives) + ",\"auc\":" + Num(d.by_size[b].auc) + "}";
+      }
+      j += "]";
+    }
+    j += "}";
   }
   j += "]},\"localization\":{\"sentences\":" + std::to_string(r.localized) + ",\"mae_mm\":" + Num(r.mae_mm) +
        ",\"slab_mm\":" + Num(r.slab_mm) + "}}";

@@ -15,6 +15,7 @@
 #include "ctdb/database.h"
 #include "ctdb/model.h"
 #include "ctdb/query.h"
+#include "tools/eval/metrics.h"
 
 namespace ctdb::eval {
 
@@ -31,6 +32,12 @@ struct DiseaseScore {
   int positives = 0, negatives = 0;
   double auc_global = 0;  // x_global . (p+ - p-)
   double auc_token = 0;   // that disease's query-token feature . (p+ - p-); NaN without features
+  // AUC by the size the report states (the largest in the sentences
+  // stating the disease present; embed::StatedSizeMm) of the token score
+  // (the global one without token features); empty when no positive's
+  // report states a size.
+  std::vector<SizeBandAuc> by_size;
+  int sized_positives = 0;  // positives whose report states a size
 };
 
 // An impression whose own study is not in its top 10, and what ranked

@@ -112,6 +112,31 @@ double RecallCeiling(const std::vector<std::string>& queries, int k) {
   return static_cast<double>(best) / static_cast<double>(queries.size());
 }
 
+std::vector<SizeBandAuc> AucBySize(const std::vector<float>& scores, const std::vector<int>& labels,
+                                   const std::vector<double>& sizes_mm) {
+  struct Band {
+    const char* name;
+    double lo, hi;  // [lo, hi), the last band's hi open
+  };
+  static const Band kBands[] = {{"<4 mm", 0, 4}, {"4-6 mm", 4, 6}, {"6-8 mm", 6, 8.000001}, {">8 mm", 8.000001, 1e300}};
+  std::vector<SizeBandAuc> out;
+  for (const Band& b : kBands) {
+    std::vector<float> s;
+    std::vector<int> l;
+    int positives = 0;
+    for (size_t i = 0; i < scores.size() && i < labels.size() && i < sizes_mm.size(); ++i) {
+      const bool in_band = labels[i] && sizes_mm[i] >= b.lo && sizes_mm[i] < b.hi;
+      if (labels[i] && !in_band) continue;
+      s.push_back(scores[i]);
+      l.push_back(labels[i]);
+      positives += in_band;
+    }
+    if (positives == 0) continue;
+    out.push_back({b.name, positives, RocAuc(s, l)});
+  }
+  return out;
+}
+
 double MeanAbsoluteError(const std::vector<double>& predicted, const std::vector<double>& truth) {
   const size_t n = std::min(predicted.size(), truth.size());
   if (n == 0) return std::numeric_limits<double>::quiet_NaN();

@@ -47,6 +47,19 @@ double RecallFromRanks(const std::vector<int>& ranks, int k);
 // Sum over groups of min(k, n), over the number of queries (0 when empty).
 double RecallCeiling(const std::vector<std::string>& queries, int k);
 
+// AUC of the positives whose stated size (mm) falls in each band against
+// every negative: small findings are what a model misses first. Bands:
+// < 4, 4 to < 6, 6 to 8, > 8 mm (Fleischner's nodule sizes, one split
+// finer). sizes[i] < 0 = no size stated: the positive is in no band.
+// Bands without a positive are left out.
+struct SizeBandAuc {
+  std::string band;  // "<4 mm", "4-6 mm", "6-8 mm", ">8 mm"
+  int positives = 0;
+  double auc = 0;    // NaN without negatives
+};
+std::vector<SizeBandAuc> AucBySize(const std::vector<float>& scores, const std::vector<int>& labels,
+                                   const std::vector<double>& sizes_mm);
+
 // Mean absolute error (mm) between predicted and true z; NaN when empty.
 double MeanAbsoluteError(const std::vector<double>& predicted_mm, const std::vector<double>& true_mm);
 
