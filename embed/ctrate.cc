@@ -141,6 +141,8 @@ Result<std::vector<CtRateStudy>> ScanCtRate(const std::string& root) {
       s.path = it->path().string();
       const fs::path mask = it->path().parent_path() / (s.key + "_mask.nii.gz");
       if (fs::is_regular_file(mask, ec)) s.mask_path = mask.string();
+      const fs::path lesions = it->path().parent_path() / (s.key + "_lesion_mask.nii.gz");
+      if (fs::is_regular_file(lesions, ec)) s.lesion_mask_path = lesions.string();
       s.split = split;
       // <patient>/<scan>/<file>: the patient folder is two levels up.
       const fs::path rel = fs::relative(it->path(), dir, ec);

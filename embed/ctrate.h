@@ -32,6 +32,7 @@ struct CtRateStudy {
   std::string key;          // "train_1_a_1"
   std::string path;         // the volume file
   std::string mask_path;    // "<key>_mask.nii.gz" beside it (synthetic studies), or ""
+  std::string lesion_mask_path;  // "<key>_lesion_mask.nii.gz" beside it (synthetic studies), or ""
   std::string split;        // "train" or "valid"
   std::string patient_id;   // "train_1"
   bool has_report = false;

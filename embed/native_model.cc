@@ -255,7 +255,9 @@ ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
   out.slabs = Project(out.tokens.mean({2, 3}));  // (B, Z', d)
   if (num_diseases_ > 0) {
     auto dq = disease_queries_.expand({num_diseases_, b, c});
-    auto dis = disease_norm_->forward(dq + std::get<0>(disease_attn_->forward(dq, seq, seq)));
+    auto [attended, attention] = disease_attn_->forward(dq, seq, seq);
+    out.disease_attention = attention;  // (B, K, T), the heads' mean
+    auto dis = disease_norm_->forward(dq + attended);
     if (stem_pool_) dis = dis + stem_pooled.unsqueeze(0);  // (K, B, C)
     if (evidence.defined()) dis = dis + detect_token_ * evidence.t().unsqueeze(-1);
     dis = disease_bn_->forward(dis.transpose(0, 1).reshape({b, num_diseases_ * c})).reshape({b, num_diseases_, c});

@@ -56,6 +56,9 @@ struct ImageOutput {
   torch::Tensor slabs;     // (B, Z', d)
   torch::Tensor diseases;  // (B, K, d); (B, 0, d) when K = 0
   torch::Tensor tokens;    // (B, Z', Y', X', width), before pooling (anatomy pooling)
+  // Where each disease query looks: (B, K, Z' x Y' x X') attention weights
+  // (mean over heads, each row sums to 1); undefined when K = 0.
+  torch::Tensor disease_attention;
   // Per-disease evidence scores (B, K) from the detector head
   // (architecture.detect.stage > 0) or the peaks' readout
   // (architecture.readout), log-odds once trained; undefined otherwise.

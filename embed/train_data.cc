@@ -14,15 +14,15 @@
 namespace ctdb::embed {
 namespace {
 
-// Per-token organ fractions: each organ's indicator resampled to the model
-// grid (trilinear, so a voxel holds the fraction), averaged over each
-// token's block of voxels.
-std::vector<float> OrganTokens(const Volume& mask, const ModelManifest& m) {
+// Per-token fractions of each label in `codes`: the label's indicator
+// resampled to the model grid (trilinear, so a voxel holds the fraction),
+// averaged over each token's block of voxels; codes.size() x tokens.
+std::vector<float> LabelTokens(const Volume& mask, const ModelManifest& m, const std::vector<int>& codes) {
   const auto grid = TokenGrid(m);
   const int64_t tz = grid[0], ty = grid[1], tx = grid[2];
   const int64_t sz = m.preprocess.size[2] / tz, sy = m.preprocess.size[1] / ty, sx = m.preprocess.size[0] / tx;
   const int64_t nx = m.preprocess.size[0], ny = m.preprocess.size[1];
-  std::vector<float> out(static_cast<size_t>(kNumOrgans * tz * ty * tx), 0.0f);
+  std::vector<float> out(codes.size() * static_cast<size_t>(tz * ty * tx), 0.0f);
   PreprocessSpec spec = m.preprocess;
   spec.hu_min = 0;
   spec.hu_max = 1;
@@ -30,11 +30,11 @@ std::vector<float> OrganTokens(const Volume& mask, const ModelManifest& m) {
   spec.divisor = 1;
   spec.pad_value = 0;
   Volume ind = mask;
-  for (int organ = 1; organ <= kNumOrgans; ++organ) {
-    for (size_t i = 0; i < ind.hu.size(); ++i) ind.hu[i] = std::lround(mask.hu[i]) == organ ? 1.0f : 0.0f;
+  for (size_t c = 0; c < codes.size(); ++c) {
+    for (size_t i = 0; i < ind.hu.size(); ++i) ind.hu[i] = std::lround(mask.hu[i]) == codes[c] ? 1.0f : 0.0f;
     auto t = Preprocess(ind, spec);
     if (!t.ok()) continue;
-    float* dst = &out[static_cast<size_t>((organ - 1) * tz * ty * tx)];
+    float* dst = &out[c * static_cast<size_t>(tz * ty * tx)];
     const float inv = 1.0f / static_cast<float>(sz * sy * sx);
     for (int64_t z = 0; z < m.preprocess.size[2]; ++z) {
       for (int64_t y = 0; y < ny; ++y) {
@@ -89,13 +89,41 @@ Result<TrainStudy> LoadOne(const CtRateStudy& s, const ModelManifest& m) {
       st.sentences[ref.sentence].slab = static_cast<int>(best / per_slab);
     }
   }
-  if (!s.mask_path.empty()) {
+  // Label maps hold codes, not HU: read them without the CSV's rescale.
+  auto read_map = [&](const std::string& path) {
     CtRateStudy ms = s;
-    ms.path = s.mask_path;
+    ms.path = path;
     ms.rescale_slope.reset();
     ms.rescale_intercept.reset();
-    auto mask = ReadCtRateVolume(ms);
-    if (mask.ok()) st.organ_tokens = OrganTokens(*mask, m);
+    return ReadCtRateVolume(ms);
+  };
+  if (!s.mask_path.empty()) {
+    auto mask = read_map(s.mask_path);
+    if (mask.ok()) st.organ_tokens = LabelTokens(*mask, m, {1, 2, 3, 4, 5});
+  }
+  // The lesion map's code of a finding is 1 + its CT-RATE column.
+  std::vector<int> codes, diseases;
+  for (size_t d = 0; d < m.diseases.size(); ++d) {
+    if (!st.labels[d]) continue;
+    for (int c = 0; c < kNumCtRateLabels; ++c) {
+      if (m.diseases[d] == kCtRateLabels[c]) {
+        codes.push_back(c + 1);
+        diseases.push_back(static_cast<int>(d));
+      }
+    }
+  }
+  if (!s.lesion_mask_path.empty() && !codes.empty()) {
+    auto lesions = read_map(s.lesion_mask_path);
+    if (!lesions.ok()) return lesions.status();
+    const std::vector<float> fractions = LabelTokens(*lesions, m, codes);
+    const size_t tokens = fractions.size() / codes.size();
+    for (size_t c = 0; c < codes.size(); ++c) {
+      TrainStudy::Lesion l{diseases[c], std::vector<float>(fractions.begin() + static_cast<long>(c * tokens),
+                                                            fractions.begin() + static_cast<long>((c + 1) * tokens))};
+      double sum = 0;
+      for (float f : l.tokens) sum += f;
+      if (sum > 0) st.lesions.push_back(std::move(l));  // drawn over, or between the grid's samples: none
+    }
   }
   return st;
 }

@@ -2,7 +2,9 @@
 // model grid and kept in memory (decoding .nii.gz every epoch would cost
 // more than the forward pass), with what the objectives need: labels, the
 // report's sentences with their disease, existence, organ region and
-// referenced slab, and per-token organ fractions from the organ masks.
+// referenced slab, per-token organ fractions from the organ masks, and
+// per-token lesion fractions from the lesion maps where a data set has them
+// (tools/synth writes them; CT-RATE has none).
 //
 // Thread contract: LoadTrainingSet is thread-safe; a TrainingSet is
 // read-only once loaded.
@@ -52,6 +54,13 @@ struct TrainStudy {
   std::string findings, impression;
   std::vector<TrainSentence> sentences;
   std::vector<float> organ_tokens;  // kNumOrgans x tokens: organ fraction of each token's block
+  // Each present finding the lesion map shows: its manifest disease and
+  // the fraction of each token's block that is that lesion (tokens floats).
+  struct Lesion {
+    int disease = -1;
+    std::vector<float> tokens;
+  };
+  std::vector<Lesion> lesions;
 };
 
 struct TrainingSet {

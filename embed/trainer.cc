@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -167,6 +168,12 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
   const auto& ob = o.objectives;
   if (!ob.siglip && !ob.disease && !ob.localization && !ob.anatomy && !ob.labels) {
     return Status::InvalidArgument("every training objective is switched off");
+  }
+  if (ob.lesions && std::none_of(data.studies.begin(), data.studies.end(),
+                                 [](const TrainStudy& s) { return !s.lesions.empty(); })) {
+    return Status::InvalidArgument(
+        "the lesions objective needs lesion maps (<name>_lesion_mask.nii.gz beside the volumes, as tools/synth "
+        "writes them); no training study has one showing a present finding");
   }
   std::vector<DiseasePrompts> catalog = o.catalog;
   if (catalog.empty()) {
@@ -460,6 +467,24 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
           }
           losses["anatomy"] = SigmoidPairLoss(logits, z, w.to(device));
         }
+      }
+      if (o.objectives.lesions && img.disease_attention.defined()) {
+        // Attention mass on the tokens holding the lesion (any part of it:
+        // a 3 mm nodule fills a few percent of one token's block).
+        std::vector<torch::Tensor> parts;
+        for (int64_t i = 0; i < b; ++i) {
+          for (const auto& l : batch[static_cast<size_t>(i)]->lesions) {
+            if (l.disease < 0 || l.disease >= img.disease_attention.size(1) ||
+                static_cast<int64_t>(l.tokens.size()) != img.disease_attention.size(2)) {
+              continue;
+            }
+            std::vector<float> on(l.tokens.size());
+            for (size_t t = 0; t < on.size(); ++t) on[t] = l.tokens[t] > 1e-4f ? 1.0f : 0.0f;
+            auto mass = (img.disease_attention[i][l.disease] * torch::from_blob(on.data(), {static_cast<int64_t>(on.size())}).clone().to(device)).sum();
+            parts.push_back(-torch::log(mass + 1e-6));
+          }
+        }
+        if (!parts.empty()) losses["lesions"] = torch::stack(parts).mean();
       }
       if (label_loss) {
         // Zero-shot scoring made the training target: logit = 10 * e . w_k

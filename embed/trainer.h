@@ -25,6 +25,10 @@
 //                 finding: the token feature learns where, text search
 //                 reads it (QueryEngineOptions::sentence_weight); catalog
 //                 phrases and absent statements stay existence-level
+//   lesions       (off by default) where the data has lesion maps (tools/synth),
+//                 each present finding's query token is taught where the
+//                 finding is: -log of its attention weight on the tokens
+//                 holding the lesion (the token feature then reads them)
 //   labels        binary cross-entropy of the zero-shot score itself, per
 //                 disease, against the study's labels: the global and the
 //                 disease-token embeddings against the catalog prototypes'
@@ -67,6 +71,7 @@ struct TrainObjectives {
   bool labels = true;
   bool hard_negatives = true;
   bool attributes = false;  // opt-in: no gain measured yet (README, Training, session 21)
+  bool lesions = false;     // opt-in: needs lesion maps (README, Training, session 23)
 };
 
 struct TrainOptions {

@@ -146,6 +146,75 @@ TEST_CASE("a rendered nodule sits at the referenced slice") {
   CHECK(checked > 0);
 }
 
+TEST_CASE("the lesion map marks where each finding is drawn, and only the study's findings") {
+  CHECK(LesionCode("Medical material") == 1);
+  CHECK(LesionCode("Lung nodule") == 10);
+  CHECK(LesionCode("Interlobular septal thickening") == 18);
+  CHECK(LesionCode("lung nodule") == 0);
+  CHECK(LesionCode("") == 0);
+  const uint8_t nodule = LesionCode("Lung nodule"), coronary = LesionCode("Coronary artery wall calcification"),
+                effusion = LesionCode("Pleural effusion");
+  int nodules = 0, drawn = 0, sized = 0;
+  for (int idx = 0; idx < 40; ++idx) {
+    const SynthStudy s = MakeStudy(9, idx, 40, Small());
+    CAPTURE(s.name);
+    REQUIRE(s.lesions.size() == s.volume.hu.size());
+    const std::set<std::string> labels(s.labels.begin(), s.labels.end());
+    std::vector<size_t> count(embed::kNumCtRateLabels + 1, 0);
+    std::vector<double> hu_sum(embed::kNumCtRateLabels + 1, 0);
+    for (size_t t = 0; t < s.lesions.size(); ++t) {
+      REQUIRE(s.lesions[t] <= embed::kNumCtRateLabels);
+      ++count[s.lesions[t]];
+      hu_sum[s.lesions[t]] += s.volume.hu[t];
+    }
+    // Only findings the labels name are drawn; no lesion of the organs' own.
+    for (int c = 1; c <= embed::kNumCtRateLabels; ++c) {
+      if (count[c] > 0) CHECK_MESSAGE(labels.count(embed::kCtRateLabels[c - 1]), embed::kCtRateLabels[c - 1]);
+    }
+    CHECK(count[LesionCode("Cardiomegaly")] == 0);
+    CHECK(count[LesionCode("Mosaic attenuation pattern")] == 0);
+    CHECK(count[0] > s.lesions.size() / 2);
+    // The voxels carry their finding's HU: solid nodules, calcium, fluid.
+    auto mean_hu = [&](uint8_t c) { return hu_sum[c] / static_cast<double>(count[c]); };
+    if (count[coronary] > 0) CHECK(mean_hu(coronary) > 600);
+    if (count[effusion] > 0) CHECK(std::fabs(mean_hu(effusion) - 12) < 10);
+    if (!labels.count("Lung nodule")) continue;
+    ++nodules;
+    if (count[nodule] == 0) continue;  // drawn over (by an effusion, say)
+    ++drawn;
+    CHECK(std::fabs(mean_hu(nodule) - 45) < 10);
+    for (const auto& [finding, k] : s.referenced_slices) {
+      if (finding != "Lung nodule") continue;
+      // The referenced slice cuts the nodule (its centre's slice).
+      const size_t plane = static_cast<size_t>(s.volume.shape[0] * s.volume.shape[1]);
+      size_t in_slice = 0;
+      for (size_t t = static_cast<size_t>(k) * plane; t < static_cast<size_t>(k + 1) * plane; ++t) in_slice += s.lesions[t] == nodule;
+      CHECK(in_slice > 0);
+    }
+  }
+  CHECK(nodules >= 5);
+  CHECK(drawn >= nodules - 2);
+  // At full size (the small phantoms' nodules are 1-3 mm), a nodule's
+  // voxels make the ball of the diameter its report states.
+  SynthOptions full;
+  for (int idx = 0; idx < 40 && sized < 3; ++idx) {
+    const SynthStudy s = MakeStudy(9, idx, 40, full);
+    size_t voxels = 0;
+    for (uint8_t c : s.lesions) voxels += c == nodule;
+    for (const auto& st : embed::ParseReport(s.findings).sentences) {
+      auto mm = embed::StatedSizeMm(st);
+      if (!mm || st.find("odule") == std::string::npos || *mm < 5) continue;
+      CAPTURE(st);
+      const auto& sp = s.volume.spacing_mm;
+      const double ball = 4.0 / 3.0 * M_PI * std::pow(*mm / 2, 3), got = static_cast<double>(voxels) * sp[0] * sp[1] * sp[2];
+      CHECK_MESSAGE(got > 0.4 * ball, got << " mm3 against " << ball);
+      CHECK_MESSAGE(got < 1.8 * ball, got << " mm3 against " << ball);
+      ++sized;
+    }
+  }
+  CHECK(sized == 3);
+}
+
 TEST_CASE("synth writes a CT-RATE tree that reads back, identically for any thread count") {
   test::TempDir dir;
   SynthOptions o = Small();
@@ -171,6 +240,7 @@ TEST_CASE("synth writes a CT-RATE tree that reads back, identically for any thre
     CHECK(st.has_labels);
     CHECK(st.problem.empty());
     CHECK_FALSE(st.mask_path.empty());
+    CHECK_FALSE(st.lesion_mask_path.empty());
     valid += st.split == "valid";
   }
   CHECK(valid == 2);  // ceil(6 * 0.2)
@@ -186,6 +256,15 @@ TEST_CASE("synth writes a CT-RATE tree that reads back, identically for any thre
   auto mask = embed::ReadNifti((*studies)[0].mask_path);
   REQUIRE(mask.ok());
   CHECK(mask->stored_type == "uint8");
+  // The lesion map reads back voxel for voxel.
+  const SynthStudy& first = (*studies)[0].key == ref.name ? ref : MakeStudy(4, 1, 6, o);
+  auto lesions = embed::ReadNifti((*studies)[0].key == ref.name ? (*studies)[0].lesion_mask_path : (*studies)[1].lesion_mask_path);
+  REQUIRE(lesions.ok());
+  CHECK(lesions->stored_type == "uint8");
+  REQUIRE(lesions->hu.size() == first.lesions.size());
+  size_t differ = 0;
+  for (size_t t = 0; t < first.lesions.size(); ++t) differ += lesions->hu[t] != first.lesions[t];
+  CHECK(differ == 0);
 
   o.out = "";
   CHECK(Synthesize(o).IsInvalidArgument());

@@ -26,7 +26,7 @@ const char kHelp[] =
     "                  [--description TEXT]\n"
     "                  [--no-siglip] [--no-disease] [--no-localization] [--no-anatomy]\n"
     "                  [--no-augment] [--no-augment-volumes] [--no-false-negatives] [--no-labels]\n"
-    "                  [--no-hard-negatives] [--attributes]\n"
+    "                  [--no-hard-negatives] [--attributes] [--lesions]\n"
     "                  [--detect STAGE[:CHANNELS[:SHARPNESS]]] [--peaks STAGE,...]\n"
     "                  [--readout [--readout-lr 0.01] [--blobs SIGMA,...]]\n"
     "                  [--init MODELDIR [--finer-input F[:CHANNELS]]] [--stop-at-step N] [--json]\n"
@@ -41,7 +41,9 @@ const char kHelp[] =
     "directions apart), hard-negative batches (studies with one label set but different\n"
     "impressions paired in a batch; --no-hard-negatives: plain shuffled batches). Off unless\n"
     "asked: --attributes (a study's own sentence stating a finding in a region is a\n"
-    "disease-token positive only for studies with that finding in that region).\n"
+    "disease-token positive only for studies with that finding in that region), --lesions\n"
+    "(with lesion maps, <name>_lesion_mask.nii.gz as tools/synth writes them: each present\n"
+    "finding's disease token is taught to attend to the tokens holding it).\n"
     "Checkpoints every epoch into MODELDIR/checkpoint; running the same command again resumes\n"
     "(--stop-at-step N stops early with a checkpoint; a larger --epochs trains on; a layout flag\n"
     "the checkpoint does not match is an error). The layout is the shipped model's: a\n"
@@ -292,7 +294,7 @@ int CmdTrain(int argc, char** argv) {
   const std::set<std::string> flags = {"help",          "tiny",       "cuda",         "json",
                                        "no-siglip",     "no-disease", "no-localization", "no-anatomy",
                                        "no-augment",    "no-augment-volumes", "no-false-negatives", "no-labels",
-                                       "no-hard-negatives", "attributes",
+                                       "no-hard-negatives", "attributes", "lesions",
                                        "stem-pool",     "no-stem-pool", "readout", "release-memory"};
   Args args(argc, argv, 0, flags);
   std::set<std::string> known = flags;
@@ -346,6 +348,7 @@ int CmdTrain(int argc, char** argv) {
   to.objectives.false_negatives = !args.Has("no-false-negatives");
   to.objectives.hard_negatives = !args.Has("no-hard-negatives");
   to.objectives.attributes = args.Has("attributes");
+  to.objectives.lesions = args.Has("lesions");
 
   // A checkpoint means resume: the model keeps its manifest and vocabulary.
   // --init starts a new run from a trained model, which lends both.
@@ -481,7 +484,8 @@ int CmdTrain(int argc, char** argv) {
                           std::pair{to.objectives.labels, "labels"},
                           std::pair{to.objectives.false_negatives, "false-negative-aware"},
                           std::pair{to.objectives.hard_negatives, "hard-negative batches"},
-                          std::pair{to.objectives.attributes, "attributes"}}) {
+                          std::pair{to.objectives.attributes, "attributes"},
+                          std::pair{to.objectives.lesions, "lesions"}}) {
     if (on) objectives += (objectives.empty() ? "" : ", ") + std::string(name);
   }
   Progress bar("train", 0);

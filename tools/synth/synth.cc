@@ -77,6 +77,13 @@ struct Lesion {
 
 }  // namespace
 
+uint8_t LesionCode(const std::string& label) {
+  for (int c = 0; c < embed::kNumCtRateLabels; ++c) {
+    if (label == embed::kCtRateLabels[c]) return static_cast<uint8_t>(c + 1);
+  }
+  return 0;
+}
+
 SynthStudy MakeStudy(uint64_t seed, int index, int n_total, const SynthOptions& o) {
   Rng rng(seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(index) * 0xD1B54A32D192ED03ull + 1);
   SynthStudy s;
@@ -109,6 +116,7 @@ SynthStudy MakeStudy(uint64_t seed, int index, int n_total, const SynthOptions& 
   v.ijk_to_ras[2][3] = z0;
   v.hu.assign(static_cast<size_t>(v.voxels()), -1000.0f);
   s.mask.assign(v.hu.size(), kNone);
+  s.lesions.assign(v.hu.size(), 0);
   const double zmid = z0 + (static_cast<double>(nz) - 1) / 2 * sz, half_len = (static_cast<double>(nz) - 1) / 2 * sz;
 
   // Patient: size and position in the field of view.
@@ -205,6 +213,15 @@ SynthStudy MakeStudy(uint64_t seed, int index, int n_total, const SynthOptions& 
   const double cell = std::max(1.5, 6.0 * sc);  // emphysema texture cell (mm)
   const double eff_depth = 0.15 + 0.12 * effusion_amount;  // fraction of AP extent
 
+  // Lesion codes (LesionCode), looked up once.
+  const uint8_t l_material = LesionCode("Medical material"), l_arterial = LesionCode("Arterial wall calcification"),
+                l_peri = LesionCode("Pericardial effusion"), l_coronary = LesionCode("Coronary artery wall calcification"),
+                l_hernia = LesionCode("Hiatal hernia"), l_lymph = LesionCode("Lymphadenopathy"),
+                l_emphysema = LesionCode("Emphysema"), l_atelectasis = LesionCode("Atelectasis"),
+                l_nodule = LesionCode("Lung nodule"), l_opacity = LesionCode("Lung opacity"),
+                l_effusion = LesionCode("Pleural effusion"), l_consolidation = LesionCode("Consolidation"),
+                l_bronchiectasis = LesionCode("Bronchiectasis");
+
   std::normal_distribution<float> noise(0, static_cast<float>(noise_sigma));
   size_t o_idx = 0;
   for (int64_t k = 0; k < nz; ++k) {
@@ -216,6 +233,7 @@ SynthStudy MakeStudy(uint64_t seed, int index, int n_total, const SynthOptions& 
         const Vec3 p{x, y, z};
         float hu = -1000;
         uint8_t m = kNone;
+        uint8_t les = 0;  // the lesion that drew hu last; whatever draws over it clears it
         const double r2 = u * u + vv * vv;
         if (r2 <= 1.0) {
           hu = r2 > std::pow(1.0 - 7.0 / a, 2) ? -100.0f : 40.0f;  // subcutaneous fat, then muscle
@@ -232,36 +250,63 @@ SynthStudy MakeStudy(uint64_t seed, int index, int n_total, const SynthOptions& 
             m = right ? kRightLung : kLeftLung;
             hu = -850;
             if (mosaic) hu = Hash01(static_cast<int64_t>(x / (3 * cell)), static_cast<int64_t>(y / (3 * cell)), static_cast<int64_t>(z / (3 * cell)), salt) < 0.5 ? -920.0f : -760.0f;
-            if (emphysema && w > -0.1 && Hash01(static_cast<int64_t>(x / cell), static_cast<int64_t>(y / cell), static_cast<int64_t>(z / cell), salt + 1) < 0.3) hu = -975;
+            if (emphysema && w > -0.1 && Hash01(static_cast<int64_t>(x / cell), static_cast<int64_t>(y / cell), static_cast<int64_t>(z / cell), salt + 1) < 0.3) {
+              hu = -975;
+              les = l_emphysema;
+            }
             for (const auto& [va, vb] : vessels) {
               if (SegDist2(p, va, vb) < vessel_r * vessel_r) {
                 hu = 40;
+                les = 0;
                 break;
               }
             }
-            if (nodule && right == nodule_right && Dist2(p, nod.c) < nod.r * nod.r) hu = 45;
-            if (consolidation && right == cons_right && Dist2(p, cons.c) < cons.r * cons.r) hu = 35;
-            if (opacity && right == opac_right && Dist2(p, opac.c) < opac.r * opac.r && hu < -600) hu = -550;
-            if (atelectasis && w < -0.45 && vv > 0.3) hu = 25;
+            if (nodule && right == nodule_right && Dist2(p, nod.c) < nod.r * nod.r) {
+              hu = 45;
+              les = l_nodule;
+            }
+            if (consolidation && right == cons_right && Dist2(p, cons.c) < cons.r * cons.r) {
+              hu = 35;
+              les = l_consolidation;
+            }
+            if (opacity && right == opac_right && Dist2(p, opac.c) < opac.r * opac.r && hu < -600) {
+              hu = -550;
+              les = l_opacity;
+            }
+            if (atelectasis && w < -0.45 && vv > 0.3) {
+              hu = 25;
+              les = l_atelectasis;
+            }
             if (bronchiectasis) {
               for (const auto& [ba, bb] : bronchi) {
                 const double d2 = SegDist2(p, ba, bb);
-                if (d2 < bronchus_r * bronchus_r) hu = d2 < lumen_r * lumen_r ? -960.0f : 60.0f;
+                if (d2 < bronchus_r * bronchus_r) {
+                  hu = d2 < lumen_r * lumen_r ? -960.0f : 60.0f;
+                  les = l_bronchiectasis;
+                }
               }
             }
             const bool eff_here = effusion && (effusion_side == 2 || (effusion_side == 0) == right);
-            if (eff_here && vv > 0.64 - eff_depth * 1.3 && w < 0.5) hu = 12;
+            if (eff_here && vv > 0.64 - eff_depth * 1.3 && w < 0.5) {
+              hu = 12;
+              les = l_effusion;
+            }
           }
           if (in_heart) {
             hu = 40;
             m = kHeart;
+            les = 0;  // an enlarged heart is an organ, not a lesion: the organ mask has it
           } else if (peri && Dist2(p, heart_c) < (heart_r + peri_mm) * (heart_r + peri_mm)) {
             hu = 10;
             m = kHeart;
+            les = l_peri;
           }
           if (coronary) {
             for (const auto& c : coronary_spots) {
-              if (Dist2(p, c.c) < c.r * c.r) hu = 750;
+              if (Dist2(p, c.c) < c.r * c.r) {
+                hu = 750;
+                les = l_coronary;
+              }
             }
           }
           // Aorta (descending, ascending and the arch joining them).
@@ -270,31 +315,49 @@ SynthStudy MakeStudy(uint64_t seed, int index, int n_total, const SynthOptions& 
           if (std::min(da, arch) < aorta_r * aorta_r) {
             hu = 45;
             m = kAorta;
+            les = 0;
             if (arterial && std::min(da, arch) > (aorta_r - 1.5) * (aorta_r - 1.5) &&
                 Hash01(static_cast<int64_t>(x / 2), static_cast<int64_t>(y / 2), static_cast<int64_t>(z / 2), salt + 2) < 0.35) {
               hu = 650;
+              les = l_arterial;
             }
           }
           // Airways: trachea, then the main bronchi.
           const double tr = std::min({SegDist2(p, trachea_top, carina), SegDist2(p, carina, right_bronchus),
                                       SegDist2(p, carina, left_bronchus)});
-          if (tr < trachea_r * trachea_r) hu = tr < (trachea_r - 1.5) * (trachea_r - 1.5) ? -1000.0f : 50.0f;
+          if (tr < trachea_r * trachea_r) {
+            hu = tr < (trachea_r - 1.5) * (trachea_r - 1.5) ? -1000.0f : 50.0f;
+            les = 0;
+          }
           if (m == kNone && std::fabs(u) < 0.25 && vv > -0.6 && vv < 0.5 && w > -0.85 && w < 0.8 && hu > -200 && hu < 200) {
             m = kMediastinum;
             // Mediastinal fat around the vessels and airways: lymph nodes
             // (and a real radiologist) need that contrast to be seen at all.
-            if (hu > 0 && hu < 100) hu = -90;
+            if (hu > 0 && hu < 100) {
+              hu = -90;
+              les = 0;
+            }
           }
           if (lymph) {
             for (const auto& nd : nodes) {
-              if (Dist2(p, nd.c) < nd.r * nd.r) hu = 38;
+              if (Dist2(p, nd.c) < nd.r * nd.r) {
+                hu = 38;
+                les = l_lymph;
+              }
             }
           }
-          if (hernia && Dist2(p, hernia_l.c) < hernia_l.r * hernia_l.r) hu = z > hernia_l.c.z ? -900.0f : 20.0f;
-          if (material && SegDist2(p, line_a, line_b) < line_r * line_r) hu = 2500;
+          if (hernia && Dist2(p, hernia_l.c) < hernia_l.r * hernia_l.r) {
+            hu = z > hernia_l.c.z ? -900.0f : 20.0f;
+            les = l_hernia;
+          }
+          if (material && SegDist2(p, line_a, line_b) < line_r * line_r) {
+            hu = 2500;
+            les = l_material;
+          }
         }
         v.hu[o_idx] = hu + (hu > -1000 || r2 <= 1.0 ? noise(rng) : noise(rng) * 0.3f);
         s.mask[o_idx] = m;
+        s.lesions[o_idx] = les;
       }
     }
   }
@@ -490,6 +553,8 @@ Status Synthesize(const SynthOptions& o, const std::function<void(int, int)>& pr
       embed::Volume mask = st.volume;
       for (size_t t = 0; t < mask.hu.size(); ++t) mask.hu[t] = st.mask[t];
       if (s.ok()) s = embed::WriteNifti((dir / (st.name + "_mask.nii.gz")).string(), mask, embed::NiftiType::kUint8);
+      for (size_t t = 0; t < mask.hu.size(); ++t) mask.hu[t] = st.lesions[t];
+      if (s.ok()) s = embed::WriteNifti((dir / (st.name + "_lesion_mask.nii.gz")).string(), mask, embed::NiftiType::kUint8);
       if (!s.ok()) {
         std::lock_guard<std::mutex> lock(mu);
         if (first_error.ok()) first_error = s;

@@ -10,6 +10,10 @@
 //   {train,valid}/<patient>/<scan>/<name>.nii.gz      int16 stored values
 //   {train,valid}/<patient>/<scan>/<name>_mask.nii.gz organ label map (uint8):
 //       1 right lung, 2 left lung, 3 heart, 4 aorta, 5 mediastinum
+//   {train,valid}/<patient>/<scan>/<name>_lesion_mask.nii.gz lesion map (uint8):
+//       LesionCode(label) where that finding drew the voxel's HU last, else 0
+//       (ground truth of where each finding is: localization targets and
+//       checks; cardiomegaly and mosaic attenuation have no focal lesion)
 //   {train,valid}_reports.csv, {train,valid}_metadata.csv,
 //   {train,valid}_predicted_labels.csv
 // Stored value = HU + 1024 with NIfTI scl 1/0; the metadata CSV records
@@ -48,6 +52,7 @@ struct SynthStudy {
   std::string scan;      // e.g. "train_12_a"
   embed::Volume volume;  // HU, LPS voxel order
   std::vector<uint8_t> mask;  // organ labels, same shape
+  std::vector<uint8_t> lesions;  // LesionCode of the finding drawn there, 0 for none; same shape
   std::vector<std::string> labels;  // positive CT-RATE labels
   std::string findings, impression, clinical_information, technique;
   char sex = 'F';
@@ -57,6 +62,10 @@ struct SynthStudy {
   // Slice (k) at which each referenced finding sits, for localization tests.
   std::vector<std::pair<std::string, int>> referenced_slices;
 };
+
+// A finding's value in the lesion map: 1 + its column in embed::kCtRateLabels
+// (1..18), 0 for a name that is not a CT-RATE label.
+uint8_t LesionCode(const std::string& label);
 
 // Generates study `index` of a data set with `seed`.
 SynthStudy MakeStudy(uint64_t seed, int index, int n_total, const SynthOptions& options);
