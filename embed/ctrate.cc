@@ -16,6 +16,13 @@ const char* const kCtRateLabels[kNumCtRateLabels] = {
     "Lung nodule", "Lung opacity", "Pulmonary fibrotic sequela", "Pleural effusion", "Mosaic attenuation pattern",
     "Peribronchial thickening", "Consolidation", "Bronchiectasis", "Interlobular septal thickening"};
 
+int CtRateLabelColumn(std::string_view name) {
+  for (int c = 0; c < kNumCtRateLabels; ++c) {
+    if (name == kCtRateLabels[c]) return c;
+  }
+  return -1;
+}
+
 namespace {
 
 namespace fs = std::filesystem;

@@ -14,6 +14,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ctdb/result.h"
@@ -26,6 +27,8 @@ namespace ctdb::embed {
 // CT-RATE's 18 abnormality labels, in its CSV column order.
 inline constexpr int kNumCtRateLabels = 18;
 extern const char* const kCtRateLabels[kNumCtRateLabels];
+// The column (0-based) of a label in kCtRateLabels, exact spelling; -1 for none.
+int CtRateLabelColumn(std::string_view name);
 
 struct CtRateStudy {
   std::string volume_name;  // "train_1_a_1.nii.gz"

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <mutex>
+#include <numeric>
 #include <thread>
 
 #include "embed/ctrate.h"
@@ -99,18 +100,17 @@ Result<TrainStudy> LoadOne(const CtRateStudy& s, const ModelManifest& m) {
   };
   if (!s.mask_path.empty()) {
     auto mask = read_map(s.mask_path);
-    if (mask.ok()) st.organ_tokens = LabelTokens(*mask, m, {1, 2, 3, 4, 5});
+    std::vector<int> organs(kNumOrgans);
+    std::iota(organs.begin(), organs.end(), 1);
+    if (mask.ok()) st.organ_tokens = LabelTokens(*mask, m, organs);
   }
   // The lesion map's code of a finding is 1 + its CT-RATE column.
   std::vector<int> codes, diseases;
   for (size_t d = 0; d < m.diseases.size(); ++d) {
-    if (!st.labels[d]) continue;
-    for (int c = 0; c < kNumCtRateLabels; ++c) {
-      if (m.diseases[d] == kCtRateLabels[c]) {
-        codes.push_back(c + 1);
-        diseases.push_back(static_cast<int>(d));
-      }
-    }
+    const int column = CtRateLabelColumn(m.diseases[d]);
+    if (!st.labels[d] || column < 0) continue;
+    codes.push_back(column + 1);
+    diseases.push_back(static_cast<int>(d));
   }
   if (!s.lesion_mask_path.empty() && !codes.empty()) {
     auto lesions = read_map(s.lesion_mask_path);

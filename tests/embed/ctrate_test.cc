@@ -97,5 +97,13 @@ TEST_CASE("CT-RATE errors: no volumes, broken CSV") {
   CHECK(r.status().message().find("valid_reports.csv") != std::string::npos);
 }
 
+TEST_CASE("CT-RATE label columns: exact names, in the CSV's order") {
+  for (int c = 0; c < kNumCtRateLabels; ++c) CHECK(CtRateLabelColumn(kCtRateLabels[c]) == c);
+  CHECK(CtRateLabelColumn("Lung nodule") == 9);
+  CHECK(CtRateLabelColumn("lung nodule") == -1);
+  CHECK(CtRateLabelColumn("Lung nodule ") == -1);
+  CHECK(CtRateLabelColumn("") == -1);
+}
+
 }  // namespace
 }  // namespace ctdb::embed

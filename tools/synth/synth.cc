@@ -77,12 +77,7 @@ struct Lesion {
 
 }  // namespace
 
-uint8_t LesionCode(const std::string& label) {
-  for (int c = 0; c < embed::kNumCtRateLabels; ++c) {
-    if (label == embed::kCtRateLabels[c]) return static_cast<uint8_t>(c + 1);
-  }
-  return 0;
-}
+uint8_t LesionCode(const std::string& label) { return static_cast<uint8_t>(embed::CtRateLabelColumn(label) + 1); }
 
 SynthStudy MakeStudy(uint64_t seed, int index, int n_total, const SynthOptions& o) {
   Rng rng(seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(index) * 0xD1B54A32D192ED03ull + 1);
@@ -501,10 +496,8 @@ SynthStudy MakeStudy(uint64_t seed, int index, int n_total, const SynthOptions& 
   s.technique = tech;
   std::sort(s.labels.begin(), s.labels.end(), [](const std::string& x, const std::string& y) {
     auto idx = [](const std::string& l) {
-      for (int t = 0; t < embed::kNumCtRateLabels; ++t) {
-        if (l == embed::kCtRateLabels[t]) return t;
-      }
-      return 99;
+      const int c = embed::CtRateLabelColumn(l);
+      return c < 0 ? 99 : c;
     };
     return idx(x) < idx(y);
   });
