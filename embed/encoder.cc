@@ -2,10 +2,12 @@
 
 #include <torch/serialize.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "embed/encoder_impl.h"
 #include "embed/native_model.h"
+#include "embed/nodule_candidates.h"
 #include "embed/torch_util.h"
 
 namespace ctdb::embed {
@@ -77,6 +79,17 @@ Status ValidateManifest(const ModelManifest& m) {
     if (i > 0 && a.blobs[i] <= a.blobs[i - 1]) return bad("architecture.blobs", "must ascend, each scale once");
   }
   if (a.blobs.size() > 8) return bad("architecture.blobs", "at most 8 scales");
+  if (a.candidates.count != 0) {
+    const auto& c = a.candidates;
+    if (c.count < 1 || c.count > 256) return bad("architecture.candidates.count", "must be in [1, 256] (0 = none)");
+    if (a.blobs.empty()) return bad("architecture.candidates", "are the blob filter's maxima: give architecture.blobs too");
+    if (c.channels < 1 || c.channels > 64) return bad("architecture.candidates.channels", "must be in [1, 64]");
+    if (!(c.patch_mm >= 4 && c.patch_mm <= 40)) return bad("architecture.candidates.patch_mm", "must be in [4, 40] mm");
+    if (std::find(m.diseases.begin(), m.diseases.end(), kCandidateDisease) == m.diseases.end()) {
+      return bad("architecture.candidates", std::string("score the disease '") + kCandidateDisease +
+                                                "', which the manifest does not list");
+    }
+  }
   if (a.stem.back().channels != a.width) return bad("architecture.width", "must equal the last stem stage's channels");
   for (auto [name, w, h] : {std::tuple{"image", a.width, a.heads}, std::tuple{"text", a.text_width, a.text_heads}}) {
     if (w < 1 || h < 1 || w % h != 0) return bad(std::string("architecture.") + name, "width must be a multiple of heads");

@@ -35,13 +35,12 @@ double LayerFlops(double t, double c, double f) {
 // nodule at the filter's grid covers a few voxels, one maximum is noise.
 constexpr int64_t kBlobTop = 16;
 
-// The preprocessed grid's spacing in the stem's (z, y, x) order.
+}  // namespace
+
 std::array<double, 3> SpacingZyx(const ModelManifest& m) {
   const auto& sp = m.preprocess.spacing_mm;  // i, j, k = x, y, z
   return {sp[2], sp[1], sp[0]};
 }
-
-}  // namespace
 
 int64_t StemModulesPerStage(const NativeArchitecture& a) { return a.stem_norm == "none" ? 2 : 3; }
 
@@ -145,6 +144,14 @@ ImageEncoderImpl::ImageEncoderImpl(const ModelManifest& m) {
         blob_norm_ = register_module("blob_norm",
                                      nn::BatchNorm1d(nn::BatchNorm1dOptions(features).affine(false).eps(1)));
         blob_w_ = register_parameter("blob_w", torch::zeros({num_diseases_, features}));
+        if (a.candidates.count > 0) {
+          candidate_count_ = a.candidates.count;
+          candidate_half_ = CandidateHalfSize(a.candidates.patch_mm, SpacingZyx(m));
+          candidate_net_ = register_module("candidate_net", CandidateNet(a.candidates.channels));
+          candidate_norm_ = register_module("candidate_norm",
+                                            nn::BatchNorm1d(nn::BatchNorm1dOptions(2).affine(false).eps(1)));
+          candidate_w_ = register_parameter("candidate_w", torch::zeros({num_diseases_, 2}));
+        }
       }
     }
     torch::NoGradGuard no_grad;
@@ -199,6 +206,7 @@ torch::Tensor ImageEncoderImpl::StemInput(const torch::Tensor& x) const {
 ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
   const int64_t b = x.size(0);
   torch::Tensor f = StemInput(x), evidence;
+  torch::Tensor out_sites, out_valid, out_logits;  // candidates, when the model has them
   std::vector<torch::Tensor> peaks;  // (B, C_s, Z', Y', X') per listed stage
   size_t module = 0, next_peak = 0;
   auto take_peak = [&] {
@@ -231,7 +239,24 @@ ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
     // decides what it means.
     if (readout_w_.defined()) evidence = torch::addmm(readout_b_, readout_norm_->forward(all.flatten(1)), readout_w_.t());
     if (blob_w_.defined()) {
-      evidence = evidence + blob_norm_->forward(BlobFeatures(blob_input_, x)).matmul(blob_w_.t());
+      const auto response = BlobResponseOf(blob_input_, x);
+      evidence = evidence + blob_norm_->forward(BlobFeaturesOf(response)).matmul(blob_w_.t());
+      if (candidate_net_) {
+        const auto& mp = blob_input_.preprocess;
+        const auto sites = FindCandidates(response.select(1, 0), candidate_count_);
+        const auto patches = CandidatePatches(x * mp.divisor + mp.offset, sites.where,
+                                              BlobPoolFactors(SpacingZyx(blob_input_), blob_input_.architecture.blobs),
+                                              candidate_half_);
+        auto logits = candidate_net_->forward(patches, sites.response.flatten()).view({b, candidate_count_});
+        // Unused sites (a volume with fewer maxima) say nothing: -30 is far
+        // below any logit, and exp(-30) adds nothing to the sum.
+        const auto masked = torch::where(sites.valid, logits, torch::full_like(logits, -30));
+        const auto pooled = torch::stack({masked.amax(1), masked.logsumexp(1)}, 1);
+        evidence = evidence + candidate_norm_->forward(pooled).matmul(candidate_w_.t());
+        out_sites = sites.where;
+        out_valid = sites.valid;
+        out_logits = logits;
+      }
     }
   }
   f = f + pos_z_ + pos_y_ + pos_x_;
@@ -239,6 +264,9 @@ ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
   auto seq = f.reshape({b, t, c}).transpose(0, 1);  // (T, B, C): LibTorch's layers are sequence-first
   seq = norm_->forward(transformer_ ? transformer_->forward(seq) : seq);
   ImageOutput out;
+  out.candidate_sites = out_sites;
+  out.candidate_valid = out_valid;
+  out.candidate_logits = out_logits;
   out.tokens = seq.transpose(0, 1).reshape({b, grid_[0], grid_[1], grid_[2], c});
   auto q = pool_query_.expand({1, b, c});
   auto pooled = std::get<0>(pool_->forward(q, seq, seq)).squeeze(0);  // (B, C)
@@ -366,13 +394,35 @@ double BlobFlops(const ModelManifest& m) {
          2 * static_cast<double>(m.diseases.size()) * 2 * scales;
 }
 
-torch::Tensor BlobFeatures(const ModelManifest& m, const torch::Tensor& x) {
+torch::Tensor BlobResponseOf(const ModelManifest& m, const torch::Tensor& x) {
   const auto& a = m.architecture;
   if (a.blobs.empty()) return {};
   const auto hu = x * m.preprocess.divisor + m.preprocess.offset;
-  const auto r = BlobResponse(hu, SpacingZyx(m), a.blobs).flatten(2);  // (B, S, V), no grad
+  return BlobResponse(hu, SpacingZyx(m), a.blobs);  // no grad
+}
+
+torch::Tensor BlobFeaturesOf(const torch::Tensor& response) {
+  const auto r = response.flatten(2);  // (B, S, V)
   const auto top = std::get<0>(r.topk(std::min<int64_t>(kBlobTop, r.size(2)), 2)).mean(2);
   return torch::cat({r.amax(2), top}, 1);
+}
+
+torch::Tensor BlobFeatures(const ModelManifest& m, const torch::Tensor& x) {
+  const auto r = BlobResponseOf(m, x);
+  return r.defined() ? BlobFeaturesOf(r) : r;
+}
+
+double CandidateFlops(const ModelManifest& m) {
+  const auto& a = m.architecture;
+  if (a.candidates.count <= 0 || a.blobs.empty() || !a.readout || m.diseases.empty()) return 0;
+  const auto h = CandidateHalfSize(a.candidates.patch_mm, SpacingZyx(m));
+  const std::array<int64_t, 3> patch{2 * h[0] + 1, 2 * h[1] + 1, 2 * h[2] + 1};
+  const double voxels = static_cast<double>(patch[0] * patch[1] * patch[2]);
+  const double n = static_cast<double>(a.candidates.count);
+  // Per candidate: the window (2 per voxel) and the network; the local
+  // maxima (a comparison per response voxel) are counted with the blobs'.
+  return n * (2 * voxels + CandidateNetFlops(a.candidates.channels, patch)) +
+         2 * static_cast<double>(m.diseases.size()) * 2 * 2;
 }
 
 double ImageFlops(const ModelManifest& m) {
@@ -389,7 +439,7 @@ double ImageFlops(const ModelManifest& m) {
   const auto g = TokenGrid(m);
   const double t = static_cast<double>(g[0] * g[1] * g[2]), c = static_cast<double>(a.width);
   const double k = static_cast<double>(m.diseases.size()), d = static_cast<double>(m.dimension);
-  flops += DetectFlops(m) + PeakFlops(m) + ReadoutFlops(m) + BlobFlops(m);
+  flops += DetectFlops(m) + PeakFlops(m) + ReadoutFlops(m) + BlobFlops(m) + CandidateFlops(m);
   flops += static_cast<double>(a.layers) * LayerFlops(t, c, static_cast<double>(a.ffn));
   // Attention pooling and disease cross-attention: keys and values over all
   // tokens, then one (or K) query rows.

@@ -30,6 +30,7 @@
 #include <torch/nn.h>
 
 #include "embed/model_manifest.h"
+#include "embed/nodule_candidates.h"
 #include "embed/torch_util.h"
 
 namespace ctdb::embed {
@@ -63,6 +64,10 @@ struct ImageOutput {
   // (architecture.detect.stage > 0) or the peaks' readout
   // (architecture.readout), log-odds once trained; undefined otherwise.
   torch::Tensor evidence;
+  // Nodule candidates (architecture.candidates): where they are on the blob
+  // filter's grid (B, N, 3) int64, which are real (B, N) bool, and the
+  // network's logit for each (B, N); undefined without candidates.
+  torch::Tensor candidate_sites, candidate_valid, candidate_logits;
 };
 
 class ImageEncoderImpl : public torch::nn::Module {
@@ -113,6 +118,15 @@ class ImageEncoderImpl : public torch::nn::Module {
   ModelManifest blob_input_;  // only preprocess and architecture.blobs are read
   torch::nn::BatchNorm1d blob_norm_{nullptr};
   torch::Tensor blob_w_;
+  // Nodule candidates (architecture.candidates): the network's largest
+  // logit and the log-sum-exp of its logits over a volume's candidates
+  // (B, 2), standardized as the blobs are, times candidate_w_' (K, 2),
+  // added to the readout's evidence.
+  int64_t candidate_count_ = 0;
+  std::array<int64_t, 3> candidate_half_{0, 0, 0};
+  CandidateNet candidate_net_{nullptr};
+  torch::nn::BatchNorm1d candidate_norm_{nullptr};
+  torch::Tensor candidate_w_;
   torch::Tensor pos_z_, pos_y_, pos_x_;
   torch::nn::TransformerEncoder transformer_{nullptr};
   torch::nn::LayerNorm norm_{nullptr};
@@ -199,10 +213,20 @@ double PeakFlops(const ModelManifest& manifest);
 double ReadoutFlops(const ModelManifest& manifest);
 // The blob filter's and its readout's share (0 without blobs).
 double BlobFlops(const ModelManifest& manifest);
+// The candidates' share (their patches and network; 0 without them).
+double CandidateFlops(const ModelManifest& manifest);
+// The blob filter's response to x (B, 1, Z, Y, X) preprocessed: (B, S, Z',
+// Y', X') on the grid pooled by BlobPoolFactors. Undefined without
+// architecture.blobs.
+torch::Tensor BlobResponseOf(const ModelManifest& manifest, const torch::Tensor& x);
 // The blob features of x (B, 1, Z, Y, X) preprocessed, (B, 2S): per scale
 // the volume's maximum, then per scale the mean of its 16 largest values.
 // Undefined without architecture.blobs.
 torch::Tensor BlobFeatures(const ModelManifest& manifest, const torch::Tensor& x);
+// The same from a response BlobResponseOf gave.
+torch::Tensor BlobFeaturesOf(const torch::Tensor& response);
+// The preprocessed grid's spacing in (z, y, x) order.
+std::array<double, 3> SpacingZyx(const ModelManifest& manifest);
 double TextFlops(const ModelManifest& manifest, int64_t tokens);
 
 }  // namespace ctdb::embed

@@ -211,6 +211,12 @@ std::string ManifestFingerprint(const ModelManifest& m) {
       add(static_cast<double>(a.blobs.size()));
       for (double s : a.blobs) add(s);
     }
+    if (a.candidates.count > 0) {
+      word("candidates");
+      add(static_cast<double>(a.candidates.count));
+      add(static_cast<double>(a.candidates.channels));
+      add(a.candidates.patch_mm);
+    }
   }
   return out;
 }

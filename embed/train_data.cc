@@ -9,11 +9,28 @@
 
 #include "embed/ctrate.h"
 #include "embed/native_model.h"
+#include "embed/nodule_candidates.h"
 #include "embed/preprocess.h"
 #include "embed/report_parser.h"
 
 namespace ctdb::embed {
 namespace {
+
+// The fraction of each model-grid voxel that is `code` in the label map,
+// with the volume's own preprocessing; empty when it fails.
+std::vector<float> LabelVoxels(const Volume& mask, const ModelManifest& m, int code) {
+  PreprocessSpec spec = m.preprocess;
+  spec.hu_min = 0;
+  spec.hu_max = 1;
+  spec.offset = 0;
+  spec.divisor = 1;
+  spec.pad_value = 0;
+  Volume ind = mask;
+  for (size_t i = 0; i < ind.hu.size(); ++i) ind.hu[i] = std::lround(mask.hu[i]) == code ? 1.0f : 0.0f;
+  auto t = Preprocess(ind, spec);
+  if (!t.ok()) return {};
+  return std::move(t->data);
+}
 
 // Per-token fractions of each label in `codes`: the label's indicator
 // resampled to the model grid (trilinear, so a voxel holds the fraction),
@@ -24,23 +41,15 @@ std::vector<float> LabelTokens(const Volume& mask, const ModelManifest& m, const
   const int64_t sz = m.preprocess.size[2] / tz, sy = m.preprocess.size[1] / ty, sx = m.preprocess.size[0] / tx;
   const int64_t nx = m.preprocess.size[0], ny = m.preprocess.size[1];
   std::vector<float> out(codes.size() * static_cast<size_t>(tz * ty * tx), 0.0f);
-  PreprocessSpec spec = m.preprocess;
-  spec.hu_min = 0;
-  spec.hu_max = 1;
-  spec.offset = 0;
-  spec.divisor = 1;
-  spec.pad_value = 0;
-  Volume ind = mask;
   for (size_t c = 0; c < codes.size(); ++c) {
-    for (size_t i = 0; i < ind.hu.size(); ++i) ind.hu[i] = std::lround(mask.hu[i]) == codes[c] ? 1.0f : 0.0f;
-    auto t = Preprocess(ind, spec);
-    if (!t.ok()) continue;
+    const std::vector<float> t = LabelVoxels(mask, m, codes[c]);
+    if (t.empty()) continue;
     float* dst = &out[c * static_cast<size_t>(tz * ty * tx)];
     const float inv = 1.0f / static_cast<float>(sz * sy * sx);
     for (int64_t z = 0; z < m.preprocess.size[2]; ++z) {
       for (int64_t y = 0; y < ny; ++y) {
         for (int64_t x = 0; x < nx; ++x) {
-          const float v = t->data[static_cast<size_t>((z * ny + y) * nx + x)];
+          const float v = t[static_cast<size_t>((z * ny + y) * nx + x)];
           if (v != 0) dst[((z / sz) * ty + y / sy) * tx + x / sx] += v * inv;
         }
       }
@@ -112,9 +121,22 @@ Result<TrainStudy> LoadOne(const CtRateStudy& s, const ModelManifest& m) {
     codes.push_back(column + 1);
     diseases.push_back(static_cast<int>(d));
   }
-  if (!s.lesion_mask_path.empty() && !codes.empty()) {
+  if (!s.lesion_mask_path.empty()) {
     auto lesions = read_map(s.lesion_mask_path);
     if (!lesions.ok()) return lesions.status();
+    st.lesion_map = true;
+    const int nodule_column = CtRateLabelColumn(kCandidateDisease);
+    const auto nodule = std::find(m.diseases.begin(), m.diseases.end(), kCandidateDisease);
+    if (nodule_column >= 0 && nodule != m.diseases.end() && st.labels[static_cast<size_t>(nodule - m.diseases.begin())]) {
+      const std::vector<float> voxels = LabelVoxels(*lesions, m, nodule_column + 1);
+      for (size_t i = 0; i < voxels.size(); ++i) {
+        if (voxels[i] > 0) {
+          st.candidate_voxels.push_back(static_cast<uint32_t>(i));
+          st.candidate_fractions.push_back(voxels[i]);
+        }
+      }
+    }
+    if (codes.empty()) return st;
     const std::vector<float> fractions = LabelTokens(*lesions, m, codes);
     const size_t tokens = fractions.size() / codes.size();
     for (size_t c = 0; c < codes.size(); ++c) {

@@ -61,6 +61,14 @@ struct TrainStudy {
     std::vector<float> tokens;
   };
   std::vector<Lesion> lesions;
+  // Whether the study has a lesion map, and the model-grid voxels where it
+  // shows the candidates' disease (kCandidateDisease, embed/nodule_candidates.h):
+  // (z, y, x) row-major index and the lesion's fraction there. A map
+  // without them says "no visible nodule", which a study without a map
+  // cannot say.
+  bool lesion_map = false;
+  std::vector<uint32_t> candidate_voxels;
+  std::vector<float> candidate_fractions;
 };
 
 struct TrainingSet {

@@ -10,6 +10,7 @@
 #include <random>
 
 #include "embed/batch_order.h"
+#include "embed/blob_filter.h"
 #include "embed/disease_catalog.h"
 #include "embed/encoder.h"
 #include "embed/finer_input.h"
@@ -123,7 +124,8 @@ std::string AugmentReport(const TrainStudy& s, std::mt19937_64& rng) {
   return out;
 }
 
-void AugmentVolume(const float* in, float* out, const std::array<int64_t, 3>& zyx, float pad, std::mt19937_64& rng) {
+std::array<int64_t, 2> AugmentVolume(const float* in, float* out, const std::array<int64_t, 3>& zyx, float pad,
+                                     std::mt19937_64& rng) {
   constexpr int kMaxShift = 4;
   std::uniform_int_distribution<int> shift(-kMaxShift, kMaxShift);
   std::uniform_real_distribution<float> gain(0.97f, 1.03f), offset(-0.015f, 0.015f);
@@ -148,13 +150,15 @@ void AugmentVolume(const float* in, float* out, const std::array<int64_t, 3>& zy
       }
     }
   }
+  return {dy, dx};
 }
 
 bool IsEvidenceParameter(const std::string& name) {
-  for (const char* p : {"image.readout_w", "image.readout_b", "image.blob_w", "image.detect_token", "image.detect_global"}) {
+  for (const char* p : {"image.readout_w", "image.readout_b", "image.blob_w", "image.candidate_w", "image.detect_token",
+                        "image.detect_global"}) {
     if (name == p) return true;
   }
-  return false;
+  return name.rfind("image.candidate_net.", 0) == 0;
 }
 
 Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
@@ -174,6 +178,16 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
     return Status::InvalidArgument(
         "the lesions objective needs lesion maps (<name>_lesion_mask.nii.gz beside the volumes, as tools/synth "
         "writes them); no training study has one showing a present finding");
+  }
+  const bool has_candidates = m.architecture.candidates.count > 0 && m.architecture.readout && !m.architecture.blobs.empty();
+  if (has_candidates && ob.candidates &&
+      std::none_of(data.studies.begin(), data.studies.end(), [](const TrainStudy& s) { return s.lesion_map; })) {
+    return Status::InvalidArgument(
+        "the candidates objective needs lesion maps (<name>_lesion_mask.nii.gz beside the volumes, as tools/synth "
+        "writes them); no training study has one (switch it off to train the rest without)");
+  }
+  if (o.only_evidence && !m.architecture.readout) {
+    return Status::InvalidArgument("training the evidence path alone needs a readout (architecture.readout)");
   }
   std::vector<DiseasePrompts> catalog = o.catalog;
   if (catalog.empty()) {
@@ -211,6 +225,20 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
     for (auto& p : model->named_parameters()) {
       const bool ev = m.architecture.readout && IsEvidenceParameter(p.key());
       (ev ? evidence_params : base_params).push_back(p.value());
+      // Frozen: no gradient is computed for it, and AdamW skips a parameter
+      // without one (weight decay included).
+      if (o.only_evidence && !ev) p.value().set_requires_grad(false);
+    }
+    if (o.only_evidence) {
+      // The frozen part computes as at inference: its batch norms use (and
+      // keep) their running statistics. The evidence path's own
+      // normalizations go on learning theirs.
+      model->eval();
+      for (auto& mod : model->named_modules()) {
+        for (const char* name : {"image.readout_norm", "image.blob_norm", "image.candidate_norm", "image.candidate_net"}) {
+          if (mod.key() == name) mod.value()->train();
+        }
+      }
     }
     std::vector<torch::optim::OptimizerParamGroup> groups;
     groups.emplace_back(base_params, std::make_unique<torch::optim::AdamWOptions>(
@@ -317,6 +345,7 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
       // are prepared in parallel and a resumed run still sees the same batch.
       std::vector<uint64_t> seeds(static_cast<size_t>(b));
       for (auto& sd : seeds) sd = rng();
+      std::vector<std::array<int64_t, 2>> shifts(static_cast<size_t>(b), {0, 0});
       at::parallel_for(0, b, 1, [&](int64_t lo, int64_t hi) {
         std::vector<float> unpacked(o.objectives.augment_volumes ? static_cast<size_t>(vox) : 0);
         for (int64_t i = lo; i < hi; ++i) {
@@ -324,8 +353,9 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
           if (o.objectives.augment_volumes) {
             batch[static_cast<size_t>(i)]->volume.Unpack(unpacked.data());
             std::mt19937_64 study_rng(seeds[static_cast<size_t>(i)]);
-            AugmentVolume(unpacked.data(), dst, {m.preprocess.size[2], m.preprocess.size[1], m.preprocess.size[0]},
-                          m.preprocess.pad_value, study_rng);
+            shifts[static_cast<size_t>(i)] =
+                AugmentVolume(unpacked.data(), dst, {m.preprocess.size[2], m.preprocess.size[1], m.preprocess.size[0]},
+                              m.preprocess.pad_value, study_rng);
           } else {
             batch[static_cast<size_t>(i)]->volume.Unpack(dst);
           }
@@ -485,6 +515,37 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
           }
         }
         if (!parts.empty()) losses["lesions"] = torch::stack(parts).mean();
+      }
+      if (o.objectives.candidates && img.candidate_logits.defined()) {
+        // Each candidate against the lesion map (shifted as the volume was),
+        // in the studies that have one.
+        const std::array<int64_t, 3> input{m.preprocess.size[2], m.preprocess.size[1], m.preprocess.size[0]};
+        const auto f = BlobPoolFactors(SpacingZyx(m), m.architecture.blobs);
+        auto cells = torch::zeros({b, input[0] / f[0], input[1] / f[1], input[2] / f[2]});
+        auto has_map = torch::zeros({b, 1});
+        const int64_t per = cells[0].numel();
+        for (int64_t i = 0; i < b; ++i) {
+          const TrainStudy& st = *batch[static_cast<size_t>(i)];
+          if (!st.lesion_map) continue;
+          has_map[i][0] = 1;
+          AddLesionCells(st.candidate_voxels, st.candidate_fractions, input, shifts[static_cast<size_t>(i)], f,
+                         cells.data_ptr<float>() + i * per);
+        }
+        // A site counts as the nodule where a twentieth of a filter voxel
+        // next to it is nodule (a 2 mm nodule fills ~0.15 of a 1.5 mm voxel).
+        const auto target = CandidateTargets(cells, img.candidate_sites).gt(0.05).to(torch::kFloat).to(device);
+        const auto weight = img.candidate_valid.to(torch::kFloat) * has_map.to(device);
+        const auto used = weight.sum();
+        if (used.item<double>() > 0) {
+          namespace F = torch::nn::functional;
+          losses["candidates"] = F::binary_cross_entropy_with_logits(
+                                     img.candidate_logits, target,
+                                     F::BinaryCrossEntropyWithLogitsFuncOptions()
+                                         .weight(weight)
+                                         .pos_weight(torch::full({1}, 5.0f, opts))
+                                         .reduction(torch::kSum)) /
+                                 used;
+        }
       }
       if (label_loss) {
         // Zero-shot scoring made the training target: logit = 10 * e . w_k

@@ -41,6 +41,11 @@
 //                 (architecture.detect.stage) or a peaks readout
 //                 (architecture.readout), "detect": its per-disease
 //                 scores against the labels
+//   candidates    with nodule candidates (architecture.candidates) and
+//                 lesion maps: each candidate's logit against whether the
+//                 lesion map has the nodule within one filter voxel of it
+//                 (binary cross-entropy, positives weighted 5: a nodule
+//                 phantom has one or two among 24 candidates)
 // Checkpoints (model, optimizer, step) go to <out>/checkpoint/ every epoch;
 // training resumes from them. A run may start from a trained model's
 // weights (fine-tuning) instead of a random initialization. CPU by
@@ -72,6 +77,7 @@ struct TrainObjectives {
   bool hard_negatives = true;
   bool attributes = false;  // opt-in: no gain measured yet (README, Training, session 21)
   bool lesions = false;     // opt-in: needs lesion maps (README, Training, session 23)
+  bool candidates = true;   // with architecture.candidates; needs lesion maps
 };
 
 struct TrainOptions {
@@ -91,6 +97,14 @@ struct TrainOptions {
   // base rates', 0.78 at 3e-3, 0.89 at 3e-2 with a loss above them; a
   // fine-tune's lr is 1e-4.
   double readout_lr = 1e-2;
+  // Train the evidence path alone (IsEvidenceParameter: the readout, the
+  // blob and candidate weights, the candidate network, the directions into
+  // the features); every other weight stays as it was and runs as at
+  // inference (its normalizations on their running statistics). For adding
+  // a scorer to a trained model without moving what its retrieval rests
+  // on: 176 steps of a whole-model fine-tune cost text -> image R@10 ~0.015
+  // twice (README, Training, sessions 21 and 23). Needs the readout.
+  bool only_evidence = false;
   int warmup_steps = 30;
   uint64_t seed = 1;
   TrainObjectives objectives;
@@ -147,11 +161,14 @@ std::string AugmentReport(const TrainStudy& s, std::mt19937_64& rng);
 // shifted in-plane by up to 4 voxels (padding moves in), times a gain in
 // [0.97, 1.03], plus an offset in [-0.015, 0.015] and noise of sd 0.01 (on
 // CT-CLIP's scale, ~10 HU). z stays put: slab targets depend on it.
-void AugmentVolume(const float* in, float* out, const std::array<int64_t, 3>& zyx, float pad, std::mt19937_64& rng);
+// Returns the in-plane shift (dy, dx) it applied, for targets on the grid.
+std::array<int64_t, 2> AugmentVolume(const float* in, float* out, const std::array<int64_t, 3>& zyx, float pad,
+                                     std::mt19937_64& rng);
 
 // Whether the parameter `name` (as ClipModel names it) belongs to the
-// evidence score of a peaks readout: its weights and bias, and the
-// directions that carry the score into the features.
+// evidence score of a peaks readout: its weights and bias, the blob and
+// candidate weights, the candidate network, and the directions that carry
+// the score into the features.
 bool IsEvidenceParameter(const std::string& name);
 
 // Trains on `data` and writes <out>/weights.pt and <out>/vocab.txt (the

@@ -207,6 +207,12 @@ Result<embed::ModelManifest> ParseManifest(const std::string& text) {
     ar.List("peaks", &a.peaks, "stem stage numbers");
     ar.Bool("readout", &a.readout);
     ar.List("blobs", &a.blobs, "scales in mm");
+    if (err.ok() && ar.Has("candidates")) {
+      Fields cd(ar.At("candidates"), "architecture.candidates", &err);
+      cd.Num("count", &a.candidates.count, true);
+      cd.Num("channels", &a.candidates.channels);
+      cd.Num("patch_mm", &a.candidates.patch_mm);
+    }
     if (err.ok() && ar.Has("windows")) {
       const json& w = ar.At("windows");
       a.windows.clear();
@@ -288,6 +294,11 @@ std::string ManifestToJson(const embed::ModelManifest& m) {
     if (!a.peaks.empty()) j["architecture"]["peaks"] = a.peaks;  // absent = none, as before
     if (a.readout) j["architecture"]["readout"] = true;            // likewise
     if (!a.blobs.empty()) j["architecture"]["blobs"] = a.blobs;     // likewise
+    if (a.candidates.count > 0) {                                    // likewise
+      j["architecture"]["candidates"] = {{"count", a.candidates.count},
+                                         {"channels", a.candidates.channels},
+                                         {"patch_mm", a.candidates.patch_mm}};
+    }
   } else {
     j["files"] = {{"image_module", m.image_module}, {"text_module", m.text_module}};
   }

@@ -28,7 +28,8 @@ const char kHelp[] =
     "                  [--no-augment] [--no-augment-volumes] [--no-false-negatives] [--no-labels]\n"
     "                  [--no-hard-negatives] [--attributes] [--lesions]\n"
     "                  [--detect STAGE[:CHANNELS[:SHARPNESS]]] [--peaks STAGE,...]\n"
-    "                  [--readout [--readout-lr 0.01] [--blobs SIGMA,...]]\n"
+    "                  [--readout [--readout-lr 0.01] [--blobs SIGMA,... [--candidates N[:CHANNELS[:MM]]]]]\n"
+    "                  [--only-evidence] [--no-candidates]\n"
     "                  [--init MODELDIR [--finer-input F[:CHANNELS]]] [--stop-at-step N] [--json]\n"
     "                  [--release-memory]\n"
     "Trains the native hybrid CNN-ViT model on a CT-RATE-layout folder (its `train` split by\n"
@@ -88,6 +89,16 @@ const char kHelp[] =
     "than the vessels beside it, but it is a ball, not a tube. Its weights start at zero and\n"
     "learn with the readout's. With --init it is added to the trained model like --detect;\n"
     "\"none\" = no blobs.\n"
+    "--candidates N[:CHANNELS[:MM]] (needs --blobs; the catalog must list \"Lung nodule\") judges the\n"
+    "N strongest local maxima of the first blob scale (default CHANNELS 8, patch MM 14 across)\n"
+    "by a small 3D CNN on the lung around each; the largest logit and their log-sum-exp join the\n"
+    "readout's evidence through weights that start at zero. The candidates loss trains the CNN\n"
+    "on the lesion maps (a candidate is positive where the map has the nodule within one filter\n"
+    "voxel; --no-candidates trains without, e.g. on data without maps). With --init it is added\n"
+    "to the trained model like --detect; \"none\" = no candidates.\n"
+    "--only-evidence (needs --readout) trains the evidence path alone (readout, blob and\n"
+    "candidate weights, the candidate CNN, the directions into the features); every other\n"
+    "weight stays and runs as at inference.\n"
     "CPU by default; --cuda when LibTorch has CUDA.\n"
     "Memory a step frees stays in the process for the next step (fresh pages are faulted in and\n"
     "zeroed one by one: 2.9x slower steps on a VM, tools/bench-train.sh), so resident memory stays\n"
@@ -177,7 +188,7 @@ Result<std::vector<embed::DiseasePrompts>> CatalogFor(const std::string& dir, co
 // a fine-tune keeps all but --resample, which changes no weight).
 constexpr const char* kLayoutFlags[] = {"tiny",      "stem",         "stem-norm", "windows", "layers",
                                         "stem-pool", "no-stem-pool", "resample",  "detect",  "peaks",
-                                        "readout",   "blobs"};
+                                        "readout",   "blobs",        "candidates"};
 
 // The parts a fine-tune may add to a model without them (each starts out
 // changing no embedding): the flag, whether `a` lacks the part, and how to
@@ -196,6 +207,8 @@ const AddablePart kAddableParts[] = {
      [](const embed::NativeArchitecture& f, embed::NativeArchitecture* t) { t->readout = f.readout; }},
     {"blobs", [](const embed::NativeArchitecture& a) { return a.blobs.empty(); },
      [](const embed::NativeArchitecture& f, embed::NativeArchitecture* t) { t->blobs = f.blobs; }},
+    {"candidates", [](const embed::NativeArchitecture& a) { return a.candidates.count == 0; },
+     [](const embed::NativeArchitecture& f, embed::NativeArchitecture* t) { t->candidates = f.candidates; }},
 };
 
 // How a fine-tune's description begins: "Fine-tuned from '<name>'.".
@@ -265,6 +278,20 @@ Status ApplyLayoutFlags(const Args& args, embed::ModelManifest* m) {
       a.blobs.push_back(sigma);
     }
   }
+  if (args.Has("candidates")) {
+    // "24", "24:8" or "24:8:14"; "none"; ranges are checked with the whole layout.
+    const std::string text = args.Get("candidates");
+    embed::NativeArchitecture::Candidates c;
+    const std::vector<std::string> f = SplitOn(text, ':');
+    if (text == "none") {
+      c.count = 0;
+    } else if (!(f.size() >= 1 && f.size() <= 3 && ParseCount(f[0], &c.count) &&
+                 (f.size() < 2 || ParseCount(f[1], &c.channels)) && (f.size() < 3 || ParseReal(f[2], &c.patch_mm)))) {
+      return Status::InvalidArgument("--candidates wants N[:CHANNELS[:MM]] (e.g. 24, 24:8 or 24:8:14), or none; got '" +
+                                     text + "'");
+    }
+    a.candidates = c;
+  }
   return Status::Ok();
 }
 
@@ -295,12 +322,13 @@ int CmdTrain(int argc, char** argv) {
                                        "no-siglip",     "no-disease", "no-localization", "no-anatomy",
                                        "no-augment",    "no-augment-volumes", "no-false-negatives", "no-labels",
                                        "no-hard-negatives", "attributes", "lesions",
-                                       "stem-pool",     "no-stem-pool", "readout", "release-memory"};
+                                       "stem-pool",     "no-stem-pool", "readout", "release-memory",
+                                       "only-evidence", "no-candidates"};
   Args args(argc, argv, 0, flags);
   std::set<std::string> known = flags;
   for (const char* k :
        {"data", "out", "epochs", "batch", "lr", "seed", "split", "limit", "threads", "name", "stop-at-step", "stem-norm", "windows", "description", "stem", "layers", "init", "resample",
-        "finer-input", "detect", "peaks", "readout-lr", "blobs"}) {
+        "finer-input", "detect", "peaks", "readout-lr", "blobs", "candidates"}) {
     known.insert(k);
   }
   int exit;
@@ -349,6 +377,8 @@ int CmdTrain(int argc, char** argv) {
   to.objectives.hard_negatives = !args.Has("no-hard-negatives");
   to.objectives.attributes = args.Has("attributes");
   to.objectives.lesions = args.Has("lesions");
+  to.objectives.candidates = !args.Has("no-candidates");
+  to.only_evidence = args.Has("only-evidence");
 
   // A checkpoint means resume: the model keeps its manifest and vocabulary.
   // --init starts a new run from a trained model, which lends both.
