@@ -31,7 +31,7 @@ namespace {
 
 using test::MaxDiff;
 
-TEST_CASE("nodule candidates: the strongest local maxima first; a volume with fewer leaves sites unused") {
+TEST_CASE("nodule candidates: the strongest local maxima first -- a volume with fewer leaves sites unused") {
   auto r = torch::zeros({2, 6, 8, 8});
   r[0][1][2][3] = 5;  // a maximum
   r[0][1][2][4] = 4;  // beside it: not one
@@ -172,7 +172,7 @@ TEST_CASE("candidates: need blobs and a nodule disease, counts and sizes in rang
   CHECK(CandidateNetFlops(8, {11, 19, 19}) == doctest::Approx(11.4e6).epsilon(0.05));
 }
 
-TEST_CASE("candidates: added to a trained readout they change nothing until trained; a logit per site") {
+TEST_CASE("candidates: added to a trained readout they change nothing until trained -- a logit per site") {
   torch::manual_seed(9);
   const ModelManifest bm = WithCandidates(0), cm = WithCandidates(4);
   ClipModel bl(bm, 50), cd(cm, 50);
@@ -214,7 +214,7 @@ std::map<std::string, torch::Tensor> Snapshot(ClipModel& model) {
   return out;
 }
 
-TEST_CASE("training: the candidates loss trains on the lesion maps; the evidence path alone moves nothing else") {
+TEST_CASE("training: the candidates loss trains on the lesion maps -- the evidence path alone moves nothing else") {
   test::TrainData d;
   d.m = WithCandidates(0);
   TrainOptions plain = d.Options("plain", 1);

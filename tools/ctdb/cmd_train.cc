@@ -515,9 +515,12 @@ int CmdTrain(int argc, char** argv) {
                           std::pair{to.objectives.false_negatives, "false-negative-aware"},
                           std::pair{to.objectives.hard_negatives, "hard-negative batches"},
                           std::pair{to.objectives.attributes, "attributes"},
-                          std::pair{to.objectives.lesions, "lesions"}}) {
+                          std::pair{to.objectives.lesions, "lesions"},
+                          std::pair{to.objectives.candidates && to.manifest.architecture.candidates.count > 0,
+                                    "candidates"}}) {
     if (on) objectives += (objectives.empty() ? "" : ", ") + std::string(name);
   }
+  if (to.only_evidence) objectives += " (the evidence path alone; every other weight kept)";
   Progress bar("train", 0);
   double last_print = 0;
   const double start = NowSeconds();
