@@ -9,7 +9,7 @@ namespace F = torch::nn::functional;
 
 CandidateSites FindCandidates(const torch::Tensor& response, int64_t count) {
   torch::NoGradGuard no_grad;
-  const int64_t b = response.size(0), z = response.size(1), y = response.size(2), x = response.size(3);
+  const int64_t b = response.size(0), y = response.size(2), x = response.size(3);
   const auto r = response.unsqueeze(1);
   const auto peak = F::max_pool3d(r, F::MaxPool3dFuncOptions(3).stride(1).padding(1));
   // Plateaus keep every voxel of them; the response is a float of smoothed
@@ -28,7 +28,6 @@ CandidateSites FindCandidates(const torch::Tensor& response, int64_t count) {
     s.response = torch::cat({s.response, torch::zeros({b, pad}, s.response.options())}, 1);
     s.where = torch::cat({s.where, torch::zeros({b, pad, 3}, s.where.options())}, 1);
   }
-  (void)z;
   return s;
 }
 
