@@ -239,12 +239,13 @@ ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
     // decides what it means.
     if (readout_w_.defined()) evidence = torch::addmm(readout_b_, readout_norm_->forward(all.flatten(1)), readout_w_.t());
     if (blob_w_.defined()) {
-      const auto response = BlobResponseOf(blob_input_, x);
+      const auto& mp = blob_input_.preprocess;
+      const auto hu = x * mp.divisor + mp.offset;  // once, for the filter and the patches
+      const auto response = BlobResponse(hu, SpacingZyx(blob_input_), blob_input_.architecture.blobs);
       evidence = evidence + blob_norm_->forward(BlobFeaturesOf(response)).matmul(blob_w_.t());
       if (candidate_net_) {
-        const auto& mp = blob_input_.preprocess;
         const auto sites = FindCandidates(response.select(1, 0), candidate_count_);
-        const auto patches = CandidatePatches(x * mp.divisor + mp.offset, sites.where,
+        const auto patches = CandidatePatches(hu, sites.where,
                                               BlobPoolFactors(SpacingZyx(blob_input_), blob_input_.architecture.blobs),
                                               candidate_half_);
         auto logits = candidate_net_->forward(patches, sites.response.flatten()).view({b, candidate_count_});
@@ -394,13 +395,6 @@ double BlobFlops(const ModelManifest& m) {
          2 * static_cast<double>(m.diseases.size()) * 2 * scales;
 }
 
-torch::Tensor BlobResponseOf(const ModelManifest& m, const torch::Tensor& x) {
-  const auto& a = m.architecture;
-  if (a.blobs.empty()) return {};
-  const auto hu = x * m.preprocess.divisor + m.preprocess.offset;
-  return BlobResponse(hu, SpacingZyx(m), a.blobs);  // no grad
-}
-
 torch::Tensor BlobFeaturesOf(const torch::Tensor& response) {
   const auto r = response.flatten(2);  // (B, S, V)
   const auto top = std::get<0>(r.topk(std::min<int64_t>(kBlobTop, r.size(2)), 2)).mean(2);
@@ -408,8 +402,9 @@ torch::Tensor BlobFeaturesOf(const torch::Tensor& response) {
 }
 
 torch::Tensor BlobFeatures(const ModelManifest& m, const torch::Tensor& x) {
-  const auto r = BlobResponseOf(m, x);
-  return r.defined() ? BlobFeaturesOf(r) : r;
+  const auto& a = m.architecture;
+  if (a.blobs.empty()) return {};
+  return BlobFeaturesOf(BlobResponse(x * m.preprocess.divisor + m.preprocess.offset, SpacingZyx(m), a.blobs));
 }
 
 double CandidateFlops(const ModelManifest& m) {

@@ -215,15 +215,11 @@ double ReadoutFlops(const ModelManifest& manifest);
 double BlobFlops(const ModelManifest& manifest);
 // The candidates' share (their patches and network; 0 without them).
 double CandidateFlops(const ModelManifest& manifest);
-// The blob filter's response to x (B, 1, Z, Y, X) preprocessed: (B, S, Z',
-// Y', X') on the grid pooled by BlobPoolFactors. Undefined without
-// architecture.blobs.
-torch::Tensor BlobResponseOf(const ModelManifest& manifest, const torch::Tensor& x);
 // The blob features of x (B, 1, Z, Y, X) preprocessed, (B, 2S): per scale
 // the volume's maximum, then per scale the mean of its 16 largest values.
 // Undefined without architecture.blobs.
 torch::Tensor BlobFeatures(const ModelManifest& manifest, const torch::Tensor& x);
-// The same from a response BlobResponseOf gave.
+// The same from the filter's response (B, S, Z', Y', X') (BlobResponse).
 torch::Tensor BlobFeaturesOf(const torch::Tensor& response);
 // The preprocessed grid's spacing in (z, y, x) order.
 std::array<double, 3> SpacingZyx(const ModelManifest& manifest);

@@ -48,9 +48,7 @@ torch::Tensor CandidatePatches(const torch::Tensor& hu, const torch::Tensor& whe
                                const std::array<int64_t, 3>& factors, const std::array<int64_t, 3>& half) {
   torch::NoGradGuard no_grad;
   const int64_t b = where.size(0), n = where.size(1);
-  // Outside the volume is air (window 0), as the preprocessing pads.
-  const auto window = ((hu.to(torch::kFloat) + 1000) / 1400).clamp_(0, 1);
-  const auto padded = F::pad(window, F::PadFuncOptions({half[2], half[2], half[1], half[1], half[0], half[0]}));
+  const std::array<int64_t, 3> size{hu.size(2), hu.size(3), hu.size(4)};
   const auto at = where.to(torch::kCPU).contiguous();
   const auto* w = at.data_ptr<int64_t>();
   std::vector<torch::Tensor> patches;
@@ -58,12 +56,22 @@ torch::Tensor CandidatePatches(const torch::Tensor& hu, const torch::Tensor& whe
   for (int64_t i = 0; i < b; ++i) {
     for (int64_t j = 0; j < n; ++j) {
       const int64_t* c = w + (i * n + j) * 3;
-      // Centre c in the volume is index c + half in the padded one, so the
-      // patch starts at c.
-      auto p = padded[i].narrow(1, Centre(c[0], factors[0]), 2 * half[0] + 1)
-                   .narrow(2, Centre(c[1], factors[1]), 2 * half[1] + 1)
-                   .narrow(3, Centre(c[2], factors[2]), 2 * half[2] + 1);
-      patches.push_back(p);
+      // The part of the patch inside the volume, windowed; the rest is
+      // padded with 0, the window's air, as the preprocessing pads. Only
+      // the patches are windowed, not the whole volume.
+      auto p = hu[i];
+      std::array<int64_t, 6> pad{};  // F::pad order: x before/after, y, z
+      for (int a = 0; a < 3; ++a) {
+        const int64_t lo = Centre(c[a], factors[static_cast<size_t>(a)]) - half[static_cast<size_t>(a)];
+        const int64_t hi = lo + 2 * half[static_cast<size_t>(a)] + 1;
+        const int64_t from = std::clamp<int64_t>(lo, 0, size[static_cast<size_t>(a)]);
+        const int64_t to = std::clamp<int64_t>(hi, from, size[static_cast<size_t>(a)]);
+        p = p.narrow(a + 1, from, to - from);
+        pad[static_cast<size_t>(2 * (2 - a))] = from - lo;
+        pad[static_cast<size_t>(2 * (2 - a) + 1)] = hi - to;
+      }
+      p = ((p.to(torch::kFloat) + 1000) / 1400).clamp_(0, 1);
+      patches.push_back(F::pad(p, F::PadFuncOptions({pad[0], pad[1], pad[2], pad[3], pad[4], pad[5]})));
     }
   }
   return torch::stack(patches);

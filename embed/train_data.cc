@@ -4,7 +4,6 @@
 #include <atomic>
 #include <cmath>
 #include <mutex>
-#include <numeric>
 #include <thread>
 
 #include "embed/ctrate.h"
@@ -32,26 +31,21 @@ std::vector<float> LabelVoxels(const Volume& mask, const ModelManifest& m, int c
   return std::move(t->data);
 }
 
-// Per-token fractions of each label in `codes`: the label's indicator
-// resampled to the model grid (trilinear, so a voxel holds the fraction),
-// averaged over each token's block of voxels; codes.size() x tokens.
-std::vector<float> LabelTokens(const Volume& mask, const ModelManifest& m, const std::vector<int>& codes) {
+// Model-grid fractions (LabelVoxels) averaged over each token's block of
+// voxels: tokens floats.
+std::vector<float> TokenFractions(const std::vector<float>& voxels, const ModelManifest& m) {
   const auto grid = TokenGrid(m);
   const int64_t tz = grid[0], ty = grid[1], tx = grid[2];
   const int64_t sz = m.preprocess.size[2] / tz, sy = m.preprocess.size[1] / ty, sx = m.preprocess.size[0] / tx;
   const int64_t nx = m.preprocess.size[0], ny = m.preprocess.size[1];
-  std::vector<float> out(codes.size() * static_cast<size_t>(tz * ty * tx), 0.0f);
-  for (size_t c = 0; c < codes.size(); ++c) {
-    const std::vector<float> t = LabelVoxels(mask, m, codes[c]);
-    if (t.empty()) continue;
-    float* dst = &out[c * static_cast<size_t>(tz * ty * tx)];
-    const float inv = 1.0f / static_cast<float>(sz * sy * sx);
-    for (int64_t z = 0; z < m.preprocess.size[2]; ++z) {
-      for (int64_t y = 0; y < ny; ++y) {
-        for (int64_t x = 0; x < nx; ++x) {
-          const float v = t[static_cast<size_t>((z * ny + y) * nx + x)];
-          if (v != 0) dst[((z / sz) * ty + y / sy) * tx + x / sx] += v * inv;
-        }
+  std::vector<float> out(static_cast<size_t>(tz * ty * tx), 0.0f);
+  if (voxels.empty()) return out;
+  const float inv = 1.0f / static_cast<float>(sz * sy * sx);
+  for (int64_t z = 0; z < m.preprocess.size[2]; ++z) {
+    for (int64_t y = 0; y < ny; ++y) {
+      for (int64_t x = 0; x < nx; ++x) {
+        const float v = voxels[static_cast<size_t>((z * ny + y) * nx + x)];
+        if (v != 0) out[static_cast<size_t>(((z / sz) * ty + y / sy) * tx + x / sx)] += v * inv;
       }
     }
   }
@@ -109,39 +103,29 @@ Result<TrainStudy> LoadOne(const CtRateStudy& s, const ModelManifest& m) {
   };
   if (!s.mask_path.empty()) {
     auto mask = read_map(s.mask_path);
-    std::vector<int> organs(kNumOrgans);
-    std::iota(organs.begin(), organs.end(), 1);
-    if (mask.ok()) st.organ_tokens = LabelTokens(*mask, m, organs);
-  }
-  // The lesion map's code of a finding is 1 + its CT-RATE column.
-  std::vector<int> codes, diseases;
-  for (size_t d = 0; d < m.diseases.size(); ++d) {
-    const int column = CtRateLabelColumn(m.diseases[d]);
-    if (!st.labels[d] || column < 0) continue;
-    codes.push_back(column + 1);
-    diseases.push_back(static_cast<int>(d));
+    for (int organ = 1; mask.ok() && organ <= kNumOrgans; ++organ) {
+      const std::vector<float> fractions = TokenFractions(LabelVoxels(*mask, m, organ), m);
+      st.organ_tokens.insert(st.organ_tokens.end(), fractions.begin(), fractions.end());
+    }
   }
   if (!s.lesion_mask_path.empty()) {
     auto lesions = read_map(s.lesion_mask_path);
     if (!lesions.ok()) return lesions.status();
     st.lesion_map = true;
-    const int nodule_column = CtRateLabelColumn(kCandidateDisease);
-    const auto nodule = std::find(m.diseases.begin(), m.diseases.end(), kCandidateDisease);
-    if (nodule_column >= 0 && nodule != m.diseases.end() && st.labels[static_cast<size_t>(nodule - m.diseases.begin())]) {
-      const std::vector<float> voxels = LabelVoxels(*lesions, m, nodule_column + 1);
-      for (size_t i = 0; i < voxels.size(); ++i) {
-        if (voxels[i] > 0) {
-          st.candidate_voxels.push_back(static_cast<uint32_t>(i));
-          st.candidate_fractions.push_back(voxels[i]);
+    for (size_t d = 0; d < m.diseases.size(); ++d) {
+      const int column = CtRateLabelColumn(m.diseases[d]);
+      if (!st.labels[d] || column < 0) continue;
+      // The lesion map's code of a finding is 1 + its CT-RATE column.
+      const std::vector<float> voxels = LabelVoxels(*lesions, m, column + 1);
+      if (m.diseases[d] == kCandidateDisease) {
+        for (size_t i = 0; i < voxels.size(); ++i) {
+          if (voxels[i] > 0) {
+            st.candidate_voxels.push_back(static_cast<uint32_t>(i));
+            st.candidate_fractions.push_back(voxels[i]);
+          }
         }
       }
-    }
-    if (codes.empty()) return st;
-    const std::vector<float> fractions = LabelTokens(*lesions, m, codes);
-    const size_t tokens = fractions.size() / codes.size();
-    for (size_t c = 0; c < codes.size(); ++c) {
-      TrainStudy::Lesion l{diseases[c], std::vector<float>(fractions.begin() + static_cast<long>(c * tokens),
-                                                            fractions.begin() + static_cast<long>((c + 1) * tokens))};
+      TrainStudy::Lesion l{static_cast<int>(d), TokenFractions(voxels, m)};
       double sum = 0;
       for (float f : l.tokens) sum += f;
       if (sum > 0) st.lesions.push_back(std::move(l));  // drawn over, or between the grid's samples: none

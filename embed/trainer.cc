@@ -179,8 +179,8 @@ Result<TrainResult> Train(const TrainingSet& data, const TrainOptions& o) {
         "the lesions objective needs lesion maps (<name>_lesion_mask.nii.gz beside the volumes, as tools/synth "
         "writes them); no training study has one showing a present finding");
   }
-  const bool has_candidates = m.architecture.candidates.count > 0 && m.architecture.readout && !m.architecture.blobs.empty();
-  if (has_candidates && ob.candidates &&
+  // (ValidateManifest above: candidates come with blobs, blobs with the readout.)
+  if (m.architecture.candidates.count > 0 && ob.candidates &&
       std::none_of(data.studies.begin(), data.studies.end(), [](const TrainStudy& s) { return s.lesion_map; })) {
     return Status::InvalidArgument(
         "the candidates objective needs lesion maps (<name>_lesion_mask.nii.gz beside the volumes, as tools/synth "
