@@ -153,6 +153,24 @@ Result<std::vector<NamedFeature>> DecodeNamedFeatures(std::string_view value, st
   });
 }
 
+std::string EncodeDetections(const std::vector<Detection>& detections) {
+  return EncodeList(detections, [](Writer& w, const Detection& d) {
+    w.PutString(d.finding);
+    w.PutF32(d.score);
+    for (float p : d.position_mm) w.PutF32(p);
+  });
+}
+
+Result<std::vector<Detection>> DecodeDetections(std::string_view value, std::string_view what) {
+  return DecodeList<Detection>(value, what, [](Reader& r, Detection& d) {
+    if (!r.GetString(&d.finding) || !r.GetF32(&d.score)) return false;
+    for (float& p : d.position_mm) {
+      if (!r.GetF32(&p) || !std::isfinite(p)) return false;
+    }
+    return !d.finding.empty() && d.score >= 0 && d.score <= 1;  // NaN fails too
+  });
+}
+
 std::string EncodeDisease(const DiseaseEntry& e) {
   Writer w(kDiseaseVersion);
   w.PutString(e.name);

@@ -40,6 +40,11 @@ Result<std::vector<SlabFeature>> DecodeSlabs(std::string_view value, std::string
 std::string EncodeNamedFeatures(const std::vector<NamedFeature>& features);
 Result<std::vector<NamedFeature>> DecodeNamedFeatures(std::string_view value, std::string_view what);
 
+// A study's detections (finding, score, position); decoding checks that
+// scores lie in [0, 1] and positions are finite.
+std::string EncodeDetections(const std::vector<Detection>& detections);
+Result<std::vector<Detection>> DecodeDetections(std::string_view value, std::string_view what);
+
 std::string EncodeDisease(const DiseaseEntry& entry);
 Result<DiseaseEntry> DecodeDisease(std::string_view value, std::string_view what);
 

@@ -190,7 +190,7 @@ Result<PutResult> Store::PutStudy(const Study& study) {
     const std::string row_key = EncodeKeyU64(*old);
     b.Delete(r.cfs[kRecords], row_key);
     b.Delete(r.cfs[kPreviews], row_key);
-    for (uint8_t slot = 0; slot <= static_cast<uint8_t>(VectorSlot::kSentences); ++slot) {
+    for (uint8_t slot = 0; slot <= kLastVectorSlot; ++slot) {
       b.Delete(r.cfs[kVectors], VectorKey(static_cast<VectorSlot>(slot), *old));
     }
     b.Put(r.cfs[kOplog], EncodeKeyU64(++seq), EncodeOplogEntry({OplogOp::kDelete, *old, key}));
@@ -214,6 +214,9 @@ Result<PutResult> Store::PutStudy(const Study& study) {
   if (!v.sentences.empty()) {
     b.Put(r.cfs[kVectors], VectorKey(VectorSlot::kSentences, out.row), EncodeNamedFeatures(v.sentences));
   }
+  if (!v.detections.empty()) {
+    b.Put(r.cfs[kVectors], VectorKey(VectorSlot::kDetections, out.row), EncodeDetections(v.detections));
+  }
   if (!study.preview.voxels.empty()) b.Put(r.cfs[kPreviews], row_key, EncodePreview(study.preview));
   b.Put(r.cfs[kOplog], EncodeKeyU64(++seq), EncodeOplogEntry({OplogOp::kPut, out.row, key}));
   b.Put(r.cfs[kMeta], kMetaNextRow, U64Value(out.row + 1));
@@ -235,7 +238,7 @@ Result<DeleteResult> Store::DeleteStudy(std::string_view key) {
   b.Delete(r.cfs[kKeys], rocksdb::Slice(key.data(), key.size()));
   b.Delete(r.cfs[kRecords], row_key);
   b.Delete(r.cfs[kPreviews], row_key);
-  for (uint8_t slot = 0; slot <= static_cast<uint8_t>(VectorSlot::kSentences); ++slot) {
+  for (uint8_t slot = 0; slot <= kLastVectorSlot; ++slot) {
     b.Delete(r.cfs[kVectors], VectorKey(static_cast<VectorSlot>(slot), row));
   }
   uint64_t seq = r.last_seq + 1;
@@ -303,6 +306,8 @@ Result<StudyVectors> Store::GetDiseaseVectors(uint64_t row) const {
   if (vec.image.empty()) return Status::NotFound(RowWhat("image vector", row) + " is missing");
   CTDB_RETURN_IF_ERROR(LoadPart(rep_->db.get(), rep_->cfs[kVectors], row, VectorKey(VectorSlot::kDiseases, row),
                                 "disease features", DecodeNamedFeatures, &vec.diseases));
+  CTDB_RETURN_IF_ERROR(LoadPart(rep_->db.get(), rep_->cfs[kVectors], row, VectorKey(VectorSlot::kDetections, row),
+                                "detections", DecodeDetections, &vec.detections));
   return vec;
 }
 
@@ -325,6 +330,8 @@ Result<Study> Store::GetStudy(uint64_t row, unsigned parts) const {
       load(kVectors, VectorKey(VectorSlot::kDiseases, row), "disease features", DecodeNamedFeatures, &vec.diseases));
   CTDB_RETURN_IF_ERROR(load(kVectors, VectorKey(VectorSlot::kSentences, row), "sentence features",
                             DecodeNamedFeatures, &vec.sentences));
+  CTDB_RETURN_IF_ERROR(
+      load(kVectors, VectorKey(VectorSlot::kDetections, row), "detections", DecodeDetections, &vec.detections));
   return study;
 }
 

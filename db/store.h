@@ -35,7 +35,15 @@ inline constexpr uint32_t kFormatVersion = 1;
 
 // Sub-kinds of stored vectors; the first byte of a vectors-CF key. Stored on
 // disk: never renumber. kImage/kReport equal VectorKind's values.
-enum class VectorSlot : uint8_t { kImage = 0, kReport = 1, kSlabs = 2, kDiseases = 3, kSentences = 4 };
+enum class VectorSlot : uint8_t {
+  kImage = 0,
+  kReport = 1,
+  kSlabs = 2,
+  kDiseases = 3,
+  kSentences = 4,
+  kDetections = 5,  // not vectors, but per-study model output read beside them
+};
+inline constexpr uint8_t kLastVectorSlot = static_cast<uint8_t>(VectorSlot::kDetections);
 
 struct StoreOptions {
   std::string path;             // database directory
@@ -78,9 +86,9 @@ class Store {
   // (the record is always read). A missing image vector is Corruption.
   enum Parts : unsigned { kVectorsPart = 1, kPreviewPart = 2, kAllParts = 3 };
   Result<Study> GetStudy(uint64_t row, unsigned parts = kAllParts) const;
-  // Only the image vector and the disease-token features of a row (two
-  // reads, no record): a findings-aware re-ranking reads this per
-  // candidate. NotFound when the row has no image vector (deleted).
+  // Only the image vector, the disease-token features and the detections
+  // of a row (three reads, no record): a findings-aware re-ranking reads
+  // this per candidate. NotFound when the row has no image vector (deleted).
   Result<StudyVectors> GetDiseaseVectors(uint64_t row) const;
   // NotFound if the row has no vector of this kind.
   Result<std::vector<float>> GetVector(uint64_t row, VectorKind kind) const;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "ctdb/result.h"
+#include "ctdb/study.h"
 #include "embed/model_manifest.h"
 #include "embed/preprocess.h"
 
@@ -37,6 +38,9 @@ struct VolumeEncoding {
   std::vector<float> global;
   std::vector<SlabEncoding> slabs;           // ascending z, only slabs inside the scan
   std::vector<std::vector<float>> diseases;  // one per manifest disease (empty if the model has none)
+  // The model's detector output (architecture.candidates), best first;
+  // empty for a model without one.
+  std::vector<Detection> detections;
 };
 
 class Encoder {

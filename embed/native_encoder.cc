@@ -1,6 +1,7 @@
 // Encoder over the native torch::nn model (embed/native_model.h).
 #include <torch/serialize.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -9,10 +10,39 @@
 
 #include "embed/encoder_impl.h"
 #include "embed/native_model.h"
+#include "embed/nodule_candidates.h"
 #include "embed/torch_util.h"
 
 namespace ctdb::embed {
 namespace {
+
+// Volume `b`'s real candidates as detections, best first: each at its
+// response voxel's centre, x and y from the field of view's centre.
+std::vector<Detection> DetectionsOf(const ImageOutput& o, int64_t b, const Tensor3& volume) {
+  std::vector<Detection> out;
+  if (!o.candidate_logits.defined()) return out;
+  const auto centres = o.candidate_centres[b].contiguous();
+  const auto valid = o.candidate_valid[b].contiguous();
+  const auto scores = torch::sigmoid(o.candidate_logits[b]).to(torch::kFloat32).contiguous();
+  const auto* c = centres.data_ptr<int64_t>();
+  const auto* ok = valid.data_ptr<bool>();
+  const auto* p = scores.data_ptr<float>();
+  for (int64_t j = 0; j < scores.size(0); ++j, c += 3) {
+    if (!ok[j]) continue;
+    Detection d;
+    d.finding = kCandidateDisease;
+    d.score = p[j];
+    const auto from_centre = [&](int64_t i, int axis) {
+      return static_cast<float>((static_cast<double>(i) - (static_cast<double>(volume.shape[axis]) - 1) / 2) *
+                                volume.spacing_mm[axis]);
+    };
+    d.position_mm = {from_centre(c[2], 0), from_centre(c[1], 1),
+                     volume.slice_z_mm.at(static_cast<size_t>(std::min<int64_t>(c[0], volume.shape[2] - 1)))};
+    out.push_back(std::move(d));
+  }
+  std::stable_sort(out.begin(), out.end(), [](const Detection& a, const Detection& d) { return a.score > d.score; });
+  return out;
+}
 
 // The first tensor or module stored in `archive` that `module` has no place
 // for ("" = none), as a dotted name. torch::load reads what the module asks
@@ -58,6 +88,7 @@ class NativeEncoder final : public Encoder {
         out[i].global = ToVector(o.global[0]);
         out[i].slabs = SlabsOf(o.slabs[0], *volumes[i]);
         for (int64_t k = 0; k < o.diseases.size(1); ++k) out[i].diseases.push_back(ToVector(o.diseases[0][k]));
+        out[i].detections = DetectionsOf(o, 0, *volumes[i]);
       }
       return Status::Ok();
     });

@@ -206,7 +206,7 @@ torch::Tensor ImageEncoderImpl::StemInput(const torch::Tensor& x) const {
 ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
   const int64_t b = x.size(0);
   torch::Tensor f = StemInput(x), evidence;
-  torch::Tensor out_sites, out_valid, out_logits;  // candidates, when the model has them
+  torch::Tensor out_sites, out_centres, out_valid, out_logits;  // candidates, when the model has them
   std::vector<torch::Tensor> peaks;  // (B, C_s, Z', Y', X') per listed stage
   size_t module = 0, next_peak = 0;
   auto take_peak = [&] {
@@ -245,9 +245,8 @@ ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
       evidence = evidence + blob_norm_->forward(BlobFeaturesOf(response)).matmul(blob_w_.t());
       if (candidate_net_) {
         const auto sites = FindCandidates(response.select(1, 0), candidate_count_);
-        const auto patches = CandidatePatches(hu, sites.where,
-                                              BlobPoolFactors(SpacingZyx(blob_input_), blob_input_.architecture.blobs),
-                                              candidate_half_);
+        const auto factors = BlobPoolFactors(SpacingZyx(blob_input_), blob_input_.architecture.blobs);
+        const auto patches = CandidatePatches(hu, sites.where, factors, candidate_half_);
         auto logits = candidate_net_->forward(patches, sites.response.flatten()).view({b, candidate_count_});
         // Unused sites (a volume with fewer maxima) say nothing: -30 is far
         // below any logit, and exp(-30) adds nothing to the sum.
@@ -255,6 +254,7 @@ ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
         const auto pooled = torch::stack({masked.amax(1), masked.logsumexp(1)}, 1);
         evidence = evidence + candidate_norm_->forward(pooled).matmul(candidate_w_.t());
         out_sites = sites.where;
+        out_centres = CandidateCentres(sites.where, factors);
         out_valid = sites.valid;
         out_logits = logits;
       }
@@ -266,6 +266,7 @@ ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
   seq = norm_->forward(transformer_ ? transformer_->forward(seq) : seq);
   ImageOutput out;
   out.candidate_sites = out_sites;
+  out.candidate_centres = out_centres;
   out.candidate_valid = out_valid;
   out.candidate_logits = out_logits;
   out.tokens = seq.transpose(0, 1).reshape({b, grid_[0], grid_[1], grid_[2], c});

@@ -65,9 +65,10 @@ struct ImageOutput {
   // (architecture.readout), log-odds once trained; undefined otherwise.
   torch::Tensor evidence;
   // Nodule candidates (architecture.candidates): where they are on the blob
-  // filter's grid (B, N, 3) int64, which are real (B, N) bool, and the
+  // filter's grid (B, N, 3) int64 and on the input grid (their response
+  // voxel's centre, (B, N, 3) int64), which are real (B, N) bool, and the
   // network's logit for each (B, N); undefined without candidates.
-  torch::Tensor candidate_sites, candidate_valid, candidate_logits;
+  torch::Tensor candidate_sites, candidate_centres, candidate_valid, candidate_logits;
 };
 
 class ImageEncoderImpl : public torch::nn::Module {

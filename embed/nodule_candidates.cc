@@ -44,6 +44,11 @@ int64_t Centre(int64_t i, int64_t f) { return i * f + f / 2; }
 
 }  // namespace
 
+torch::Tensor CandidateCentres(const torch::Tensor& where, const std::array<int64_t, 3>& factors) {
+  const auto f = torch::tensor({factors[0], factors[1], factors[2]}, where.options());
+  return where * f + torch::div(f, 2, "floor");
+}
+
 torch::Tensor CandidatePatches(const torch::Tensor& hu, const torch::Tensor& where,
                                const std::array<int64_t, 3>& factors, const std::array<int64_t, 3>& half) {
   torch::NoGradGuard no_grad;

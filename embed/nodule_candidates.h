@@ -43,6 +43,10 @@ CandidateSites FindCandidates(const torch::Tensor& response, int64_t count);
 torch::Tensor CandidatePatches(const torch::Tensor& hu, const torch::Tensor& where,
                                const std::array<int64_t, 3>& factors, const std::array<int64_t, 3>& half);
 
+// The input-grid voxel (z, y, x) at the centre of each site's response
+// voxel: where (B, N, 3) -> (B, N, 3) int64.
+torch::Tensor CandidateCentres(const torch::Tensor& where, const std::array<int64_t, 3>& factors);
+
 // Patch half sizes (input voxels) for a patch `mm` across at `spacing_zyx`.
 std::array<int64_t, 3> CandidateHalfSize(double mm, const std::array<double, 3>& spacing_zyx);
 

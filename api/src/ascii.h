@@ -12,4 +12,13 @@ inline std::string AsciiLower(std::string s) {
   return s;
 }
 
+// a == b ignoring ASCII case, without copies (hot loops).
+inline bool AsciiEqualsIgnoreCase(const std::string& a, const std::string& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  }
+  return true;
+}
+
 }  // namespace ctdb

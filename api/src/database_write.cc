@@ -61,6 +61,17 @@ Result<Study> ValidateStudy(const Study& in, size_t d) {
   };
   CTDB_RETURN_IF_ERROR(named(in.vectors.diseases, "disease feature", &out.vectors.diseases));
   CTDB_RETURN_IF_ERROR(named(in.vectors.sentences, "sentence feature", &out.vectors.sentences));
+  if (in.vectors.detections.size() > 10000) return Status::InvalidArgument(who + "more than 10000 detections");
+  for (const Detection& det : in.vectors.detections) {
+    if (det.finding.empty()) return Status::InvalidArgument(who + "a detection has no finding name");
+    if (!(det.score >= 0 && det.score <= 1)) {
+      return Status::InvalidArgument(who + "detection score of " + det.finding + " must be in [0, 1]");
+    }
+    for (float p : det.position_mm) {
+      if (!std::isfinite(p)) return Status::InvalidArgument(who + "detection position of " + det.finding + " is not finite");
+    }
+  }
+  out.vectors.detections = in.vectors.detections;
   const Preview& p = in.preview;
   if (!p.voxels.empty() || p.shape[0] || p.shape[1] || p.shape[2]) {
     for (int a = 0; a < 3; ++a) {

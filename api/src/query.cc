@@ -43,6 +43,14 @@ bool Gone(const Status& s) { return s.IsNotFound(); }
 
 float Sigmoid(double x) { return static_cast<float>(1.0 / (1.0 + std::exp(-x))); }
 
+// The side a report region names as the sign of LPS x (+1 left, -1
+// right), 0 for none or both ("both lungs", "mediastinum").
+int SideOf(const std::string& region) {
+  if (region.rfind("right", 0) == 0) return -1;
+  if (region.rfind("left", 0) == 0 || region == "lingula") return 1;
+  return 0;
+}
+
 const NamedFeature* FindNamed(const std::vector<NamedFeature>& fs, const std::string& name) {
   const std::string l = AsciiLower(name);
   for (const auto& f : fs) {
@@ -163,13 +171,32 @@ class QueryEngineImpl final : public QueryEngine {
         const float n = std::sqrt(Dot(token->vector, token->vector));
         return n > 0 ? Dot(token->vector, x) / n : 0.0f;
       };
-      auto probability = [&](const std::string& name, double logit_scale, const std::vector<float>& dir) {
-        return std::clamp<double>(Sigmoid(logit_scale * cosine(token_of(name), dir)), 0.01, 0.99);
+      // The finding's log-odds from its token feature, mixed with its best
+      // detection's where the model detects it (detections: best first),
+      // on the side the text puts it when it names one.
+      auto probability = [&](const StatedFinding& f) {
+        double logit = f.entry.logit_scale * cosine(token_of(f.entry.name), f.direction);
+        if (options_.detection_weight > 0) {
+          bool detects = false;
+          double best = 0;
+          for (const Detection& d : vr->detections) {
+            if (!AsciiEqualsIgnoreCase(d.finding, f.entry.name)) continue;
+            detects = true;
+            if (f.side != 0 && (d.position_mm[0] > 0 ? 1 : -1) != f.side) continue;
+            best = d.score;
+            break;
+          }
+          if (detects) {
+            const double p = std::clamp<double>(best, 1e-4, 1 - 1e-4);
+            logit = (1 - options_.detection_weight) * logit + options_.detection_weight * std::log(p / (1 - p));
+          }
+        }
+        return std::clamp<double>(Sigmoid(logit), 0.01, 0.99);
       };
       double agree = 0, match = 0;
       size_t s = 0;
       for (const StatedFinding& f : stated) {
-        const double p = probability(f.entry.name, f.entry.logit_scale, f.direction);
+        const double p = probability(f);
         agree += std::log(f.present ? p : 1 - p);
         if (f.present && options_.sentence_weight > 0) {
           match += cosine(token_of(f.entry.name), sentence_vecs[s]);
@@ -190,7 +217,7 @@ class QueryEngineImpl final : public QueryEngine {
       if (!unstated.empty()) {
         double absent = 0;
         for (const StatedFinding& u : unstated) {
-          absent += std::log(1 - probability(u.entry.name, u.entry.logit_scale, u.direction));
+          absent += std::log(1 - probability(u));
         }
         score += options_.unstated_weight * absent / static_cast<double>(unstated.size());
       }
@@ -313,6 +340,9 @@ class QueryEngineImpl final : public QueryEngine {
         p.token_probability = Sigmoid(e.logit_scale * Dot(Normalized(f->vector), dir));
       }
       for (const auto& l : rec.labels) p.labelled |= AsciiLower(l) == AsciiLower(e.name);
+      for (const Detection& d : v.detections) {
+        if (AsciiEqualsIgnoreCase(d.finding, e.name)) p.detections.push_back(d);
+      }
       out.push_back(std::move(p));
     }
     if (out.empty()) {
@@ -483,6 +513,9 @@ class QueryEngineImpl final : public QueryEngine {
     bool present = true;
     std::vector<float> direction;
     std::string sentence;  // the text's sentence that states it
+    // The side a present finding is stated on, as the sign of LPS x: +1
+    // left ("left upper lobe", "lingula"), -1 right, 0 unstated or both.
+    int side = 0;
   };
 
   // The findings `text` states, parsed like a report (negation included;
@@ -497,7 +530,10 @@ class QueryEngineImpl final : public QueryEngine {
       const bool present = f.existence == Existence::kPresent;
       auto same = std::find_if(out.begin(), out.end(),
                                [&](const StatedFinding& s) { return AsciiLower(s.entry.name) == AsciiLower(f.finding); });
+      const int side = present ? SideOf(f.region) : 0;
       if (same != out.end()) {
+        if (present && same->present && same->side != side) same->side = 0;  // stated on both sides
+        if (present && !same->present) same->side = side;
         same->present |= present;
         continue;
       }
@@ -505,6 +541,7 @@ class QueryEngineImpl final : public QueryEngine {
       if (!e.ok() || e->positive_prototype.empty() || e->negative_prototype.empty()) continue;
       StatedFinding sf;
       sf.present = present;
+      sf.side = side;
       if (f.sentence < parsed.sentences.size()) sf.sentence = parsed.sentences[f.sentence];
       sf.direction = Direction(e->positive_prototype, e->negative_prototype);
       sf.entry = std::move(e).value();

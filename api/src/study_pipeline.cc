@@ -95,6 +95,7 @@ Status EncodePrepared(embed::Encoder& encoder, PreparedStudy* p) {
   for (size_t k = 0; k < enc[0].diseases.size() && k < names.size(); ++k) {
     v.diseases.push_back({names[k], std::move(enc[0].diseases[k])});
   }
+  v.detections = std::move(enc[0].detections);
   const StudyRecord& r = p->study.record;
   if (!r.findings.empty() || !r.impression.empty()) {
     std::vector<std::string> texts = {r.findings + "\n" + r.impression};

@@ -40,6 +40,7 @@ TEST_CASE("put then get returns the study with normalized vectors") {
   s.vectors.slabs = {{-100.f, std::vector<float>(kDim, 1.f)}, {-88.f, std::vector<float>(kDim, 3.f)}};
   s.vectors.diseases = {{"Emphysema", std::vector<float>(kDim, 0.5f)}};
   s.vectors.sentences = {{"Centrilobular emphysema.", std::vector<float>(kDim, 4.f)}};
+  s.vectors.detections = {{"Lung nodule", 0.8f, {-30.f, 5.5f, -120.f}}, {"Lung nodule", 0.1f, {40.f, 0.f, -80.f}}};
   s.preview.shape = {2, 2, 2};
   s.preview.spacing_mm = {5, 5, 5};
   s.preview.voxels = {-1000, -900, 0, 40, 700, 1000, -100, 30};
@@ -56,6 +57,10 @@ TEST_CASE("put then get returns the study with normalized vectors") {
   CHECK(got->vectors.slabs[1].vector[0] == doctest::Approx(u));
   CHECK(got->vectors.diseases[0].name == "Emphysema");
   CHECK(got->vectors.sentences[0].name == "Centrilobular emphysema.");
+  REQUIRE(got->vectors.detections.size() == 2);  // stored as given, not normalized
+  CHECK(got->vectors.detections[0].finding == "Lung nodule");
+  CHECK(got->vectors.detections[0].score == 0.8f);
+  CHECK(got->vectors.detections[1].position_mm == std::array<float, 3>{40.f, 0.f, -80.f});
   CHECK(got->preview.voxels == s.preview.voxels);
   CHECK(db->Count() == 1);
   CHECK(db->Get("nope").status().IsNotFound());
@@ -87,6 +92,9 @@ TEST_CASE("bad studies are refused with InvalidArgument and nothing is written")
     s.preview.voxels.resize(7);
   }, "preview has 7 voxels");
   bad([](Study& s) { s.vectors.slabs = {{NAN, std::vector<float>(kDim, 1.f)}}; }, "slab z");
+  bad([](Study& s) { s.vectors.detections = {{"Lung nodule", 1.2f, {0, 0, 0}}}; }, "detection score of Lung nodule");
+  bad([](Study& s) { s.vectors.detections = {{"Lung nodule", 0.5f, {0, NAN, 0}}}; }, "detection position");
+  bad([](Study& s) { s.vectors.detections = {{"", 0.5f, {0, 0, 0}}}; }, "no finding name");
   CHECK(db->Count() == 0);
   CHECK(db->Delete("").IsInvalidArgument());
   CHECK(db->Delete("missing").IsNotFound());
@@ -405,7 +413,7 @@ TEST_CASE("reports are parsed on Put and searchable by stated finding") {
   CHECK(keys_for("finding=pleural effusion").empty());
 }
 
-TEST_CASE("database: GetDiseaseVectors reads the image vector and disease features, nothing else") {
+TEST_CASE("database: GetDiseaseVectors reads the image vector, disease features and detections, nothing else") {
   test::TempDir dir;
   auto db = OpenDb(dir.Sub("db"));
   std::vector<float> x(kDim, 0.0f), f(kDim, 0.0f), g(kDim, 0.0f);
@@ -415,6 +423,7 @@ TEST_CASE("database: GetDiseaseVectors reads the image vector and disease featur
   s.vectors.slabs = {{10.0f, f}, {22.0f, g}};
   s.vectors.diseases = {{"Pleural effusion", f}, {"Cardiomegaly", g}};
   s.vectors.sentences = {{"Right pleural effusion.", f}};
+  s.vectors.detections = {{"Lung nodule", 0.7f, {1, 2, 3}}};
   REQUIRE(db->Put(s).ok());
   auto v = db->GetDiseaseVectors("a");
   REQUIRE_MESSAGE(v.ok(), v.status().ToString());
@@ -426,7 +435,13 @@ TEST_CASE("database: GetDiseaseVectors reads the image vector and disease featur
   CHECK(v->report.empty());
   CHECK(v->slabs.empty());
   CHECK(v->sentences.empty());
+  REQUIRE(v->detections.size() == 1);
+  CHECK(v->detections[0].score == 0.7f);
   CHECK(db->GetDiseaseVectors("nobody").status().IsNotFound());
+  s.vectors.detections.clear();  // replaced without: the old ones go with the old row
+  REQUIRE(db->Put(s).ok());
+  CHECK(db->GetDiseaseVectors("a")->detections.empty());
+  CHECK(db->Get("a")->vectors.detections.empty());
   REQUIRE(db->Delete("a").ok());
   CHECK(db->GetDiseaseVectors("a").status().IsNotFound());
 }

@@ -252,11 +252,12 @@ struct TwoShowing {
     }
   }
   // Image vector cos(image, t) = c, the rest along w.
-  void Put(const std::string& key, float c, std::vector<NamedFeature> diseases) {
+  void Put(const std::string& key, float c, std::vector<NamedFeature> diseases, std::vector<Detection> detections = {}) {
     std::vector<float> image(32);
     for (size_t i = 0; i < 32; ++i) image[i] = c * t[i] + std::sqrt(1 - c * c) * w[i];
     Study s = test::MakeStudy(key, image.data(), 32);
     s.vectors.diseases = std::move(diseases);
+    s.vectors.detections = std::move(detections);
     REQUIRE(db->Put(s).ok());
   }
   std::pair<std::string, std::string> Order(const QueryEngineOptions& eo, const std::string& text) {
@@ -298,6 +299,36 @@ TEST_CASE("query: text search reads the findings a text leaves unstated as absen
   CHECK(f.Order(on, "Pleural effusion. Cardiomegaly.").first == "more,just");
   // A text stating no catalog finding is not re-ranked at all.
   CHECK(f.Order(on, "Follow-up.").second.find("absence") == std::string::npos);
+}
+
+TEST_CASE("query: text search mixes in the detector's best detection of a finding by detection_weight") {
+  TwoShowing f("Pleural effusion.");
+  // Both tokens undecided (orthogonal to p+ - p-: P = 0.5); the detector
+  // says "close" shows no effusion and "found" does. Names match without case.
+  f.Put("close", 0.9f, {{"Pleural effusion", f.w}, {"Cardiomegaly", f.w}}, {{"pleural effusion", 0.01f, {1, 2, 3}}});
+  f.Put("found", 0.8f, {{"Pleural effusion", f.w}, {"Cardiomegaly", f.w}},
+        {{"Cardiomegaly", 0.995f, {0, 0, 0}}, {"Pleural effusion", 0.99f, {-20, 4, -100}}});
+  QueryEngineOptions o;
+  o.unstated_weight = 0;
+  o.detection_weight = 0;
+  CHECK(f.Order(o, "Pleural effusion.").first == "close,found");  // the detector unread: by cosine
+  // Half: log-odds 0.5 x 0 + 0.5 x logit(0.01) -> P 0.09: 0.9 + 0.1 log 0.09 = 0.66 against
+  // 0.8 + 0.1 log 0.91 = 0.79.
+  o.detection_weight = 0.5;
+  CHECK(f.Order(o, "Pleural effusion.").first == "found,close");
+  o.detection_weight = 1;
+  CHECK(f.Order(o, "Pleural effusion.").first == "found,close");
+  CHECK(f.Order(o, "No pleural effusion.").first == "close,found");
+  // Classify lists each disease's own detections.
+  auto q = QueryEngine::Open(f.db.get(), f.model, o);
+  REQUIRE(q.ok());
+  auto ps = (*q)->Classify("found");
+  REQUIRE(ps.ok());
+  for (const DiseaseProbability& p : *ps) {
+    REQUIRE(p.detections.size() == 1);
+    CHECK(p.detections[0].finding == p.disease);
+    if (p.disease == "Pleural effusion") CHECK(p.detections[0].position_mm == std::array<float, 3>{-20, 4, -100});
+  }
 }
 
 TEST_CASE("query: a whole-study normal text states every catalog finding absent") {

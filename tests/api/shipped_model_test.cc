@@ -5,6 +5,9 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
+#include <cmath>
+#include <optional>
 
 #include "ctdb/model.h"
 #include "embed/nifti_io.h"
@@ -43,6 +46,35 @@ constexpr TokenAucFloor kTokenAucFloors[] = {
 };
 constexpr double kMinTextSearchAuc = 0.85;
 
+// A detection "on" the nodule: within a few of the detector's 1.5 mm
+// filter voxels of the drawn ball's centre.
+constexpr double kNoduleHitMm = 8;
+
+// The centre of the nodule drawn in a phantom's lesion map, in the
+// coordinates of Detection::position_mm (LPS x and y from the field of
+// view's centre, patient z); none when no nodule voxel is drawn.
+std::optional<std::array<double, 3>> NoduleCentre(const synth::SynthStudy& s) {
+  const uint8_t code = synth::LesionCode("Lung nodule");
+  const auto& n = s.volume.shape;
+  double sum[3] = {0, 0, 0};
+  int64_t count = 0;
+  for (int64_t k = 0; k < n[2]; ++k) {
+    for (int64_t j = 0; j < n[1]; ++j) {
+      for (int64_t i = 0; i < n[0]; ++i) {
+        if (s.lesions[static_cast<size_t>((k * n[1] + j) * n[0] + i)] != code) continue;
+        sum[0] += static_cast<double>(i), sum[1] += static_cast<double>(j), sum[2] += static_cast<double>(k);
+        ++count;
+      }
+    }
+  }
+  if (count == 0) return std::nullopt;
+  const double ci = sum[0] / count, cj = sum[1] / count, ck = sum[2] / count;
+  const auto& m = s.volume.ijk_to_ras;
+  return std::array<double, 3>{(ci - (static_cast<double>(n[0]) - 1) / 2) * s.volume.spacing_mm[0],
+                               (cj - (static_cast<double>(n[1]) - 1) / 2) * s.volume.spacing_mm[1],
+                               m[2][0] * ci + m[2][1] * cj + m[2][2] * ck + m[2][3]};
+}
+
 double Dot(const std::vector<float>& a, const std::vector<float>& b) {
   double s = 0;
   for (size_t i = 0; i < a.size(); ++i) s += static_cast<double>(a[i]) * b[i];
@@ -64,6 +96,8 @@ TEST_CASE("shipped model: loads, is labelled synthetic, and ranks unseen phantom
   constexpr int kStudies = 40;
   std::vector<Study> studies;
   std::vector<std::vector<std::string>> labels;
+  // The drawn nodule's centre per phantom (as Detection::position_mm), if any.
+  std::vector<std::optional<std::array<double, 3>>> nodules;
   for (int i = 0; i < kStudies; ++i) {
     synth::SynthStudy s = synth::MakeStudy(4242, i, kStudies, so);
     const std::string path = dir.Sub("s" + std::to_string(i) + ".nii.gz");
@@ -72,7 +106,43 @@ TEST_CASE("shipped model: loads, is labelled synthetic, and ranks unseen phantom
     REQUIRE(st.ok());
     studies.push_back(std::move(*st));
     labels.push_back(s.labels);
+    nodules.push_back(NoduleCentre(s));
+    // The side the report gives the nodule is the sign of LPS x (+ left),
+    // the convention text search reads detections by.
+    const std::string report = s.findings + " " + s.impression;
+    const size_t at = report.find("nodule");
+    if (nodules.back() && at != std::string::npos) {
+      const size_t from = report.rfind('.', at) == std::string::npos ? 0 : report.rfind('.', at);
+      const std::string sentence = report.substr(from, report.find('.', at) - from);
+      const bool left = sentence.find("left") != std::string::npos || sentence.find("lingula") != std::string::npos;
+      const bool right = sentence.find("right") != std::string::npos;
+      if (left != right) CHECK_MESSAGE(((*nodules.back())[0] > 0) == left, sentence);
+    }
   }
+  // Detections: the nodule candidates, best first, inside the field of
+  // view; where a phantom's nodule is drawn, the best one lies on it.
+  int drawn = 0, hit = 0;
+  for (int i = 0; i < kStudies; ++i) {
+    const auto& ds = studies[static_cast<size_t>(i)].vectors.detections;
+    REQUIRE(!ds.empty());
+    for (size_t j = 0; j < ds.size(); ++j) {
+      CHECK(ds[j].finding == "Lung nodule");
+      CHECK(ds[j].score >= 0);
+      CHECK(ds[j].score <= 1);
+      if (j > 0) CHECK(ds[j].score <= ds[j - 1].score);
+      CHECK(std::abs(ds[j].position_mm[0]) < 250);
+      CHECK(std::abs(ds[j].position_mm[1]) < 250);
+    }
+    const auto& c = nodules[static_cast<size_t>(i)];
+    if (!c) continue;
+    ++drawn;
+    double d2 = 0;
+    for (int a = 0; a < 3; ++a) d2 += (ds[0].position_mm[a] - (*c)[a]) * (ds[0].position_mm[a] - (*c)[a]);
+    hit += std::sqrt(d2) < kNoduleHitMm;
+  }
+  MESSAGE("best detection within " << kNoduleHitMm << " mm of the drawn nodule: " << hit << " of " << drawn);
+  CHECK(drawn >= 4);
+  CHECK(hit >= drawn / 2);
   // Zero-shot on the disease token: x_k . (p+ - p-), as `ctdb eval` scores it.
   auto token_auc = [&](const std::string& disease) {
     const auto it = std::find_if(protos->begin(), protos->end(), [&](const DiseasePrototype& p) { return p.name == disease; });

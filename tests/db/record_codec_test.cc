@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "db/record_codec.h"
@@ -135,6 +136,26 @@ TEST_CASE("vectors, slabs, named features, preview and oplog round trip") {
   CHECK(ob->key == "k");
 }
 
+TEST_CASE("detections round trip -- a bad score, position or name is Corruption") {
+  const std::vector<Detection> ds = {{"Lung nodule", 0.93f, {-41.5f, 12.f, -130.25f}}, {"Lung nodule", 0.f, {0, 0, 0}}};
+  auto db = DecodeDetections(EncodeDetections(ds), "d");
+  REQUIRE(db.ok());
+  REQUIRE(db->size() == 2);
+  CHECK((*db)[0].finding == "Lung nodule");
+  CHECK((*db)[0].score == 0.93f);
+  CHECK((*db)[0].position_mm == ds[0].position_mm);
+  CHECK((*db)[1].score == 0.f);
+  CHECK(DecodeDetections(EncodeDetections({}), "d")->empty());
+  for (const Detection& bad : {Detection{"Lung nodule", 1.5f, {0, 0, 0}}, Detection{"Lung nodule", NAN, {0, 0, 0}},
+                               Detection{"Lung nodule", 0.5f, {0, INFINITY, 0}}, Detection{"", 0.5f, {0, 0, 0}}}) {
+    auto r = DecodeDetections(EncodeDetections({bad}), "detections of row 7");
+    CHECK(r.status().IsCorruption());
+    CHECK(r.status().message().find("detections of row 7") != std::string::npos);
+  }
+  const std::string enc = EncodeDetections(ds);
+  for (size_t n = 0; n < enc.size(); ++n) CHECK(!DecodeDetections(enc.substr(0, n), "d").ok());
+}
+
 TEST_CASE("a preview whose voxel count disagrees with its shape is Corruption") {
   Preview p;
   p.shape = {4, 3, 2};
@@ -151,6 +172,7 @@ TEST_CASE("garbage is Corruption, never a crash or huge allocation") {
     CHECK(DecodeRecord(g, "r").status().IsCorruption());
     CHECK(DecodeVector(g, "v").status().IsCorruption());
     CHECK(DecodeSlabs(g, "s").status().IsCorruption());
+    CHECK(DecodeDetections(g, "d").status().IsCorruption());
     CHECK(DecodePreview(g, "p").status().IsCorruption());
     CHECK(DecodeOplogEntry(g, "o").status().IsCorruption());
   }

@@ -18,12 +18,13 @@ const char kHelp[] =
     "usage: ctdb bench query --db PATH --model DIR [--kind text|image] [--clients 8] [--seconds 10]\n"
     "                        [--k 10] [--threads 0] [--model-threads 1] [--findings-weight W]\n"
     "                        [--unstated-weight W] [--sentence-weight W] [--attribute-weight W]\n"
+    "                        [--detection-weight A]\n"
     "                        [--json]\n"
     "Runs the queries tools/bench-rest.sh sends over HTTP, in process: text = search text\n"
     "\"right pleural effusion\"; image = search image by the first stored key. Prints QPS and\n"
     "latency percentiles. --findings-weight sets the text search's re-ranking by the findings\n"
     "the text states (default: the query engine's; 0 = the embedding's ranking alone);\n"
-    "--unstated-weight, --sentence-weight and --attribute-weight its other terms (see ctdb eval\n"
+    "--unstated-weight, --sentence-weight, --attribute-weight and --detection-weight its other terms (see ctdb eval\n"
     "--help).\n";
 
 }  // namespace
@@ -31,7 +32,7 @@ const char kHelp[] =
 int BenchQuery(int argc, char** argv) {
   Args args(argc, argv, 1, {"help", "json"});
   int exit;
-  if (!Prepare(args, {"db", "model", "kind", "clients", "seconds", "k", "threads", "model-threads", "findings-weight", "unstated-weight", "sentence-weight", "attribute-weight", "json", "help"}, kHelp, &exit)) {
+  if (!Prepare(args, {"db", "model", "kind", "clients", "seconds", "k", "threads", "model-threads", "findings-weight", "unstated-weight", "sentence-weight", "attribute-weight", "detection-weight", "json", "help"}, kHelp, &exit)) {
     return exit;
   }
   int64_t clients, seconds, k, threads, model_threads;
@@ -52,6 +53,9 @@ int BenchQuery(int argc, char** argv) {
   }
   if (s.ok()) {
     s = args.GetDouble("attribute-weight", engine_options.attribute_weight, 0, 100, &engine_options.attribute_weight);
+  }
+  if (s.ok()) {
+    s = args.GetDouble("detection-weight", engine_options.detection_weight, 0, 1, &engine_options.detection_weight);
   }
   if (!s.ok()) return UsageError(s.message(), kHelp);
   const std::string kind = args.Get("kind", "text");

@@ -44,6 +44,8 @@ const char kHelp[] =
     "                     (default: the query engine's)\n"
     "  --attribute-weight W  weight of the side, level and amount its sentences state\n"
     "                     (default: the query engine's)\n"
+    "  --detection-weight A  share of a finding's log-odds taken from the model's detector\n"
+    "                     where it has one, in [0, 1] (default: the query engine's)\n"
     "  --misses FILE  write each impression whose study is not in its top 10, one JSON object\n"
     "              per line: key, impression, rank (-1 = not in the top k + 1), and the first\n"
     "              hit's key and impression (needs --model)\n";
@@ -79,6 +81,13 @@ void PrintTable(const eval::EvalReport& r) {
       for (const auto& b : d.by_size) std::printf("  %s %s (%d)", b.band.c_str(), f(b.auc).c_str(), b.positives);
       std::printf("\n");
     }
+    for (const auto& d : r.diseases) {
+      if (!std::isfinite(d.auc_detector)) continue;
+      std::printf("%s detector (best detection score): AUC %s", d.disease.c_str(), f(d.auc_detector).c_str());
+      if (!d.detector_by_size.empty()) std::printf(";");
+      for (const auto& b : d.detector_by_size) std::printf("  %s %s", b.band.c_str(), f(b.auc).c_str());
+      std::printf("\n");
+    }
     std::printf("\n");
     std::printf("localization: %zu sentences with a slice reference, MAE %s mm (slab %.3g mm)\n", r.localized,
                 f(r.mae_mm).c_str(), r.slab_mm);
@@ -90,7 +99,7 @@ void PrintTable(const eval::EvalReport& r) {
 int CmdEval(int argc, char** argv) {
   Args args(argc, argv, 0, {"help", "json"});
   int exit;
-  if (!Prepare(args, {"db", "data", "model", "split", "k", "limit", "threads", "out", "misses", "findings-weight", "findings-pool", "sentence-weight", "unstated-weight", "attribute-weight", "json", "help"}, kHelp, &exit)) return exit;
+  if (!Prepare(args, {"db", "data", "model", "split", "k", "limit", "threads", "out", "misses", "findings-weight", "findings-pool", "sentence-weight", "unstated-weight", "attribute-weight", "detection-weight", "json", "help"}, kHelp, &exit)) return exit;
   if (!args.Has("db") && !args.Has("data")) return UsageError("give --db PATH or --data DIR", kHelp);
   if (args.Has("data") && !args.Has("db") && !args.Has("model")) return UsageError("--data needs --model", kHelp);
   if (args.Has("misses") && !args.Has("model")) return UsageError("--misses needs --model", kHelp);
@@ -98,14 +107,15 @@ int CmdEval(int argc, char** argv) {
   Status s = args.GetInt("k", 10, 1, 1000, &k);
   if (s.ok()) s = args.GetInt("limit", 0, 0, INT64_MAX, &limit);
   if (s.ok()) s = args.GetInt("threads", 0, 0, 1024, &threads);
-  double findings_weight = 0;
-  if (s.ok()) s = args.GetDouble("findings-weight", QueryEngineOptions{}.findings_weight, 0, 100, &findings_weight);
+  QueryEngineOptions qo;  // the query engine's defaults unless a flag says otherwise
+  if (s.ok()) s = args.GetDouble("findings-weight", qo.findings_weight, 0, 100, &qo.findings_weight);
   int64_t findings_pool = 0;
-  if (s.ok()) s = args.GetInt("findings-pool", static_cast<int64_t>(QueryEngineOptions{}.findings_pool), 1, 10000, &findings_pool);
-  double sentence_weight = 0, unstated_weight = 0, attribute_weight = 0;
-  if (s.ok()) s = args.GetDouble("sentence-weight", QueryEngineOptions{}.sentence_weight, 0, 100, &sentence_weight);
-  if (s.ok()) s = args.GetDouble("unstated-weight", QueryEngineOptions{}.unstated_weight, 0, 100, &unstated_weight);
-  if (s.ok()) s = args.GetDouble("attribute-weight", QueryEngineOptions{}.attribute_weight, 0, 100, &attribute_weight);
+  if (s.ok()) s = args.GetInt("findings-pool", static_cast<int64_t>(qo.findings_pool), 1, 10000, &findings_pool);
+  qo.findings_pool = static_cast<size_t>(findings_pool);
+  if (s.ok()) s = args.GetDouble("sentence-weight", qo.sentence_weight, 0, 100, &qo.sentence_weight);
+  if (s.ok()) s = args.GetDouble("unstated-weight", qo.unstated_weight, 0, 100, &qo.unstated_weight);
+  if (s.ok()) s = args.GetDouble("attribute-weight", qo.attribute_weight, 0, 100, &qo.attribute_weight);
+  if (s.ok()) s = args.GetDouble("detection-weight", qo.detection_weight, 0, 1, &qo.detection_weight);
   if (!s.ok()) return UsageError(s.message(), kHelp);
 
   std::unique_ptr<Model> model;
@@ -157,11 +167,7 @@ int CmdEval(int argc, char** argv) {
   eval::EvalOptions eo;
   eo.k = static_cast<int>(k);
   eo.limit = static_cast<size_t>(limit);
-  eo.query.findings_weight = findings_weight;
-  eo.query.findings_pool = static_cast<size_t>(findings_pool);
-  eo.query.sentence_weight = sentence_weight;
-  eo.query.unstated_weight = unstated_weight;
-  eo.query.attribute_weight = attribute_weight;
+  eo.query = qo;
   Progress progress("eval", 0);
   eo.progress = [&](size_t done, size_t total) {
     progress.SetTotal(total);

@@ -148,7 +148,9 @@ int CmdQuerySearch(int argc, char** argv) {
 
 int CmdClassify(int argc, char** argv) {
   const std::string help = std::string("usage: ctdb classify KEY --db PATH [--model DIR] [--json]\n"
-                                       "P(disease) for every disease of the catalog, from the stored vectors.\n") +
+                                       "P(disease) for every disease of the catalog, from the stored vectors, and\n"
+                                       "where the model's detector found one (the shipped model: lung nodules):\n"
+                                       "the best candidate and every other scoring >= 0.5 (--json: all).\n") +
                            kQueryOptions;
   Args args(argc, argv, 0, {"help", "json"});
   int exit;
@@ -168,6 +170,17 @@ int CmdClassify(int argc, char** argv) {
     char tok[16] = "-";
     if (p.token_probability) std::snprintf(tok, sizeof(tok), "%.3f", *p.token_probability);
     std::printf("%-40s %-8.3f %-8s %s\n", p.disease.c_str(), p.probability, tok, p.labelled ? "present" : "");
+  }
+  // Where the detector looked: its candidates scoring >= 0.5 (the best one
+  // whatever its score), positions LPS mm.
+  for (const auto& p : *r) {
+    for (size_t i = 0; i < p.detections.size(); ++i) {
+      const Detection& d = p.detections[i];
+      if (i > 0 && d.score < 0.5f) break;
+      std::printf("%s detection %zu: score %.3f at x %+.1f mm (+ = left), y %+.1f mm (+ = posterior) from the "
+                  "field of view's centre, z %.1f mm\n",
+                  p.disease.c_str(), i + 1, d.score, d.position_mm[0], d.position_mm[1], d.position_mm[2]);
+    }
   }
   return 0;
 }

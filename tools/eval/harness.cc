@@ -204,9 +204,9 @@ Result<EvalReport> Evaluate(Database& db, Model* model, const EvalOptions& optio
     for (size_t i = 0; i < w.size(); ++i) w[i] = proto.p_positive[i] - proto.p_negative[i];
     DiseaseScore ds;
     ds.disease = d;
-    std::vector<float> sg, st;
+    std::vector<float> sg, st, sd;
     std::vector<int> labels;
-    bool have_token = true;
+    bool have_token = true, have_detector = false;
     for (const Study& s : studies) {
       const bool positive = std::find(s.record.labels.begin(), s.record.labels.end(), d) != s.record.labels.end();
       labels.push_back(positive);
@@ -218,6 +218,11 @@ Result<EvalReport> Evaluate(Database& db, Model* model, const EvalOptions& optio
       }
       have_token &= f != nullptr;
       st.push_back(f ? Dot(f->vector, w) : 0.0f);
+      float best = 0;
+      for (const Detection& det : s.vectors.detections) {
+        if (det.finding == d) best = std::max(best, det.score), have_detector = true;
+      }
+      sd.push_back(best);
     }
     ds.auc_global = RocAuc(sg, labels);
     ds.auc_token = have_token ? RocAuc(st, labels) : kNaN;
@@ -227,6 +232,8 @@ Result<EvalReport> Evaluate(Database& db, Model* model, const EvalOptions& optio
       ds.sized_positives += sizes[i] >= 0;
     }
     if (ds.sized_positives > 0) ds.by_size = AucBySize(have_token ? st : sg, labels, sizes);
+    ds.auc_detector = have_detector ? RocAuc(sd, labels) : kNaN;
+    if (have_detector && ds.sized_positives > 0) ds.detector_by_size = AucBySize(sd, labels, sizes);
     aucs_global.push_back(ds.auc_global);
     aucs_token.push_back(ds.auc_token);
     r.diseases.push_back(ds);
@@ -281,13 +288,21 @@ std::string ReportJson(const EvalReport& r) {
     j += std::string(i ? "," : "") + "{\"disease\":" + Quote(d.disease) + ",\"positives\":" +
          std::to_string(d.positives) + ",\"negatives\":" + std::to_string(d.negatives) +
          ",\"auc_global\":" + Num(d.auc_global) + ",\"auc_token\":" + Num(d.auc_token);
-    if (!d.by_size.empty()) {
-      j += ",\"sized_positives\":" + std::to_string(d.sized_positives) + ",\"by_size\":[";
-      for (size_t b = 0; b < d.by_size.size(); ++b) {
-        j += std::string(b ? "," : "") + "{\"band\":" + Quote(d.by_size[b].band) +
-             ",\"positives\":" + std::to_string(d.by_size[b].positives) + ",\"auc\":" + Num(d.by_size[b].auc) + "}";
+    auto bands = [&](const char* name, const std::vector<SizeBandAuc>& by) {
+      j += std::string(",\"") + name + "\":[";
+      for (size_t b = 0; b < by.size(); ++b) {
+        j += std::string(b ? "," : "") + "{\"band\":" + Quote(by[b].band) +
+             ",\"positives\":" + std::to_string(by[b].positives) + ",\"auc\":" + Num(by[b].auc) + "}";
       }
       j += "]";
+    };
+    if (!d.by_size.empty()) {
+      j += ",\"sized_positives\":" + std::to_string(d.sized_positives);
+      bands("by_size", d.by_size);
+    }
+    if (std::isfinite(d.auc_detector)) {
+      j += ",\"auc_detector\":" + Num(d.auc_detector);
+      if (!d.detector_by_size.empty()) bands("detector_by_size", d.detector_by_size);
     }
     j += "}";
   }

@@ -38,6 +38,10 @@ struct DiseaseScore {
   // report states a size.
   std::vector<SizeBandAuc> by_size;
   int sized_positives = 0;  // positives whose report states a size
+  // The best detection score (StudyVectors::detections; 0 for a study with
+  // none), where the model has a detector for the disease; NaN otherwise.
+  double auc_detector = 0;
+  std::vector<SizeBandAuc> detector_by_size;  // as by_size, of that score
 };
 
 // An impression whose own study is not in its top 10, and what ranked

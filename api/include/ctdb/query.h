@@ -61,6 +61,9 @@ struct DiseaseProbability {
   // when the model has one for it.
   std::optional<float> token_probability;
   bool labelled = false;  // the study's own label says present (for comparison)
+  // Where the model's detector found the disease (the shipped model: lung
+  // nodule candidates), best first; empty when it has no detector for it.
+  std::vector<Detection> detections;
 };
 
 struct Localization {
@@ -140,6 +143,17 @@ struct QueryEngineOptions {
   // 0.890 on the seed-2027 valid phantoms; 0.5 and 1: 0.890, 0.3: 0.885,
   // 1.5: 0.888).
   double attribute_weight = 0.7;
+  // Where the model has a detector for a finding (the shipped model's
+  // nodule candidates; StudyVectors::detections), the findings terms read
+  // its best detection too: the log-odds used are (1 - a) x the token's +
+  // a x the best detection score's. A finding stated present on one side
+  // ("left upper lobe", "lingula") reads the best detection on that side
+  // (LPS x > 0 is left), none there counting as score 0. The shipped
+  // detector ranks phantoms by nodule at AUC 0.81 against its token's 0.78
+  // (the score reaches the token through one learned direction). 0 = the
+  // token alone, 1 = the detector alone. Default: 1 (R@10 0.887 -> 0.897
+  // on the seed-2027 valid phantoms; 0.5: 0.888, 0.75: 0.893 with sides).
+  double detection_weight = 1;
 };
 
 class QueryEngine {

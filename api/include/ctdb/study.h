@@ -64,6 +64,17 @@ struct NamedFeature {
   std::vector<float> vector;
 };
 
+// A place a model's detector scores as a finding (e.g. a nodule candidate):
+// "where in this scan is that nodule". The score is the detector's own
+// sigmoid output, not a calibrated probability (see README "Queries").
+struct Detection {
+  std::string finding;  // catalog disease name, e.g. "Lung nodule"
+  float score = 0;      // in [0, 1], higher = more likely
+  // LPS millimetres: x toward the patient's left and y posterior, both from
+  // the centre of the encoder's field of view; z the patient z (superior).
+  std::array<float, 3> position_mm{0, 0, 0};
+};
+
 // The embeddings of a study. Every non-empty vector must have the database's
 // dimension; the database L2-normalizes `image` and `report` on Put.
 struct StudyVectors {
@@ -72,6 +83,7 @@ struct StudyVectors {
   std::vector<SlabFeature> slabs;        // one per axial slab, ascending z
   std::vector<NamedFeature> diseases;    // one per disease query token
   std::vector<NamedFeature> sentences;   // one per report sentence
+  std::vector<Detection> detections;     // the model's detector output, best first; may be empty
 };
 
 // A small downsampled int16 volume (HU), for thumbnails and re-embedding.

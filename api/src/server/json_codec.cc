@@ -68,12 +68,20 @@ std::string ClassifyJson(const std::string& key, const std::vector<DiseaseProbab
   for (const auto& p : ps) {
     json j = {{"disease", p.disease}, {"probability", p.probability}, {"margin", p.margin}, {"labelled", p.labelled}};
     if (p.token_probability) j["token_probability"] = *p.token_probability;
+    if (!p.detections.empty()) {
+      json ds = json::array();
+      for (const Detection& d : p.detections) ds.push_back({{"score", d.score}, {"position_mm", d.position_mm}});
+      j["detections"] = std::move(ds);
+    }
     out.push_back(std::move(j));
   }
   return Dump({{"key", key},
                {"score_meaning", "probability = sigmoid(logit_scale * (x.p+ - x.p-)), x the study's global image "
                                  "embedding, p+/p- the disease's phrase prototypes; token_probability uses the "
-                                 "disease's query-token feature; labelled = the study's own label"},
+                                 "disease's query-token feature; labelled = the study's own label; detections (where the model has a "
+                                 "detector for the disease): its candidates, best first, score = the detector's "
+                                 "sigmoid output (not calibrated), position_mm = LPS x (+left) and y (+posterior) "
+                                 "from the field of view's centre, z = patient z"},
                {"diseases", std::move(out)}});
 }
 
