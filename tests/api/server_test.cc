@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "api/src/server/auth.h"
+#include "api/src/server/json_codec.h"
 #include "api/src/server/upload.h"
 #include "ctdb/ctdb.h"
 #include "ctdb/server.h"
@@ -547,6 +548,22 @@ TEST_CASE("server: TLS with a certificate -- stop drains and refuses new work") 
   }
   auto after = c.Get("/healthz");
   CHECK(!after);  // nothing listens any more
+}
+
+TEST_CASE("server: classify JSON lists a disease's detections with their positions, only where there are some") {
+  DiseaseProbability nodule, effusion;
+  nodule.disease = "Lung nodule";
+  nodule.probability = 0.4f;
+  nodule.detections = {{"Lung nodule", 0.9f, {-35.5f, 10.f, -140.f}}, {"Lung nodule", 0.2f, {50.f, 0.f, -90.f}}};
+  effusion.disease = "Pleural effusion";
+  const json j = json::parse(server::ClassifyJson("k1", {nodule, effusion}));
+  REQUIRE(j["diseases"].size() == 2);
+  const json& d = j["diseases"][0]["detections"];
+  REQUIRE(d.size() == 2);
+  CHECK(d[0]["score"].get<double>() == doctest::Approx(0.9));
+  CHECK(d[0]["position_mm"] == json::array({-35.5, 10.0, -140.0}));
+  CHECK(!j["diseases"][1].contains("detections"));
+  CHECK(j["score_meaning"].get<std::string>().find("position_mm") != std::string::npos);
 }
 
 }  // namespace

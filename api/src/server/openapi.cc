@@ -82,7 +82,7 @@ json Build() {
   schemas["Classification"] = {{"type", "object"},
                                {"properties",
                                 {{"key", str}, {"score_meaning", str},
-                                 {"diseases", {{"type", "array"}, {"items", {{"type", "object"}, {"properties", {{"disease", str}, {"probability", num}, {"token_probability", num}, {"margin", num}, {"labelled", {{"type", "boolean"}}}}}}}}}}}};
+                                 {"diseases", {{"type", "array"}, {"items", {{"type", "object"}, {"properties", {{"disease", str}, {"probability", num}, {"token_probability", num}, {"margin", num}, {"labelled", {{"type", "boolean"}}}, {"detections", {{"type", "array"}, {"items", {{"type", "object"}, {"properties", {{"score", num}, {"position_mm", {{"type", "array"}, {"items", num}, {"minItems", 3}, {"maxItems", 3}}}}}}}}}}}}}}}}}};
   schemas["Localization"] = {{"type", "object"},
                              {"properties",
                               {{"key", str}, {"z_mm", num}, {"score", num}, {"slab_mm", num}, {"score_meaning", str},
