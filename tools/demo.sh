@@ -42,6 +42,8 @@ echo "-- reports matching a text, with the best sentence"
 $ctdb search report "enlarged heart" $M --k 3
 echo "-- classify, localize, draft a report"
 $ctdb classify train_1_a_1 $M | head -6
+echo "-- where the model's nodule detector looks: the best candidate (x, y from the field of view's centre, LPS)"
+$ctdb classify train_1_a_1 $M | grep "detection" | head -3
 $ctdb localize train_1_a_1 "nodule in the right upper lobe" $M | head -4
 $ctdb report train_1_a_1 $M
 echo "-- the disease catalog: edit phrases, compute exemplars"

@@ -363,8 +363,22 @@ class QueryEngineImpl final : public QueryEngine {
     for (const auto& s : v.slabs) {
       const float sc = Dot(s.vector, t);
       l.curve.push_back({s.z_mm, sc});
-      if (sc > l.score) l.score = sc, l.z_mm = s.z_mm;
+      if (sc > l.score) l.score = sc, l.slab_z_mm = s.z_mm;
     }
+    l.z_mm = l.slab_z_mm;
+    // A stated finding the detector saw answers more precisely than a 12 mm
+    // slab: the detection's own voxel, x and y too.
+    for (const auto& f : embed::ParseReport(text).findings) {
+      if (f.existence != Existence::kPresent) continue;
+      const int side = SideOf(f.region);
+      for (const Detection& d : v.detections) {  // best first
+        if (!AsciiEqualsIgnoreCase(d.finding, f.finding)) continue;
+        if (side != 0 && (d.position_mm[0] > 0 ? 1 : -1) != side) continue;
+        if (d.score >= options_.localize_min_score && (!l.detection || d.score > l.detection->score)) l.detection = d;
+        break;
+      }
+    }
+    if (l.detection) l.z_mm = l.detection->position_mm[2];
     return l;
   }
 

@@ -331,6 +331,46 @@ TEST_CASE("query: text search mixes in the detector's best detection of a findin
   }
 }
 
+TEST_CASE("query: localize answers with the detection of a stated finding on its side, the best slab otherwise") {
+  TwoShowing f("Pleural effusion.");
+  Study s = test::MakeStudy("a", f.t.data(), 32);
+  s.vectors.slabs = {{-100.f, f.t}, {-50.f, f.w}};
+  s.vectors.detections = {{"Pleural effusion", 0.9f, {-30, 0, -80}},  // right (LPS x < 0)
+                          {"Pleural effusion", 0.6f, {40, 5, -60}},   // left
+                          {"Cardiomegaly", 0.2f, {0, 0, -20}}};
+  REQUIRE(f.db->Put(s).ok());
+  auto at = [&](const QueryEngineOptions& o, const std::string& text) {
+    auto q = QueryEngine::Open(f.db.get(), f.model, o);
+    REQUIRE(q.ok());
+    auto l = (*q)->Localize("a", text);
+    REQUIRE_MESSAGE(l.ok(), l.status().ToString());
+    CHECK((l->slab_z_mm == -100.f || l->slab_z_mm == -50.f));
+    CHECK(l->curve.size() == 2);
+    return *l;
+  };
+  const QueryEngineOptions o;
+  const Localization right = at(o, "Right pleural effusion.");
+  REQUIRE(right.detection);
+  CHECK(right.z_mm == -80.f);
+  CHECK(right.detection->position_mm[0] == -30.f);
+  const Localization left = at(o, "Small left pleural effusion.");
+  REQUIRE(left.detection);
+  CHECK(left.z_mm == -60.f);
+  CHECK(left.detection->position_mm == std::array<float, 3>{40, 5, -60});
+  CHECK(at(o, "Pleural effusion.").z_mm == -80.f);  // no side: the best
+  // Below the minimum score, absent, or with detections off: the best slab.
+  for (const char* text : {"Cardiomegaly.", "No pleural effusion."}) {
+    const Localization l = at(o, text);
+    CHECK_MESSAGE(!l.detection, text);
+    CHECK(l.z_mm == l.slab_z_mm);
+  }
+  QueryEngineOptions slabs_only;
+  slabs_only.localize_min_score = 2;
+  const Localization l = at(slabs_only, "Right pleural effusion.");
+  CHECK(!l.detection);
+  CHECK(l.z_mm == l.slab_z_mm);
+}
+
 TEST_CASE("query: a whole-study normal text states every catalog finding absent") {
   TwoShowing f("Normal chest CT.");
   std::vector<float> minus_u = f.u, minus_v = f.v;

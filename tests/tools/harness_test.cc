@@ -123,6 +123,10 @@ TEST_CASE("harness: with a model, every metric is computed and counts match the 
   CHECK(r->localized == refs);
   CHECK(refs > 0);
   CHECK(r->mae_mm >= 0);
+  // A model without a detector: every sentence answered by its best slab.
+  CHECK(r->localized_by_detection == 0);
+  CHECK(r->mae_slab_mm == r->mae_mm);
+  for (const auto& d : r->diseases) CHECK(!std::isfinite(d.auc_detector));
   CHECK(r->slab_mm == 24);
   for (const auto& d : r->diseases) {
     if (d.positives > 0 && d.negatives > 0) {

@@ -46,6 +46,8 @@ const char kHelp[] =
     "                     (default: the query engine's)\n"
     "  --detection-weight A  share of a finding's log-odds taken from the model's detector\n"
     "                     where it has one, in [0, 1] (default: the query engine's)\n"
+    "  --localize-min-score S  a detection answers a localization from this score up (default:\n"
+    "                     the query engine's; > 1 = the best slab always)\n"
     "  --misses FILE  write each impression whose study is not in its top 10, one JSON object\n"
     "              per line: key, impression, rank (-1 = not in the top k + 1), and the first\n"
     "              hit's key and impression (needs --model)\n";
@@ -89,8 +91,9 @@ void PrintTable(const eval::EvalReport& r) {
       std::printf("\n");
     }
     std::printf("\n");
-    std::printf("localization: %zu sentences with a slice reference, MAE %s mm (slab %.3g mm)\n", r.localized,
-                f(r.mae_mm).c_str(), r.slab_mm);
+    std::printf("localization: %zu sentences with a slice reference, MAE %s mm (slab %.3g mm); %zu answered by a "
+                "detection; best slab alone: MAE %s mm\n",
+                r.localized, f(r.mae_mm).c_str(), r.slab_mm, r.localized_by_detection, f(r.mae_slab_mm).c_str());
   }
 }
 
@@ -99,7 +102,7 @@ void PrintTable(const eval::EvalReport& r) {
 int CmdEval(int argc, char** argv) {
   Args args(argc, argv, 0, {"help", "json"});
   int exit;
-  if (!Prepare(args, {"db", "data", "model", "split", "k", "limit", "threads", "out", "misses", "findings-weight", "findings-pool", "sentence-weight", "unstated-weight", "attribute-weight", "detection-weight", "json", "help"}, kHelp, &exit)) return exit;
+  if (!Prepare(args, {"db", "data", "model", "split", "k", "limit", "threads", "out", "misses", "findings-weight", "findings-pool", "sentence-weight", "unstated-weight", "attribute-weight", "detection-weight", "localize-min-score", "json", "help"}, kHelp, &exit)) return exit;
   if (!args.Has("db") && !args.Has("data")) return UsageError("give --db PATH or --data DIR", kHelp);
   if (args.Has("data") && !args.Has("db") && !args.Has("model")) return UsageError("--data needs --model", kHelp);
   if (args.Has("misses") && !args.Has("model")) return UsageError("--misses needs --model", kHelp);
@@ -116,6 +119,7 @@ int CmdEval(int argc, char** argv) {
   if (s.ok()) s = args.GetDouble("unstated-weight", qo.unstated_weight, 0, 100, &qo.unstated_weight);
   if (s.ok()) s = args.GetDouble("attribute-weight", qo.attribute_weight, 0, 100, &qo.attribute_weight);
   if (s.ok()) s = args.GetDouble("detection-weight", qo.detection_weight, 0, 1, &qo.detection_weight);
+  if (s.ok()) s = args.GetDouble("localize-min-score", qo.localize_min_score, 0, 2, &qo.localize_min_score);
   if (!s.ok()) return UsageError(s.message(), kHelp);
 
   std::unique_ptr<Model> model;

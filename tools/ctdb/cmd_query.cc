@@ -187,7 +187,9 @@ int CmdClassify(int argc, char** argv) {
 
 int CmdLocalize(int argc, char** argv) {
   const std::string help = std::string("usage: ctdb localize KEY TEXT... --db PATH --model DIR [--json]\n"
-                                       "Where along z (mm) the text matches the study best, and the per-slab curve.\n") +
+                                       "Where along z (mm) the text matches the study best, and the per-slab curve; where\n"
+                                       "the text states a finding the model's detector found (the shipped model: a\n"
+                                       "lung nodule, on the side the text gives), the detection's position.\n") +
                            kQueryOptions;
   Args args(argc, argv, 0, {"help", "json"});
   int exit;
@@ -201,7 +203,13 @@ int CmdLocalize(int argc, char** argv) {
     std::printf("%s\n", server::LocalizationJson(*r).c_str());
     return 0;
   }
-  std::printf("best slab: z = %.1f mm (cosine %.4f, slab %.0f mm)\n", r->z_mm, r->score, r->slab_mm);
+  if (r->detection) {
+    const Detection& d = *r->detection;
+    std::printf("detected %s: z = %.1f mm, x %+.1f mm (+ = left), y %+.1f mm (+ = posterior) from the field of "
+                "view's centre (score %.3f)\n",
+                d.finding.c_str(), d.position_mm[2], d.position_mm[0], d.position_mm[1], d.score);
+  }
+  std::printf("best slab: z = %.1f mm (cosine %.4f, slab %.0f mm)\n", r->slab_z_mm, r->score, r->slab_mm);
   float lo = 2, hi = -2;
   for (const auto& p : r->curve) lo = std::min(lo, p.score), hi = std::max(hi, p.score);
   for (const auto& p : r->curve) {

@@ -114,7 +114,7 @@ Result<EvalReport> Evaluate(Database& db, Model* model, const EvalOptions& optio
   r.map = map_sum / static_cast<double>(studies.size());
   r.text_r1 = r.text_r5 = r.text_r10 = r.text_r10_ceiling = r.text_r10_same_labels = kNaN;
   r.embedding_r1 = r.embedding_r5 = r.embedding_r10 = kNaN;
-  r.macro_auc_global = r.macro_auc_token = r.mae_mm = kNaN;
+  r.macro_auc_global = r.macro_auc_token = r.mae_mm = r.mae_slab_mm = kNaN;
   if (model == nullptr) return r;
   r.slab_mm = model->info().slab_mm;
 
@@ -242,7 +242,7 @@ Result<EvalReport> Evaluate(Database& db, Model* model, const EvalOptions& optio
   r.macro_auc_token = MacroAuc(aucs_token);
 
   // Localization: sentences with an image reference.
-  std::vector<double> pred, truth;
+  std::vector<double> pred, slab_pred, truth;
   for (size_t i = 0; i < studies.size(); ++i) {
     const Study& s = studies[i];
     auto z = s.record.extra.find(kExtraSliceZ);
@@ -254,19 +254,17 @@ Result<EvalReport> Evaluate(Database& db, Model* model, const EvalOptions& optio
     for (const auto& ref : parsed.references) {
       if (ref.sentence >= parsed.sentences.size() || ref.slice_index() < 0) continue;
       // The sentence without its reference: the answer must come from the image.
-      CTDB_ASSIGN_OR_RETURN(auto q, model->EmbedTexts({embed::RemoveSliceReferences(parsed.sentences[ref.sentence])}));
-      size_t best = 0;
-      float best_score = -2;
-      for (size_t j = 0; j < s.vectors.slabs.size(); ++j) {
-        const float d = Dot(q[0], s.vectors.slabs[j].vector);
-        if (d > best_score) best_score = d, best = j;
-      }
-      pred.push_back(s.vectors.slabs[best].z_mm);
+      CTDB_ASSIGN_OR_RETURN(Localization l,
+                            engine->Localize(s.record.key, embed::RemoveSliceReferences(parsed.sentences[ref.sentence])));
+      pred.push_back(l.z_mm);
+      slab_pred.push_back(l.slab_z_mm);
+      r.localized_by_detection += l.detection.has_value();
       truth.push_back(z0 + dz * ref.slice_index());
     }
   }
   r.localized = pred.size();
   r.mae_mm = MeanAbsoluteError(pred, truth);
+  r.mae_slab_mm = MeanAbsoluteError(slab_pred, truth);
   return r;
 }
 
@@ -307,6 +305,7 @@ std::string ReportJson(const EvalReport& r) {
     j += "}";
   }
   j += "]},\"localization\":{\"sentences\":" + std::to_string(r.localized) + ",\"mae_mm\":" + Num(r.mae_mm) +
+       ",\"mae_slab_mm\":" + Num(r.mae_slab_mm) + ",\"by_detection\":" + std::to_string(r.localized_by_detection) +
        ",\"slab_mm\":" + Num(r.slab_mm) + "}}";
   return j;
 }

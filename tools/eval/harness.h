@@ -82,7 +82,11 @@ struct EvalReport {
   // Localization of sentences with a "(series X, image N)" reference: the
   // best slab's z against the referenced slice's z.
   size_t localized = 0;
-  double mae_mm = 0;
+  double mae_mm = 0;  // QueryEngine::Localize's answer (a detection where one answers)
+  // The best slab's centre for every sentence, side by side; and how many
+  // sentences a detection answered.
+  double mae_slab_mm = 0;
+  size_t localized_by_detection = 0;
   double slab_mm = 0;  // the model's slab thickness, for scale
 };
 

@@ -88,12 +88,21 @@ std::string ClassifyJson(const std::string& key, const std::vector<DiseaseProbab
 std::string LocalizationJson(const Localization& l) {
   json curve = json::array();
   for (const auto& p : l.curve) curve.push_back({{"z_mm", p.z_mm}, {"score", p.score}});
-  return Dump({{"key", l.key},
-               {"z_mm", l.z_mm},
-               {"score", l.score},
-               {"slab_mm", l.slab_mm},
-               {"score_meaning", "cosine of the text's embedding and each axial slab's feature"},
-               {"curve", std::move(curve)}});
+  json out = {{"key", l.key},
+              {"z_mm", l.z_mm},
+              {"slab_z_mm", l.slab_z_mm},
+              {"score", l.score},
+              {"slab_mm", l.slab_mm},
+              {"score_meaning", "cosine of the text's embedding and each axial slab's feature; z_mm is the "
+                                "detection's z when a detection of a finding the text states answers, else the "
+                                "best slab's centre (slab_z_mm)"},
+              {"curve", std::move(curve)}};
+  if (l.detection) {
+    out["detection"] = {{"finding", l.detection->finding},
+                        {"score", l.detection->score},
+                        {"position_mm", l.detection->position_mm}};
+  }
+  return Dump(out);
 }
 
 std::string ReportDraftJson(const std::string& key, const ReportDraft& d) {

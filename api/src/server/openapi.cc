@@ -85,7 +85,8 @@ json Build() {
                                  {"diseases", {{"type", "array"}, {"items", {{"type", "object"}, {"properties", {{"disease", str}, {"probability", num}, {"token_probability", num}, {"margin", num}, {"labelled", {{"type", "boolean"}}}, {"detections", {{"type", "array"}, {"items", {{"type", "object"}, {"properties", {{"score", num}, {"position_mm", {{"type", "array"}, {"items", num}, {"minItems", 3}, {"maxItems", 3}}}}}}}}}}}}}}}}}};
   schemas["Localization"] = {{"type", "object"},
                              {"properties",
-                              {{"key", str}, {"z_mm", num}, {"score", num}, {"slab_mm", num}, {"score_meaning", str},
+                              {{"key", str}, {"z_mm", num}, {"slab_z_mm", num}, {"score", num}, {"slab_mm", num}, {"score_meaning", str},
+                               {"detection", {{"type", "object"}, {"properties", {{"finding", str}, {"score", num}, {"position_mm", {{"type", "array"}, {"items", num}}}}}}}},
                                {"curve", {{"type", "array"}, {"items", {{"type", "object"}, {"properties", {{"z_mm", num}, {"score", num}}}}}}}}}};
   schemas["ReportDraft"] = {{"type", "object"},
                             {"properties",
