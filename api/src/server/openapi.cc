@@ -86,7 +86,7 @@ json Build() {
   schemas["Localization"] = {{"type", "object"},
                              {"properties",
                               {{"key", str}, {"z_mm", num}, {"slab_z_mm", num}, {"score", num}, {"slab_mm", num}, {"score_meaning", str},
-                               {"detection", {{"type", "object"}, {"properties", {{"finding", str}, {"score", num}, {"position_mm", {{"type", "array"}, {"items", num}}}}}}}},
+                               {"detection", {{"type", "object"}, {"properties", {{"finding", str}, {"score", num}, {"position_mm", {{"type", "array"}, {"items", num}}}}}}},
                                {"curve", {{"type", "array"}, {"items", {{"type", "object"}, {"properties", {{"z_mm", num}, {"score", num}}}}}}}}}};
   schemas["ReportDraft"] = {{"type", "object"},
                             {"properties",
