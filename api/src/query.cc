@@ -51,6 +51,24 @@ int SideOf(const std::string& region) {
   return 0;
 }
 
+// What a model's detector says of a finding: whether it detects that
+// finding at all, and its best detection on `side` (0 = either side).
+struct DetectorAnswer {
+  bool detects = false;
+  const Detection* best = nullptr;  // null: none on that side
+};
+DetectorAnswer BestDetection(const std::vector<Detection>& detections, const std::string& finding, int side) {
+  DetectorAnswer a;
+  for (const Detection& d : detections) {  // best first
+    if (!AsciiEqualsIgnoreCase(d.finding, finding)) continue;
+    a.detects = true;
+    if (side != 0 && (d.position_mm[0] > 0 ? 1 : -1) != side) continue;
+    a.best = &d;
+    break;
+  }
+  return a;
+}
+
 const NamedFeature* FindNamed(const std::vector<NamedFeature>& fs, const std::string& name) {
   const std::string l = AsciiLower(name);
   for (const auto& f : fs) {
@@ -177,17 +195,9 @@ class QueryEngineImpl final : public QueryEngine {
       auto probability = [&](const StatedFinding& f) {
         double logit = f.entry.logit_scale * cosine(token_of(f.entry.name), f.direction);
         if (options_.detection_weight > 0) {
-          bool detects = false;
-          double best = 0;
-          for (const Detection& d : vr->detections) {
-            if (!AsciiEqualsIgnoreCase(d.finding, f.entry.name)) continue;
-            detects = true;
-            if (f.side != 0 && (d.position_mm[0] > 0 ? 1 : -1) != f.side) continue;
-            best = d.score;
-            break;
-          }
-          if (detects) {
-            const double p = std::clamp<double>(best, 1e-4, 1 - 1e-4);
+          const DetectorAnswer a = BestDetection(vr->detections, f.entry.name, f.side);
+          if (a.detects) {  // none on the stated side counts as score 0
+            const double p = std::clamp<double>(a.best ? a.best->score : 0.0, 1e-4, 1 - 1e-4);
             logit = (1 - options_.detection_weight) * logit + options_.detection_weight * std::log(p / (1 - p));
           }
         }
@@ -370,12 +380,9 @@ class QueryEngineImpl final : public QueryEngine {
     // slab: the detection's own voxel, x and y too.
     for (const auto& f : embed::ParseReport(text).findings) {
       if (f.existence != Existence::kPresent) continue;
-      const int side = SideOf(f.region);
-      for (const Detection& d : v.detections) {  // best first
-        if (!AsciiEqualsIgnoreCase(d.finding, f.finding)) continue;
-        if (side != 0 && (d.position_mm[0] > 0 ? 1 : -1) != side) continue;
-        if (d.score >= options_.localize_min_score && (!l.detection || d.score > l.detection->score)) l.detection = d;
-        break;
+      const Detection* d = BestDetection(v.detections, f.finding, SideOf(f.region)).best;
+      if (d && d->score >= options_.localize_min_score && (!l.detection || d->score > l.detection->score)) {
+        l.detection = *d;
       }
     }
     if (l.detection) l.z_mm = l.detection->position_mm[2];
