@@ -99,9 +99,9 @@ class Database {
   virtual Result<StudyRecord> GetRecord(std::string_view key) const = 0;
   // Only the vectors (no record decode beyond the key, no preview).
   virtual Result<StudyVectors> GetVectors(std::string_view key) const = 0;
-  // Only the image vector and the disease-token features (`diseases`);
-  // the rest of StudyVectors is left empty. What a findings-aware text
-  // search reads per candidate: 2 reads instead of 6.
+  // Only the image vector, the disease-token features (`diseases`) and
+  // the detections; the rest of StudyVectors is left empty. What a
+  // findings-aware text search reads per candidate: 3 reads instead of 7.
   virtual Result<StudyVectors> GetDiseaseVectors(std::string_view key) const = 0;
   // Only the preview; NotFound when the study has none.
   virtual Result<Preview> GetPreview(std::string_view key) const = 0;
