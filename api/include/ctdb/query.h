@@ -120,7 +120,7 @@ struct QueryEngineOptions {
   // split, that are not those README's results come from).
   double findings_weight = 0.1;
   // Candidates a findings-aware text search re-ranks: max(findings_pool,
-  // 10 * (k + offset)) nearest by embedding. Each costs three reads (~40 us),
+  // 10 * (k + offset)) nearest by embedding. Each costs three small reads,
   // so the pool keeps the search inside the 10 ms REST target at any
   // database size. Default: 100.
   size_t findings_pool = 100;
