@@ -306,6 +306,11 @@ class QueryEngineImpl final : public QueryEngine {
       const std::vector<float> tn = Normalized(q);
       for (size_t i = 0; i < q.size(); ++i) q[i] = static_cast<float>((1 - w) * tn[i] + w * ex[i]);
     }
+    const float text_norm = std::sqrt(Dot(text_dir, text_dir));
+    if (options_.detection_weight > 0) {
+      CTDB_ASSIGN_OR_RETURN(std::optional<QueryResult> detected, SearchDiseaseByDetector(e, q, text_dir, w > 0, o));
+      if (detected) return std::move(*detected);
+    }
     CTDB_ASSIGN_OR_RETURN(auto hits, db_->Search(VectorKind::kImage, q, ToSearch(o, o.k, o.offset)));
     QueryResult r;
     r.score_meaning = w > 0 ? "cosine of the study's global image embedding with the blend of the text direction "
@@ -315,7 +320,6 @@ class QueryEngineImpl final : public QueryEngine {
                               "probability); probability = sigmoid(logit_scale * (x.p+ - x.p-))";
     // The search scores x.q/|q| of unit x: with the text direction alone the
     // margin x.(p+ - p-) is the score times |p+ - p-|, no vector to read.
-    const float text_norm = std::sqrt(Dot(text_dir, text_dir));
     for (const auto& h : hits) {
       auto made = MakeHit(h.key, h.score);
       if (Gone(made.status())) continue;
@@ -527,6 +531,56 @@ class QueryEngineImpl final : public QueryEngine {
   }
 
  private:
+  // A disease the model's detector covers (its studies store detections of
+  // it: the shipped model's lung nodules) ranks by the detector: the
+  // max(min_rerank, 50 (k + offset)) nearest to `q` re-ranked by the
+  // log-odds (1 - a) logit_scale x.(p+ - p-) + a logit(best detection
+  // score), a = detection_weight. nullopt when the nearest study has no
+  // detection of the disease (a model without such a detector).
+  Result<std::optional<QueryResult>> SearchDiseaseByDetector(const DiseaseEntry& e, const std::vector<float>& q,
+                                                             const std::vector<float>& text_dir, bool blended,
+                                                             const QueryOptions& o) {
+    const size_t pool = std::min<size_t>(10000, std::max(options_.min_rerank, 50 * (o.k + o.offset)));
+    CTDB_ASSIGN_OR_RETURN(auto hits, db_->Search(VectorKind::kImage, q, ToSearch(o, pool, 0)));
+    struct Ranked {
+      std::string key;
+      double logit;
+    };
+    std::vector<Ranked> ranked;
+    const double a = options_.detection_weight;
+    for (const auto& h : hits) {
+      auto vr = db_->GetDiseaseVectors(h.key);
+      if (Gone(vr.status())) continue;
+      CTDB_RETURN_IF_ERROR(vr.status());
+      const DetectorAnswer d = BestDetection(vr->detections, e.name, 0);
+      if (ranked.empty() && !d.detects) return std::optional<QueryResult>();
+      double logit = e.logit_scale * Dot(vr->image, text_dir);
+      if (d.detects) {
+        const double p = std::clamp<double>(d.best ? d.best->score : 0.0, 1e-4, 1 - 1e-4);
+        logit = (1 - a) * logit + a * std::log(p / (1 - p));
+      }
+      ranked.push_back({h.key, logit});
+    }
+    std::stable_sort(ranked.begin(), ranked.end(), [](const Ranked& x, const Ranked& y) { return x.logit > y.logit; });
+    QueryResult r;
+    char b[64];
+    std::snprintf(b, sizeof(b), "%g", a);
+    r.score_meaning = std::string("log-odds that the study shows ") + e.name + ": " + b +
+                      " x logit(the best score of the model's detector for it) + (1 - " + b +
+                      ") x logit_scale * (x.p+ - x.p-) with x the global image embedding; probability = "
+                      "sigmoid(score); ranked among the " + std::to_string(hits.size()) + " studies nearest to " +
+                      (blended ? "the blend of p+ - p- and the exemplar direction" : "p+ - p-");
+    for (size_t i = o.offset; i < ranked.size() && r.hits.size() < o.k; ++i) {
+      auto made = MakeHit(ranked[i].key, static_cast<float>(ranked[i].logit));
+      if (Gone(made.status())) continue;
+      CTDB_RETURN_IF_ERROR(made.status());
+      QueryHit qh = std::move(made).value();
+      qh.probability = Sigmoid(ranked[i].logit);
+      r.hits.push_back(std::move(qh));
+    }
+    return std::optional<QueryResult>(std::move(r));
+  }
+
   // A catalog finding a query text states present or absent, with its
   // zero-shot direction p+ - p-.
   struct StatedFinding {

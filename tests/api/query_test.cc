@@ -371,6 +371,52 @@ TEST_CASE("query: localize answers with the detection of a stated finding on its
   CHECK(l.z_mm == l.slab_z_mm);
 }
 
+TEST_CASE("query: disease search ranks by the model's detector where it covers the disease") {
+  TwoShowing f("Pleural effusion.");
+  // Every image off p+ - p- (margin 0): only the detector tells them apart.
+  f.Put("low", 0.9f, {}, {{"Pleural effusion", 0.2f, {0, 0, 0}}});
+  f.Put("high", 0.8f, {}, {{"Pleural effusion", 0.9f, {0, 0, 0}}, {"Cardiomegaly", 0.99f, {0, 0, 0}}});
+  f.Put("mid", 0.7f, {}, {{"Cardiomegaly", 0.95f, {0, 0, 0}}, {"pleural effusion", 0.6f, {0, 0, 0}}});
+  // No detection of it at all: its global margin (0: P 0.5) stands in.
+  f.Put("none", 0.6f, {}, {{"Cardiomegaly", 0.95f, {0, 0, 0}}});
+  auto search = [&](const QueryEngineOptions& eo, const std::string& disease, size_t k, size_t offset) {
+    auto q = QueryEngine::Open(f.db.get(), f.model, eo);
+    REQUIRE(q.ok());
+    QueryOptions o;
+    o.k = k;
+    o.offset = offset;
+    auto r = (*q)->SearchDisease(disease, o, 0);
+    REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+    std::string keys;
+    for (const auto& h : r->hits) keys += (keys.empty() ? "" : ",") + h.key;
+    return std::make_pair(keys, *r);
+  };
+  const auto [order, r] = search(QueryEngineOptions{}, "Pleural effusion", 4, 0);
+  CHECK(order == "high,mid,none,low");
+  CHECK(r.hits[0].probability == doctest::Approx(0.9f).epsilon(1e-4));
+  CHECK(r.hits[2].probability == doctest::Approx(0.5f).epsilon(1e-4));
+  CHECK(r.hits[3].probability == doctest::Approx(0.2f).epsilon(1e-4));
+  CHECK(r.score_meaning.find("detector") != std::string::npos);
+  CHECK(search(QueryEngineOptions{}, "Pleural effusion", 2, 1).first == "mid,none");  // pages the same ranking
+  QueryEngineOptions off;
+  off.detection_weight = 0;
+  CHECK(search(off, "Pleural effusion", 4, 0).second.score_meaning.find("detector") == std::string::npos);
+}
+
+TEST_CASE("query: disease search without a detector for the disease is one inner-product search") {
+  TwoShowing f("Pleural effusion.");
+  f.Put("a", 0.9f, {}, {{"Cardiomegaly", 0.9f, {0, 0, 0}}});
+  f.Put("b", 0.8f, {});
+  auto q = QueryEngine::Open(f.db.get(), f.model);
+  REQUIRE(q.ok());
+  QueryOptions o;
+  o.k = 2;
+  auto r = (*q)->SearchDisease("Pleural effusion", o, 0);
+  REQUIRE(r.ok());
+  CHECK(r->hits.size() == 2);
+  CHECK(r->score_meaning.find("detector") == std::string::npos);
+}
+
 TEST_CASE("query: a whole-study normal text states every catalog finding absent") {
   TwoShowing f("Normal chest CT.");
   std::vector<float> minus_u = f.u, minus_v = f.v;

@@ -194,7 +194,10 @@ class QueryEngine {
                                                 const std::string& disease = "") = 0;
   // Studies most likely to show a disease: one inner-product search with
   // p+ - p-; exemplar_weight in [0, 1] blends in the labelled-study exemplar
-  // direction (needs ComputeExemplars first).
+  // direction (needs ComputeExemplars first). A disease the model's
+  // detector covers (stored detections; the shipped model's lung nodules)
+  // instead re-ranks the max(min_rerank, 50 (k + offset)) nearest by its
+  // log-odds mixed with the best detection's (detection_weight; 0 = off).
   virtual Result<QueryResult> SearchDisease(const std::string& disease, const QueryOptions& options,
                                             double exemplar_weight = 0) = 0;
   // P(disease) for every catalog disease, in catalog order.
