@@ -245,8 +245,9 @@ ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
       evidence = evidence + blob_norm_->forward(BlobFeaturesOf(response)).matmul(blob_w_.t());
       if (candidate_net_) {
         const auto sites = FindCandidates(response.select(1, 0), candidate_count_);
-        const auto factors = BlobPoolFactors(SpacingZyx(blob_input_), blob_input_.architecture.blobs);
-        const auto patches = CandidatePatches(hu, sites.where, factors, candidate_half_);
+        const auto centres =
+            CandidateCentres(sites.where, BlobPoolFactors(SpacingZyx(blob_input_), blob_input_.architecture.blobs));
+        const auto patches = CandidatePatches(hu, centres, candidate_half_);
         auto logits = candidate_net_->forward(patches, sites.response.flatten()).view({b, candidate_count_});
         // Unused sites (a volume with fewer maxima) say nothing: -30 is far
         // below any logit, and exp(-30) adds nothing to the sum.
@@ -254,7 +255,7 @@ ImageOutput ImageEncoderImpl::forward(const torch::Tensor& x) {
         const auto pooled = torch::stack({masked.amax(1), masked.logsumexp(1)}, 1);
         evidence = evidence + candidate_norm_->forward(pooled).matmul(candidate_w_.t());
         out_sites = sites.where;
-        out_centres = CandidateCentres(sites.where, factors);
+        out_centres = centres;
         out_valid = sites.valid;
         out_logits = logits;
       }

@@ -37,24 +37,17 @@ std::array<int64_t, 3> CandidateHalfSize(double mm, const std::array<double, 3>&
   return h;
 }
 
-namespace {
-
-// Input-grid centre of response voxel i along an axis pooled by f.
-int64_t Centre(int64_t i, int64_t f) { return i * f + f / 2; }
-
-}  // namespace
-
 torch::Tensor CandidateCentres(const torch::Tensor& where, const std::array<int64_t, 3>& factors) {
   const auto f = torch::tensor({factors[0], factors[1], factors[2]}, where.options());
   return where * f + torch::div(f, 2, "floor");
 }
 
-torch::Tensor CandidatePatches(const torch::Tensor& hu, const torch::Tensor& where,
-                               const std::array<int64_t, 3>& factors, const std::array<int64_t, 3>& half) {
+torch::Tensor CandidatePatches(const torch::Tensor& hu, const torch::Tensor& centres,
+                               const std::array<int64_t, 3>& half) {
   torch::NoGradGuard no_grad;
-  const int64_t b = where.size(0), n = where.size(1);
+  const int64_t b = centres.size(0), n = centres.size(1);
   const std::array<int64_t, 3> size{hu.size(2), hu.size(3), hu.size(4)};
-  const auto at = where.to(torch::kCPU).contiguous();
+  const auto at = centres.to(torch::kCPU).contiguous();
   const auto* w = at.data_ptr<int64_t>();
   std::vector<torch::Tensor> patches;
   patches.reserve(static_cast<size_t>(b * n));
@@ -67,7 +60,7 @@ torch::Tensor CandidatePatches(const torch::Tensor& hu, const torch::Tensor& whe
       auto p = hu[i];
       std::array<int64_t, 6> pad{};  // F::pad order: x before/after, y, z
       for (int a = 0; a < 3; ++a) {
-        const int64_t lo = Centre(c[a], factors[static_cast<size_t>(a)]) - half[static_cast<size_t>(a)];
+        const int64_t lo = c[a] - half[static_cast<size_t>(a)];
         const int64_t hi = lo + 2 * half[static_cast<size_t>(a)] + 1;
         const int64_t from = std::clamp<int64_t>(lo, 0, size[static_cast<size_t>(a)]);
         const int64_t to = std::clamp<int64_t>(hi, from, size[static_cast<size_t>(a)]);

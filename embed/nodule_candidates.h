@@ -34,18 +34,20 @@ struct CandidateSites {
 // response: (B, Z, Y, X), >= 0 (BlobResponse's first scale).
 CandidateSites FindCandidates(const torch::Tensor& response, int64_t count);
 
-// Lung-window patches around the sites: hu (B, 1, Z, Y, X) on the input
-// grid, `factors` the response grid's pooling of it (BlobPoolFactors),
-// `half` the patch's half size in input voxels per axis. Returns (B x N, 1,
-// 2 half_z + 1, 2 half_y + 1, 2 half_x + 1), clamp((hu + 1000) / 1400, 0,
-// 1): air 0, soft tissue ~0.75; outside the volume counts as air. Without
-// gradients (the input is fixed).
-torch::Tensor CandidatePatches(const torch::Tensor& hu, const torch::Tensor& where,
-                               const std::array<int64_t, 3>& factors, const std::array<int64_t, 3>& half);
-
 // The input-grid voxel (z, y, x) at the centre of each site's response
-// voxel: where (B, N, 3) -> (B, N, 3) int64.
+// voxel: where (B, N, 3) -> (B, N, 3) int64, `factors` the response grid's
+// pooling of the input (BlobPoolFactors). Where the patches are cut and
+// where the detections are said to be.
 torch::Tensor CandidateCentres(const torch::Tensor& where, const std::array<int64_t, 3>& factors);
+
+// Lung-window patches around the sites: hu (B, 1, Z, Y, X) on the input
+// grid, `centres` (B, N, 3) the sites on it (CandidateCentres), `half` the
+// patch's half size in input voxels per axis. Returns (B x N, 1, 2 half_z +
+// 1, 2 half_y + 1, 2 half_x + 1), clamp((hu + 1000) / 1400, 0, 1): air 0,
+// soft tissue ~0.75; outside the volume counts as air. Without gradients
+// (the input is fixed).
+torch::Tensor CandidatePatches(const torch::Tensor& hu, const torch::Tensor& centres,
+                               const std::array<int64_t, 3>& half);
 
 // Patch half sizes (input voxels) for a patch `mm` across at `spacing_zyx`.
 std::array<int64_t, 3> CandidateHalfSize(double mm, const std::array<double, 3>& spacing_zyx);

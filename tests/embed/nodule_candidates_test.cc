@@ -59,13 +59,15 @@ TEST_CASE("nodule candidates: patches centred on the site in the lung window, ai
   auto hu = torch::full({1, 1, 4, 8, 8}, -1000.0f);
   hu[0][0][2][5][3] = 400;  // response voxel (2, 2, 1) is input (2, 4-5, 2-3); its centre (2, 5, 3)
   const auto where = torch::tensor({2, 2, 1, 0, 0, 0}, torch::kLong).view({1, 2, 3});
-  const auto p = CandidatePatches(hu, where, {1, 2, 2}, {1, 2, 2});
+  const auto centres = CandidateCentres(where, {1, 2, 2});
+  CHECK(torch::equal(centres, torch::tensor({2, 5, 3, 0, 1, 1}, torch::kLong).view({1, 2, 3})));
+  const auto p = CandidatePatches(hu, centres, {1, 2, 2});
   REQUIRE(p.sizes() == torch::IntArrayRef({2, 1, 3, 5, 5}));
   CHECK(p[0][0][1][2][2].item<float>() == doctest::Approx(1));  // 400 HU: the window's top
   CHECK(p[0].sum().item<float>() == doctest::Approx(1));         // the rest is air
   CHECK(p[1].abs().max().item<float>() == 0);                    // the corner: air and padding
   hu.fill_(40);
-  const auto soft = CandidatePatches(hu, where, {1, 2, 2}, {1, 2, 2});
+  const auto soft = CandidatePatches(hu, centres, {1, 2, 2});
   CHECK(soft[0].min().item<float>() == doctest::Approx(1040.0 / 1400));
   CHECK(soft[1][0][0][0][0].item<float>() == 0);  // outside the volume
   CHECK(soft[1][0][1][2][2].item<float>() == doctest::Approx(1040.0 / 1400));

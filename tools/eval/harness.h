@@ -79,8 +79,9 @@ struct EvalReport {
   // Zero-shot classification with diagnosis-aware prompts (model needed).
   std::vector<DiseaseScore> diseases;
   double macro_auc_global = 0, macro_auc_token = 0;
-  // Localization of sentences with a "(series X, image N)" reference: the
-  // best slab's z against the referenced slice's z.
+  // Localization of sentences with a "(series X, image N)" reference
+  // (the reference removed): QueryEngine::Localize's z against the
+  // referenced slice's z.
   size_t localized = 0;
   double mae_mm = 0;  // QueryEngine::Localize's answer (a detection where one answers)
   // The best slab's centre for every sentence, side by side; and how many
