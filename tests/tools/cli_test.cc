@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <tuple>
 #include <sys/wait.h>
 
 #include "api/src/model_manifest_json.h"
@@ -236,6 +237,16 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
     CHECK(bad_run.code == 2);
     CHECK(bad_run.out.find("--findings-weight must be a number in [0, 100]") != std::string::npos);
   }
+  for (const auto& [flag, bad, range] : {std::tuple{"detection-weight", "1.5", "[0, 1]"},
+                                         std::tuple{"detection-weight", "-0.1", "[0, 1]"},
+                                         std::tuple{"localize-min-score", "3", "[0, 2]"},
+                                         std::tuple{"localize-min-score", "x", "[0, 2]"}}) {
+    Run bad_run = Ctdb("eval --data " + dir.Sub("data") + " --model " + dir.Sub("m") + " --" + flag + " '" + bad + "'");
+    CHECK(bad_run.code == 2);
+    CHECK_MESSAGE(bad_run.out.find(std::string("--") + flag + " must be a number in " + range) != std::string::npos,
+                  bad_run.out);
+  }
+  CHECK(json.find("\"mae_slab_mm\"") != std::string::npos);
   CHECK(Ctdb("eval --db " + dir.Sub("data") + " --misses x.jsonl").code == 2);  // needs --model
   // The stored vectors are m2's: evaluating them with m is refused.
   CHECK(Ctdb("eval" + db + " --model " + dir.Sub("m")).code == 17);
