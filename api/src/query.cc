@@ -6,6 +6,7 @@
 #include <iterator>
 #include <map>
 #include <mutex>
+#include <set>
 
 #include "api/src/ascii.h"
 #include "index/fast_flat.h"
@@ -172,6 +173,7 @@ class QueryEngineImpl final : public QueryEngine {
     const std::vector<StatedFinding> unstated =
         options_.unstated_weight > 0 ? OtherFindings(stated) : std::vector<StatedFinding>{};
     std::vector<Ranked> ranked;
+    std::set<std::string> detected;  // findings some candidate's detections answered
     for (const auto& h : hits) {
       auto vr = db_->GetDiseaseVectors(h.key);
       if (Gone(vr.status())) continue;
@@ -197,6 +199,7 @@ class QueryEngineImpl final : public QueryEngine {
         if (options_.detection_weight > 0) {
           const DetectorAnswer a = BestDetection(vr->detections, f.entry.name, f.side);
           if (a.detects) {  // none on the stated side counts as score 0
+            detected.insert(f.entry.name);
             const double p = std::clamp<double>(a.best ? a.best->score : 0.0, 1e-4, 1 - 1e-4);
             logit = (1 - options_.detection_weight) * logit + options_.detection_weight * std::log(p / (1 - p));
           }
@@ -262,8 +265,16 @@ class QueryEngineImpl final : public QueryEngine {
       r.score_meaning += ", plus " + g(options_.unstated_weight) + " x the mean log-probability of absence of the " +
                          std::to_string(unstated.size()) + " catalog findings it does not state";
     }
-    r.score_meaning += "; probabilities from the study's disease-token features, ranked among the " +
-                       std::to_string(pool) +
+    r.score_meaning += "; probabilities from the study's disease-token features";
+    if (!detected.empty()) {
+      std::string which;
+      for (const std::string& d : detected) which += std::string(which.empty() ? "" : ", ") + d;
+      r.score_meaning += " (" + which + ": log-odds " + g(1 - options_.detection_weight) + " x the token's plus " +
+                         g(options_.detection_weight) +
+                         " x those of the model's detector's best detection on the side the text states, where the "
+                         "study has detections of it)";
+    }
+    r.score_meaning += ", ranked among the " + std::to_string(pool) +
                        " studies closest by embedding; z_mm is the centre of the axial slab whose feature matches "
                        "the text best, slab_score its cosine";
     for (size_t i = o.offset; i < ranked.size() && r.hits.size() < o.k; ++i) {

@@ -311,13 +311,20 @@ TEST_CASE("query: text search mixes in the detector's best detection of a findin
   QueryEngineOptions o;
   o.unstated_weight = 0;
   o.detection_weight = 0;
-  CHECK(f.Order(o, "Pleural effusion.").first == "close,found");  // the detector unread: by cosine
+  const auto unread = f.Order(o, "Pleural effusion.");
+  CHECK(unread.first == "close,found");  // the detector unread: by cosine
+  CHECK(unread.second.find("detector") == std::string::npos);
   // Half: log-odds 0.5 x 0 + 0.5 x logit(0.01) -> P 0.09: 0.9 + 0.1 log 0.09 = 0.66 against
   // 0.8 + 0.1 log 0.91 = 0.79.
   o.detection_weight = 0.5;
   CHECK(f.Order(o, "Pleural effusion.").first == "found,close");
   o.detection_weight = 1;
-  CHECK(f.Order(o, "Pleural effusion.").first == "found,close");
+  const auto read = f.Order(o, "Pleural effusion.");
+  CHECK(read.first == "found,close");
+  // The score's meaning says which findings the detector answered, and how.
+  CHECK(read.second.find("(Pleural effusion: log-odds 0 x the token's plus 1 x those of the model's detector's best "
+                         "detection on the side the text states") != std::string::npos);
+  CHECK(f.Order(o, "Cardiomegaly.").second.find("(Cardiomegaly: log-odds") != std::string::npos);
   CHECK(f.Order(o, "No pleural effusion.").first == "close,found");
   // Classify lists each disease's own detections.
   auto q = QueryEngine::Open(f.db.get(), f.model, o);
