@@ -20,6 +20,27 @@ namespace {
 
 std::vector<float> V(float a, float b, float c, float d) { return {a, b, c, d}; }
 
+TEST_CASE("harness: impressions that state the same findings, regions, sizes and amounts mean the same") {
+  auto same = [](const std::string& a, const std::string& b) {
+    const std::string ka = ImpressionMeaning(a), kb = ImpressionMeaning(b);
+    CHECK_MESSAGE(!ka.empty(), a);
+    return ka == kb;
+  };
+  CHECK(same("1. Cardiomegaly.", "1. Enlarged heart."));
+  CHECK(same("1. Mediastinal lymphadenopathy.", "1. Enlarged mediastinal lymph nodes."));
+  CHECK(same("1. Emphysema. 2. Hiatal hernia.", "1. Hiatal hernia. 2. Emphysema."));  // order
+  CHECK(same("1. 6 mm nodule in the right upper lobe, follow-up recommended.", "1. 6 mm right upper lobe nodule."));
+  CHECK(same("Normal chest CT.", "No acute cardiopulmonary abnormality."));
+  CHECK_FALSE(same("1. 4 mm right upper lobe nodule.", "1. 6 mm right upper lobe nodule."));       // size
+  CHECK_FALSE(same("1. 6 mm right upper lobe nodule.", "1. 6 mm left upper lobe nodule."));        // side
+  CHECK_FALSE(same("1. 6 mm right upper lobe nodule.", "1. 6 mm right lower lobe nodule."));       // level
+  CHECK_FALSE(same("1. Small left pleural effusion.", "1. Large left pleural effusion."));          // amount
+  CHECK_FALSE(same("1. Cardiomegaly.", "1. Cardiomegaly. 2. Emphysema."));
+  CHECK_FALSE(same("No pleural effusion.", "Pleural effusion."));                                 // existence
+  CHECK_FALSE(same("Normal chest CT.", "1. Cardiomegaly."));
+  CHECK(ImpressionMeaning("Follow-up as clinically indicated.").empty());
+}
+
 TEST_CASE("harness: stored-vector metrics match a hand computation") {
   test::TempDir dir;
   Options o;
@@ -111,6 +132,10 @@ TEST_CASE("harness: with a model, every metric is computed and counts match the 
   // means finding a study with its label set.
   CHECK(r->text_r10 <= r->text_r10_ceiling);
   CHECK(r->text_r10_ceiling <= 1.0);
+  // Meanings group identical texts and more: the ceiling by meaning is lower.
+  CHECK(r->text_r10_meaning_ceiling <= r->text_r10_ceiling);
+  CHECK(r->text_r10_meaning_ceiling > 0);
+  CHECK(ReportJson(*r).find("\"R@10_meaning_ceiling\":") != std::string::npos);
   CHECK(r->text_r10_same_labels >= r->text_r10);
   CHECK(r->report_r10 <= r->report_r10_ceiling);
   CHECK(ReportJson(*r).find("\"R@10_same_labels\":") != std::string::npos);

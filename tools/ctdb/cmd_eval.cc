@@ -23,7 +23,9 @@ const char kHelp[] =
     "                             volume ranks in the top k (stored report vectors)\n"
     "  text -> image R@1/5/10     the impression alone, embedded by --model; \"same label set\":\n"
     "                             a top-10 study with exactly the query study's labels\n"
-    "  ceiling                    the best R@10 possible: identical texts share one ranking\n"
+    "  ceiling                    the best R@10 possible: identical texts share one ranking;\n"
+    "                             by meaning: what a perfect reader of findings, regions, sizes\n"
+    "                             and amounts could expect (same-meaning texts tie)\n"
     "  image -> image MAP@k       graded by label overlap |A n B| / |A u B|\n"
     "  zero-shot AUC              per disease and macro, score x . (p+ - p-) with diagnosis-aware\n"
     "                             prompts, on the global embedding and on the disease's token;\n"
@@ -65,6 +67,7 @@ void PrintTable(const eval::EvalReport& r) {
   std::printf("%-28s %7s %7s %7s %8s   %zu\n", "text (impression) -> image", f(r.text_r1).c_str(),
               f(r.text_r5).c_str(), f(r.text_r10).c_str(), f(r.text_r10_ceiling).c_str(), r.texts);
   std::printf("%-28s %23s %8s\n", "  same label set in top 10", f(r.text_r10_same_labels).c_str(), "");
+  std::printf("%-28s %23s %8s\n", "  ceiling by meaning", "", f(r.text_r10_meaning_ceiling).c_str());
   std::printf("%-28s %7s %7s %7s\n", "  embedding only", f(r.embedding_r1).c_str(), f(r.embedding_r5).c_str(),
               f(r.embedding_r10).c_str());
   std::printf("%-28s MAP@%d %s\n\n", "image -> image", r.k, f(r.map).c_str());

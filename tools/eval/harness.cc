@@ -1,6 +1,7 @@
 #include "tools/eval/harness.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -57,6 +58,37 @@ std::string Quote(const std::string& s) {
 
 }  // namespace
 
+std::string ImpressionMeaning(const std::string& text) {
+  const embed::ParsedReport parsed = embed::ParseReport(text);
+  std::vector<std::string> parts;
+  if (parsed.normal_study) parts.push_back("normal");
+  for (const auto& f : parsed.findings) {
+    std::string part = f.finding + "|" + ExistenceName(f.existence) + "|" + f.region;
+    if (f.existence == Existence::kPresent && f.sentence < parsed.sentences.size()) {
+      const std::string& sentence = parsed.sentences[f.sentence];
+      if (auto mm = embed::StatedSizeMm(sentence)) part += "|" + Num(*mm) + " mm";
+      std::string word;
+      for (const char c : sentence + " ") {  // the first amount word, whole words only
+        if (std::isalpha(static_cast<unsigned char>(c))) {
+          word += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+          continue;
+        }
+        if (word == "small" || word == "moderate" || word == "large") {
+          part += "|" + word;
+          break;
+        }
+        word.clear();
+      }
+    }
+    parts.push_back(std::move(part));
+  }
+  std::sort(parts.begin(), parts.end());
+  parts.erase(std::unique(parts.begin(), parts.end()), parts.end());
+  std::string key;
+  for (const auto& p : parts) key += (key.empty() ? "" : ";") + p;
+  return key;
+}
+
 Result<EvalReport> Evaluate(Database& db, Model* model, const EvalOptions& options) {
   if (options.k < 1) return Status::InvalidArgument("k must be >= 1");
   if (model != nullptr) {
@@ -112,7 +144,7 @@ Result<EvalReport> Evaluate(Database& db, Model* model, const EvalOptions& optio
   r.report_r10 = RecallFromRanks(report_ranks, 10);
   r.report_r10_ceiling = RecallCeiling(report_texts, 10);
   r.map = map_sum / static_cast<double>(studies.size());
-  r.text_r1 = r.text_r5 = r.text_r10 = r.text_r10_ceiling = r.text_r10_same_labels = kNaN;
+  r.text_r1 = r.text_r5 = r.text_r10 = r.text_r10_ceiling = r.text_r10_meaning_ceiling = r.text_r10_same_labels = kNaN;
   r.embedding_r1 = r.embedding_r5 = r.embedding_r10 = kNaN;
   r.macro_auc_global = r.macro_auc_token = r.mae_mm = r.mae_slab_mm = kNaN;
   if (model == nullptr) return r;
@@ -177,6 +209,9 @@ Result<EvalReport> Evaluate(Database& db, Model* model, const EvalOptions& optio
     r.text_r5 = RecallFromRanks(text_ranks, 5);
     r.text_r10 = RecallFromRanks(text_ranks, 10);
     r.text_r10_ceiling = RecallCeiling(impressions, 10);
+    std::vector<std::string> meanings;
+    for (const auto& i : impressions) meanings.push_back(ImpressionMeaning(i));
+    r.text_r10_meaning_ceiling = RecallCeiling(meanings, 10);
     r.text_r10_same_labels = static_cast<double>(same_labels) / static_cast<double>(text_ranks.size());
     r.embedding_r1 = RecallFromRanks(embedding_ranks, 1);
     r.embedding_r5 = RecallFromRanks(embedding_ranks, 5);
@@ -275,6 +310,7 @@ std::string ReportJson(const EvalReport& r) {
                   "},\"text_to_image\":{\"n\":" + std::to_string(r.texts) + ",\"R@1\":" + Num(r.text_r1) +
                   ",\"R@5\":" + Num(r.text_r5) + ",\"R@10\":" + Num(r.text_r10) +
                   ",\"R@10_ceiling\":" + Num(r.text_r10_ceiling) +
+                  ",\"R@10_meaning_ceiling\":" + Num(r.text_r10_meaning_ceiling) +
                   ",\"R@10_same_labels\":" + Num(r.text_r10_same_labels) + ",\"embedding_only\":{\"R@1\":" +
                   Num(r.embedding_r1) + ",\"R@5\":" + Num(r.embedding_r5) + ",\"R@10\":" + Num(r.embedding_r10) +
                   "}},\"image_to_image\":{\"MAP@" +

@@ -44,6 +44,13 @@ struct DiseaseScore {
   std::vector<SizeBandAuc> detector_by_size;  // as by_size, of that score
 };
 
+// What an impression states, independent of its wording and order: each
+// finding the report parser reads (present, absent or uncertain) with its
+// region and, where present, the size (embed::StatedSizeMm) and amount
+// (small, moderate, large) its sentence states; sorted, ';'-separated.
+// A whole-study normal statement adds "normal"; a text stating nothing is "".
+std::string ImpressionMeaning(const std::string& text);
+
 // An impression whose own study is not in its top 10, and what ranked
 // first instead: what a model confuses (`ctdb eval --misses FILE`).
 struct TextMiss {
@@ -70,6 +77,12 @@ struct EvalReport {
   // The best R@10 any model could reach: many studies share an impression
   // ("Normal chest CT."), and those queries share one ranking.
   double text_r10_ceiling = 0;
+  // R@10 a perfect reader of findings could expect: impressions that mean
+  // the same (ImpressionMeaning: "1. Cardiomegaly." and "1. Enlarged
+  // heart.") cannot be told apart by any image, so of n studies with one
+  // meaning min(10, n) find their own (ties in random order). Not a bound:
+  // attributes the key leaves out ("centrilobular") may show.
+  double text_r10_meaning_ceiling = 0;
   // Fraction of impressions whose top 10 holds a study with exactly the
   // query study's label set: what an impression can identify.
   double text_r10_same_labels = 0;
