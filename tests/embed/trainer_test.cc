@@ -333,8 +333,15 @@ TEST_CASE("report augmentation: a quarter are the impression alone, the rest kee
   TrainStudy s;
   s.findings = "Cardiomegaly. No pleural effusion. Osseous structures are unremarkable.";
   s.impression = "1. Cardiomegaly.";
-  s.sentences = {{"Cardiomegaly.", 2, 1}, {"No pleural effusion.", 1, 0}, {"Osseous structures are unremarkable."},
-                 {"Cardiomegaly.", 2, 1}};
+  auto sentence = [](const char* text, int disease = -1, int existence = -1) {
+    TrainSentence t;
+    t.text = text;
+    t.disease = disease;
+    t.existence = existence;
+    return t;
+  };
+  s.sentences = {sentence("Cardiomegaly.", 2, 1), sentence("No pleural effusion.", 1, 0),
+                 sentence("Osseous structures are unremarkable."), sentence("Cardiomegaly.", 2, 1)};
   std::mt19937_64 rng(3);
   const int n = 4000;
   int impression_only = 0, dropped = 0;
