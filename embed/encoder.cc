@@ -9,6 +9,7 @@
 #include "embed/native_model.h"
 #include "embed/nodule_candidates.h"
 #include "embed/torch_util.h"
+#include "embed/view_averaging.h"
 
 namespace ctdb::embed {
 
@@ -135,8 +136,10 @@ Result<std::unique_ptr<Encoder>> LoadEncoder(const std::string& dir, const Model
   if (!s.ok()) return s;
   if (runtime.threads < 0) return Status::InvalidArgument("encoder threads must be >= 0");
   ConfigureTorchThreads(runtime.threads);
-  if (manifest.format == "native") return LoadNativeEncoder(dir, manifest, runtime);
-  return LoadTorchScriptEncoder(dir, manifest, runtime);
+  auto encoder = manifest.format == "native" ? LoadNativeEncoder(dir, manifest, runtime)
+                                             : LoadTorchScriptEncoder(dir, manifest, runtime);
+  if (!encoder.ok()) return encoder.status();
+  return AverageViews(std::move(encoder).value(), runtime.views);
 }
 
 Status InitNativeModel(const std::string& dir, const ModelManifest& manifest, const std::vector<std::string>& vocab,

@@ -26,6 +26,10 @@ struct EncoderRuntime {
   // LibTorch intra-op threads (it starts with 1 on this platform). 0 = the
   // hardware concurrency. Process-wide: the last encoder loaded wins.
   int threads = 0;
+  // Views each volume is encoded as, averaged (embed/view_averaging.h):
+  // 1 (default) = the volume alone; up to 5 adds copies shifted in-plane
+  // by 3 model-grid voxels. Costs that many forward passes.
+  int views = 1;
 };
 
 struct SlabEncoding {

@@ -108,6 +108,7 @@ Result<std::unique_ptr<Model>> Model::Open(const std::string& dir, const ModelOp
   CTDB_ASSIGN_OR_RETURN(embed::ModelManifest manifest, ReadManifest(dir));
   embed::EncoderRuntime rt;
   rt.threads = options.threads;
+  rt.views = options.views;
   auto enc = embed::LoadEncoder(dir, manifest, rt);
   if (!enc.ok()) return enc.status().WithContext("model " + dir);
   return std::unique_ptr<Model>(new ModelImpl(dir, std::move(enc).value()));

@@ -12,8 +12,8 @@ namespace ctdb::cli {
 namespace {
 
 const char kIngestHelp[] =
-    "usage: ctdb ingest PATH --db DB --model MODELDIR [--jobs 1] [--threads 0] [--series UID]\n"
-    "                   [--shard i/n] [--index FACTORY] [--json]\n"
+    "usage: ctdb ingest PATH --db DB --model MODELDIR [--jobs 1] [--threads 0] [--views 1]\n"
+    "                   [--series UID] [--shard i/n] [--index FACTORY] [--json]\n"
     "PATH: a NIfTI file, a folder of NIfTI files, a DICOM file or folder (one study per CT\n"
     "series), or a CT-RATE root ({train,valid}/... with its reports, labels and metadata CSVs).\n"
     "Embeds every study (global, slabs, disease features, report and its sentences; the model's\n"
@@ -23,6 +23,9 @@ const char kIngestHelp[] =
     "Failures are listed with their reasons; the others go in.\n"
     "  --jobs N      threads reading and preprocessing while the encoder runs (default 1)\n"
     "  --threads N   LibTorch threads for the encoder (default: all cores)\n"
+    "  --views N     test-time augmentation, 1..5 (default 1): each volume is encoded N times,\n"
+    "                itself and shifted in-plane by 3 model-grid voxels, features averaged\n"
+    "                (detections from the volume itself); N times the encoding time\n"
     "  --series UID  DICOM: only this series\n"
     "  --shard i/n   only every n-th study from the i-th (0-based), for splitting a batch\n"
     "  --json        print the summary as JSON\n"
@@ -30,13 +33,13 @@ const char kIngestHelp[] =
 
 const char kReembedHelp[] =
     "usage: ctdb reembed --db DB --model MODELDIR [--out NEWDB] [--from auto|sources|previews]\n"
-    "                    [--jobs 1] [--threads 0] [--json]\n"
+    "                    [--jobs 1] [--threads 0] [--views 1] [--json]\n"
     "Re-embeds every study of a database with another model and makes it the database's model.\n"
     "With --out, writes a new database instead and leaves DB untouched (needed when the new\n"
     "model's dimension differs).\n"
     "Volumes come from the source files recorded at ingest when still readable, else from the\n"
     "stored previews (--from). Resumable: studies already on the model are skipped; until all\n"
-    "are done the database refuses other models.\n"
+    "are done the database refuses other models. --views N: as for ctdb ingest.\n"
     "exit: 0 done, 1 some studies failed (run again), 2 usage, 10+N error\n";
 
 void PrintSummary(const IngestSummary& s, bool json) {
@@ -80,8 +83,11 @@ Result<Opened> OpenModelAndDb(const Args& args, bool create, bool change_model, 
   Opened o;
   int64_t threads;
   CTDB_RETURN_IF_ERROR(args.GetInt("threads", 0, 0, 1024, &threads));
+  int64_t views;
+  CTDB_RETURN_IF_ERROR(args.GetInt("views", 1, 1, 5, &views));
   ModelOptions mo;
   mo.threads = static_cast<int>(threads);
+  mo.views = static_cast<int>(views);
   CTDB_ASSIGN_OR_RETURN(o.model, Model::Open(args.Get("model"), mo));
   Options opt;
   opt.path = path.empty() ? args.Get("db") : path;
@@ -114,7 +120,7 @@ Result<Opened> OpenModelAndDb(const Args& args, bool create, bool change_model, 
 int CmdIngest(int argc, char** argv) {
   Args args(argc, argv, 0, {"help", "json"});
   int exit;
-  if (!Prepare(args, {"db", "model", "jobs", "threads", "series", "shard", "index", "json", "help"}, kIngestHelp,
+  if (!Prepare(args, {"db", "model", "jobs", "threads", "views", "series", "shard", "index", "json", "help"}, kIngestHelp,
                &exit)) {
     return exit;
   }
@@ -152,7 +158,7 @@ int CmdIngest(int argc, char** argv) {
 int CmdReembed(int argc, char** argv) {
   Args args(argc, argv, 0, {"help", "json"});
   int exit;
-  if (!Prepare(args, {"db", "model", "out", "from", "jobs", "threads", "json", "help"}, kReembedHelp, &exit)) {
+  if (!Prepare(args, {"db", "model", "out", "from", "jobs", "threads", "views", "json", "help"}, kReembedHelp, &exit)) {
     return exit;
   }
   if (args.Get("db").empty() || args.Get("model").empty()) return UsageError("--db and --model are required", kReembedHelp);

@@ -26,6 +26,13 @@ struct ModelOptions {
   // LibTorch intra-op threads (process-wide; LibTorch starts with 1 here).
   // 0 = hardware concurrency. Default: 0.
   int threads = 0;
+  // Test-time augmentation: each volume is encoded as this many views (the
+  // volume and copies shifted in-plane by 3 voxels of the model grid,
+  // ~2 mm), whose image, slab and disease features are averaged;
+  // detections come from the volume itself. 1..5, InvalidArgument
+  // otherwise; each view costs one forward pass. Vectors stay comparable
+  // with a database embedded with any other count. Default: 1.
+  int views = 1;
 };
 
 struct ModelInfo {
