@@ -219,13 +219,15 @@ TEST_CASE("cli: model init and info, ingest with a summary, refusal of another m
   CHECK(r.code == 0);
   CHECK(r.out.find("4 ingested (4 replaced)") != std::string::npos);
   CHECK(Ctdb("reembed" + db + " --model " + dir.Sub("m2") + " --from nowhere").code == 2);
+  CHECK(Ctdb("ingest " + dir.Sub("data") + db + " --model " + dir.Sub("m2") + " --threads -1").code == 2);
+  CHECK(Ctdb("reembed" + db + " --model " + dir.Sub("m2") + " --views 9").code == 2);
   // Test-time augmentation: the same studies as two averaged views each.
   r = Ctdb("ingest " + dir.Sub("data") + db + " --model " + dir.Sub("m2") + " --views 2");
   REQUIRE_MESSAGE(r.code == 0, r.out);
   CHECK(r.out.find("4 ingested (4 replaced)") != std::string::npos);
   for (const char* bad : {"0", "6", "two"}) {
     r = Ctdb("ingest " + dir.Sub("data") + db + " --model " + dir.Sub("m2") + " --views " + bad);
-    CHECK(r.code == 12);
+    CHECK(r.code == 2);  // a usage error, before the model opens
     CHECK_MESSAGE(r.out.find("--views must be") != std::string::npos, r.out);
   }
   CHECK(Ctdb("ingest " + dir.Sub("data") + db + " --model " + dir.Sub("m2") + " --shard 3/2").code == 2);

@@ -72,6 +72,13 @@ void PrintSummary(const IngestSummary& s, bool json) {
   }
 }
 
+// --threads and --views, checked before anything opens (usage errors).
+Status CheckEncoderFlags(const Args& args) {
+  int64_t v;
+  CTDB_RETURN_IF_ERROR(args.GetInt("threads", 0, 0, 1024, &v));
+  return args.GetInt("views", 1, 1, 5, &v);
+}
+
 // Opens the model and the database for it (created with the model's
 // dimension when missing).
 struct Opened {
@@ -141,6 +148,7 @@ int CmdIngest(int argc, char** argv) {
     io.shard_index = i;
     io.shard_count = n;
   }
+  if (Status flags = CheckEncoderFlags(args); !flags.ok()) return UsageError(flags.message(), kIngestHelp);
   auto opened = OpenModelAndDb(args, true, false);
   if (!opened.ok()) return Fail(opened.status());
   Progress progress("ingest", 0);
@@ -177,6 +185,7 @@ int CmdReembed(int argc, char** argv) {
   Status s = args.GetInt("jobs", 1, 1, 256, &jobs);
   if (!s.ok()) return UsageError(s.message(), kReembedHelp);
   ro.jobs = static_cast<int>(jobs);
+  if (Status flags = CheckEncoderFlags(args); !flags.ok()) return UsageError(flags.message(), kReembedHelp);
   const std::string out = args.Get("out");
   std::unique_ptr<Database> source;
   if (!out.empty()) {
