@@ -72,11 +72,15 @@ void PrintSummary(const IngestSummary& s, bool json) {
   }
 }
 
-// --threads and --views, checked before anything opens (usage errors).
-Status CheckEncoderFlags(const Args& args) {
-  int64_t v;
-  CTDB_RETURN_IF_ERROR(args.GetInt("threads", 0, 0, 1024, &v));
-  return args.GetInt("views", 1, 1, 5, &v);
+// --threads and --views, parsed before anything opens (usage errors).
+Result<ModelOptions> EncoderFlags(const Args& args) {
+  int64_t threads, views;
+  CTDB_RETURN_IF_ERROR(args.GetInt("threads", 0, 0, 1024, &threads));
+  CTDB_RETURN_IF_ERROR(args.GetInt("views", 1, 1, 5, &views));
+  ModelOptions mo;
+  mo.threads = static_cast<int>(threads);
+  mo.views = static_cast<int>(views);
+  return mo;
 }
 
 // Opens the model and the database for it (created with the model's
@@ -86,15 +90,9 @@ struct Opened {
   std::unique_ptr<Database> db;
 };
 
-Result<Opened> OpenModelAndDb(const Args& args, bool create, bool change_model, const std::string& path = "") {
+Result<Opened> OpenModelAndDb(const Args& args, const ModelOptions& mo, bool create, bool change_model,
+                              const std::string& path = "") {
   Opened o;
-  int64_t threads;
-  CTDB_RETURN_IF_ERROR(args.GetInt("threads", 0, 0, 1024, &threads));
-  int64_t views;
-  CTDB_RETURN_IF_ERROR(args.GetInt("views", 1, 1, 5, &views));
-  ModelOptions mo;
-  mo.threads = static_cast<int>(threads);
-  mo.views = static_cast<int>(views);
   CTDB_ASSIGN_OR_RETURN(o.model, Model::Open(args.Get("model"), mo));
   Options opt;
   opt.path = path.empty() ? args.Get("db") : path;
@@ -117,7 +115,7 @@ Result<Opened> OpenModelAndDb(const Args& args, bool create, bool change_model, 
   opt.index_factory = args.Get("index");
   opt.model_id = o.model->id();
   opt.change_model = change_model;
-  opt.threads = static_cast<int>(threads);
+  opt.threads = mo.threads;
   CTDB_ASSIGN_OR_RETURN(o.db, Database::Open(opt));
   return o;
 }
@@ -148,8 +146,9 @@ int CmdIngest(int argc, char** argv) {
     io.shard_index = i;
     io.shard_count = n;
   }
-  if (Status flags = CheckEncoderFlags(args); !flags.ok()) return UsageError(flags.message(), kIngestHelp);
-  auto opened = OpenModelAndDb(args, true, false);
+  auto mo = EncoderFlags(args);
+  if (!mo.ok()) return UsageError(mo.status().message(), kIngestHelp);
+  auto opened = OpenModelAndDb(args, *mo, true, false);
   if (!opened.ok()) return Fail(opened.status());
   Progress progress("ingest", 0);
   io.progress = [&](const IngestProgress& p) {
@@ -185,7 +184,8 @@ int CmdReembed(int argc, char** argv) {
   Status s = args.GetInt("jobs", 1, 1, 256, &jobs);
   if (!s.ok()) return UsageError(s.message(), kReembedHelp);
   ro.jobs = static_cast<int>(jobs);
-  if (Status flags = CheckEncoderFlags(args); !flags.ok()) return UsageError(flags.message(), kReembedHelp);
+  auto mo = EncoderFlags(args);
+  if (!mo.ok()) return UsageError(mo.status().message(), kReembedHelp);
   const std::string out = args.Get("out");
   std::unique_ptr<Database> source;
   if (!out.empty()) {
@@ -195,7 +195,7 @@ int CmdReembed(int argc, char** argv) {
     if (!src.ok()) return Fail(src.status());
     source = std::move(*src);
   }
-  auto opened = out.empty() ? OpenModelAndDb(args, false, true) : OpenModelAndDb(args, true, false, out);
+  auto opened = out.empty() ? OpenModelAndDb(args, *mo, false, true) : OpenModelAndDb(args, *mo, true, false, out);
   if (!opened.ok()) return Fail(opened.status());
   Progress progress("reembed", 0);
   ro.progress = [&](const IngestProgress& p) {
