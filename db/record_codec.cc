@@ -182,6 +182,9 @@ std::string EncodeDisease(const DiseaseEntry& e) {
   w.PutU64(e.exemplar_studies);
   w.PutString(e.model_id);
   w.PutF64(e.logit_scale);
+  w.PutF64(e.calibration_scale);
+  w.PutF64(e.calibration_bias);
+  w.PutU64(e.calibration_studies);
   return w.Finish();
 }
 
@@ -194,6 +197,14 @@ Result<DiseaseEntry> DecodeDisease(std::string_view value, std::string_view what
     if (!r.GetFloats(v, kMaxDimension)) return Truncated(r);
   }
   if (!r.GetU64(&e.exemplar_studies) || !r.GetString(&e.model_id) || !r.GetF64(&e.logit_scale)) return Truncated(r);
+  if (r.version() >= 2) {  // version 1 entries are uncalibrated
+    if (!r.GetF64(&e.calibration_scale) || !r.GetF64(&e.calibration_bias) || !r.GetU64(&e.calibration_studies)) {
+      return Truncated(r);
+    }
+    if (!std::isfinite(e.calibration_scale) || !std::isfinite(e.calibration_bias)) {
+      return r.Error("non-finite calibration");
+    }
+  }
   if (!r.done()) return r.Error("trailing bytes");
   return e;
 }

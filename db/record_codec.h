@@ -20,7 +20,7 @@ inline constexpr uint8_t kRecordVersion = 2;  // 2: + report statements
 inline constexpr uint8_t kVectorVersion = 1;
 inline constexpr uint8_t kPreviewVersion = 1;
 inline constexpr uint8_t kOplogVersion = 1;
-inline constexpr uint8_t kDiseaseVersion = 1;
+inline constexpr uint8_t kDiseaseVersion = 2;  // 2: + calibration
 
 // Upper bounds that keep a corrupt length from causing a huge allocation.
 inline constexpr size_t kMaxDimension = 65536;

@@ -16,6 +16,10 @@ struct DiseasePrompts {
   std::string name;                   // a CT-RATE label, e.g. "Pleural effusion"
   std::vector<std::string> positive;  // "Small right pleural effusion."
   std::vector<std::string> negative;  // "No pleural effusion."
+  // Optional Platt calibration of the model's log-odds for this disease
+  // (ctdb::DiseaseEntry::calibration_*); calibration_studies 0 = none.
+  double calibration_scale = 1, calibration_bias = 0;
+  uint64_t calibration_studies = 0;
 };
 
 // The built-in phrases for the 18 CT-RATE labels, in CSV column order.

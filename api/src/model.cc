@@ -75,6 +75,9 @@ class ModelImpl final : public Model {
       p.name = d.name;
       p.positive = std::move(d.positive);
       p.negative = std::move(d.negative);
+      p.calibration_scale = d.calibration_scale;
+      p.calibration_bias = d.calibration_bias;
+      p.calibration_studies = d.calibration_studies;
       CTDB_ASSIGN_OR_RETURN(p.p_positive, MeanEmbedding(p.positive));
       CTDB_ASSIGN_OR_RETURN(p.p_negative, MeanEmbedding(p.negative));
       out.push_back(std::move(p));

@@ -1,5 +1,6 @@
 #include "api/src/model_manifest_json.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -354,6 +355,20 @@ Result<std::vector<embed::DiseasePrompts>> ReadDiseaseCatalog(const std::string&
         dst->push_back(p.get<std::string>());
       }
     }
+    if (e.contains("calibration")) {  // optional: {"scale", "bias", "studies"}
+      const json& c = e["calibration"];
+      if (!c.is_object() || !c.contains("scale") || !c["scale"].is_number() || !c.contains("bias") ||
+          !c["bias"].is_number() || !c.contains("studies") || !c["studies"].is_number_unsigned() ||
+          c["studies"].get<uint64_t>() == 0 || !std::isfinite(c["scale"].get<double>()) ||
+          !std::isfinite(c["bias"].get<double>())) {
+        return Status::InvalidArgument(where + " (" + d.name +
+                                       "): \"calibration\" must be {\"scale\": number, \"bias\": number, "
+                                       "\"studies\": positive integer}");
+      }
+      d.calibration_scale = c["scale"].get<double>();
+      d.calibration_bias = c["bias"].get<double>();
+      d.calibration_studies = c["studies"].get<uint64_t>();
+    }
     for (const auto& prev : out) {
       if (prev.name == d.name) return Status::InvalidArgument(where + ": disease \"" + d.name + "\" appears twice");
     }
@@ -364,7 +379,13 @@ Result<std::vector<embed::DiseasePrompts>> ReadDiseaseCatalog(const std::string&
 
 Status WriteDiseaseCatalog(const std::string& dir, const std::vector<embed::DiseasePrompts>& catalog) {
   nlohmann::ordered_json j = nlohmann::ordered_json::array();
-  for (const auto& d : catalog) j.push_back({{"name", d.name}, {"positive", d.positive}, {"negative", d.negative}});
+  for (const auto& d : catalog) {
+    nlohmann::ordered_json e = {{"name", d.name}, {"positive", d.positive}, {"negative", d.negative}};
+    if (d.calibration_studies > 0) {
+      e["calibration"] = {{"scale", d.calibration_scale}, {"bias", d.calibration_bias}, {"studies", d.calibration_studies}};
+    }
+    j.push_back(std::move(e));
+  }
   return WriteAtomically((std::filesystem::path(dir) / "diseases.json").string(), j.dump(2) + "\n");
 }
 

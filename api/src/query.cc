@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <iterator>
 #include <map>
 #include <mutex>
 #include <set>
 
 #include "api/src/ascii.h"
+#include "api/src/calibration.h"
+#include "api/src/study_pipeline.h"
 #include "index/fast_flat.h"
 #include "embed/report_parser.h"
 
@@ -52,22 +55,73 @@ int SideOf(const std::string& region) {
   return 0;
 }
 
+// The lung zone a report region names by its lobe: the lower lobes, the
+// middle lobe or lingula, the upper lobes; kAnyZone for none ("right
+// lung", "bilateral").
+enum Zone { kAnyZone, kLowerZone, kMiddleZone, kUpperZone };
+Zone ZoneOf(const std::string& region) {
+  if (region.find("lower lobe") != std::string::npos) return kLowerZone;
+  if (region.find("middle lobe") != std::string::npos || region == "lingula") return kMiddleZone;
+  if (region.find("upper lobe") != std::string::npos) return kUpperZone;
+  return kAnyZone;
+}
+
+// Patient z (mm) of a study's lowest and highest slice, from the slice
+// geometry ingest records (kExtraSliceZ "z0 dz" and the shape); nullopt
+// when the record lacks it.
+std::optional<std::pair<double, double>> ScanZRange(const StudyRecord& r) {
+  auto it = r.extra.find(kExtraSliceZ);
+  double z0 = 0, dz = 0;
+  if (it == r.extra.end() || std::sscanf(it->second.c_str(), "%lf %lf", &z0, &dz) != 2 || r.shape[2] < 2 ||
+      !std::isfinite(z0) || !std::isfinite(dz) || dz == 0) {
+    return std::nullopt;
+  }
+  const double z1 = z0 + dz * static_cast<double>(r.shape[2] - 1);
+  return std::pair{std::min(z0, z1), std::max(z0, z1)};
+}
+
+// The patient-z band (mm) of a zone in a scan spanning `range`: heights
+// (-1 lowest slice, +1 highest) cut at the options' zone bounds. Unbounded
+// for kAnyZone, an unknown range or zones turned off.
+struct ZBand {
+  double lo = -HUGE_VAL, hi = HUGE_VAL;
+  bool Contains(double z) const { return z >= lo && z <= hi; }
+};
+ZBand ZoneBand(Zone zone, const std::optional<std::pair<double, double>>& range, const QueryEngineOptions& o) {
+  ZBand b;
+  if (zone == kAnyZone || !range || o.lower_zone_top >= o.upper_zone_bottom) return b;
+  const double mid = (range->first + range->second) / 2, half = (range->second - range->first) / 2;
+  const double lower_top = mid + o.lower_zone_top * half, upper_bottom = mid + o.upper_zone_bottom * half;
+  if (zone == kLowerZone) b.hi = lower_top;
+  if (zone == kMiddleZone) b.lo = lower_top, b.hi = upper_bottom;
+  if (zone == kUpperZone) b.lo = upper_bottom;
+  return b;
+}
+
 // What a model's detector says of a finding: whether it detects that
-// finding at all, and its best detection on `side` (0 = either side).
+// finding at all, and its best detection on `side` (0 = either side)
+// within `band` (patient z).
 struct DetectorAnswer {
   bool detects = false;
   const Detection* best = nullptr;  // null: none on that side
 };
-DetectorAnswer BestDetection(const std::vector<Detection>& detections, const std::string& finding, int side) {
+DetectorAnswer BestDetection(const std::vector<Detection>& detections, const std::string& finding, int side,
+                             const ZBand& band = {}) {
   DetectorAnswer a;
   for (const Detection& d : detections) {  // best first
     if (!AsciiEqualsIgnoreCase(d.finding, finding)) continue;
     a.detects = true;
     if (side != 0 && (d.position_mm[0] > 0 ? 1 : -1) != side) continue;
+    if (!band.Contains(d.position_mm[2])) continue;
     a.best = &d;
     break;
   }
   return a;
+}
+
+// A disease's log-odds z as calibrated (DiseaseEntry::calibration_*).
+double CalibratedLogit(const DiseaseEntry& e, double z) {
+  return e.calibration_studies > 0 ? e.calibration_scale * z + e.calibration_bias : z;
 }
 
 const NamedFeature* FindNamed(const std::vector<NamedFeature>& fs, const std::string& name) {
@@ -112,9 +166,10 @@ class QueryEngineImpl final : public QueryEngine {
     }
     CTDB_ASSIGN_OR_RETURN(std::vector<DiseaseEntry> catalog, db_->ListDiseases());
     if (model_) {
+      std::optional<std::vector<DiseasePrototype>> protos;
       if (catalog.empty()) {
-        CTDB_ASSIGN_OR_RETURN(auto protos, model_->DiseasePrototypes());
-        for (const auto& p : protos) {
+        CTDB_ASSIGN_OR_RETURN(protos, model_->DiseasePrototypes());
+        for (const auto& p : *protos) {
           DiseaseEntry e;
           e.name = p.name;
           e.positive = p.positive;
@@ -123,14 +178,37 @@ class QueryEngineImpl final : public QueryEngine {
         }
       }
       for (auto& e : catalog) {
-        if (e.model_id == model_->id() && !e.positive_prototype.empty()) continue;
-        if (e.model_id != model_->id()) {
-          e.exemplar_positive.clear();  // image vectors of another model
-          e.exemplar_negative.clear();
-          e.exemplar_studies = 0;
+        bool changed = false;
+        if (e.model_id != model_->id() || e.positive_prototype.empty()) {
+          if (e.model_id != model_->id()) {
+            e.exemplar_positive.clear();  // image vectors of another model
+            e.exemplar_negative.clear();
+            e.exemplar_studies = 0;
+            ClearCalibration(&e);  // that model's log-odds
+          }
+          CTDB_RETURN_IF_ERROR(Embed(&e));
+          changed = true;
         }
-        CTDB_RETURN_IF_ERROR(Embed(&e));
-        CTDB_RETURN_IF_ERROR(db_->PutDisease(e));
+        // The model's shipped calibration, for an uncalibrated entry with the
+        // model's own phrases (new, re-embedded, or stored before the model
+        // had one). Best effort: a model catalog that fails to load leaves
+        // the entry as it is (the searches still work, uncalibrated).
+        if (e.calibration_studies == 0) {
+          if (!protos) {
+            auto got = model_->DiseasePrototypes();
+            protos = got.ok() ? std::move(got).value() : std::vector<DiseasePrototype>{};
+          }
+          for (const auto& p : *protos) {
+            if (p.calibration_studies == 0 || p.name != e.name || p.positive != e.positive || p.negative != e.negative) {
+              continue;
+            }
+            e.calibration_scale = p.calibration_scale;
+            e.calibration_bias = p.calibration_bias;
+            e.calibration_studies = p.calibration_studies;
+            changed = true;
+          }
+        }
+        if (changed) CTDB_RETURN_IF_ERROR(db_->PutDisease(e));
       }
     }
     std::lock_guard<std::mutex> lock(mu_);
@@ -171,13 +249,27 @@ class QueryEngineImpl final : public QueryEngine {
     // Catalog findings the text leaves unstated (read as absent when
     // unstated_weight > 0: an impression names what it sees).
     const std::vector<StatedFinding> unstated =
-        options_.unstated_weight > 0 ? OtherFindings(stated) : std::vector<StatedFinding>{};
+        options_.unstated_weight > 0 || options_.unstated_weight_uncalibrated > 0 ? OtherFindings(stated)
+                                                                                  : std::vector<StatedFinding>{};
     std::vector<Ranked> ranked;
     std::set<std::string> detected;  // findings some candidate's detections answered
+    // A finding stated in a lobe reads detections at its height: the
+    // candidate's record gives the scan's z range (a fourth read).
+    const bool zoned = options_.detection_weight > 0 && std::any_of(stated.begin(), stated.end(), [](const StatedFinding& f) {
+                         return f.present && f.zone != kAnyZone;
+                       });
+    bool zones_used = false;
     for (const auto& h : hits) {
       auto vr = db_->GetDiseaseVectors(h.key);
       if (Gone(vr.status())) continue;
       CTDB_RETURN_IF_ERROR(vr.status());
+      std::optional<std::pair<double, double>> z_range;
+      if (zoned) {
+        auto rec = db_->GetRecord(h.key);
+        if (Gone(rec.status())) continue;
+        CTDB_RETURN_IF_ERROR(rec.status());
+        z_range = ScanZRange(*rec);
+      }
       // Up to 18 lookups per candidate: exact names first (the catalog's
       // own spelling), no copies; the cosine from the token's norm.
       auto token_of = [&](const std::string& name) -> const NamedFeature* {
@@ -195,16 +287,18 @@ class QueryEngineImpl final : public QueryEngine {
       // detection's where the model detects it (detections: best first),
       // on the side the text puts it when it names one.
       auto probability = [&](const StatedFinding& f) {
-        double logit = f.entry.logit_scale * cosine(token_of(f.entry.name), f.direction);
+        double logit = CalibratedLogit(f.entry, f.entry.logit_scale * cosine(token_of(f.entry.name), f.direction));
         if (options_.detection_weight > 0) {
-          const DetectorAnswer a = BestDetection(vr->detections, f.entry.name, f.side);
-          if (a.detects) {  // none on the stated side counts as score 0
+          const ZBand band = ZoneBand(f.zone, z_range, options_);
+          const DetectorAnswer a = BestDetection(vr->detections, f.entry.name, f.side, band);
+          if (a.detects) {  // none on the stated side (and zone) counts as score 0
             detected.insert(f.entry.name);
+            zones_used |= band.lo > -HUGE_VAL || band.hi < HUGE_VAL;
             const double p = std::clamp<double>(a.best ? a.best->score : 0.0, 1e-4, 1 - 1e-4);
             logit = (1 - options_.detection_weight) * logit + options_.detection_weight * std::log(p / (1 - p));
           }
         }
-        return std::clamp<double>(Sigmoid(logit), 0.01, 0.99);
+        return std::clamp<double>(Sigmoid(logit), options_.probability_floor, 1 - options_.probability_floor);
       };
       double agree = 0, match = 0;
       size_t s = 0;
@@ -230,9 +324,11 @@ class QueryEngineImpl final : public QueryEngine {
       if (!unstated.empty()) {
         double absent = 0;
         for (const StatedFinding& u : unstated) {
-          absent += std::log(1 - probability(u));
+          const double w = u.entry.calibration_studies > 0 ? options_.unstated_weight
+                                                           : options_.unstated_weight_uncalibrated;
+          absent += w * std::log(1 - probability(u));
         }
-        score += options_.unstated_weight * absent / static_cast<double>(unstated.size());
+        score += absent / static_cast<double>(unstated.size());
       }
       ranked.push_back({h.key, static_cast<float>(score)});
     }
@@ -262,17 +358,31 @@ class QueryEngineImpl final : public QueryEngine {
                          "changed";
     }
     if (!unstated.empty()) {
-      r.score_meaning += ", plus " + g(options_.unstated_weight) + " x the mean log-probability of absence of the " +
-                         std::to_string(unstated.size()) + " catalog findings it does not state";
+      const bool mixed = options_.unstated_weight != options_.unstated_weight_uncalibrated;
+      r.score_meaning += ", plus the mean log-probability of absence of the " + std::to_string(unstated.size()) +
+                         " catalog findings it does not state, each x " + g(options_.unstated_weight) +
+                         (mixed ? " (x " + g(options_.unstated_weight_uncalibrated) + " if not calibrated)" : "");
     }
     r.score_meaning += "; probabilities from the study's disease-token features";
+    std::string calibrated;
+    for (const auto* fs : {&stated, &unstated}) {
+      for (const StatedFinding& f : *fs) {
+        if (f.entry.calibration_studies > 0) calibrated += std::string(calibrated.empty() ? "" : ", ") + f.entry.name;
+      }
+    }
+    if (!calibrated.empty()) r.score_meaning += " (calibrated on labelled studies: " + calibrated + ")";
+    char floor_text[48];
+    std::snprintf(floor_text, sizeof(floor_text), ", each clamped to [%g, %g]", options_.probability_floor,
+                  1 - options_.probability_floor);
+    r.score_meaning += floor_text;
     if (!detected.empty()) {
       std::string which;
       for (const std::string& d : detected) which += std::string(which.empty() ? "" : ", ") + d;
       r.score_meaning += " (" + which + ": log-odds " + g(1 - options_.detection_weight) + " x the token's plus " +
                          g(options_.detection_weight) +
-                         " x those of the model's detector's best detection on the side the text states, where the "
-                         "study has detections of it)";
+                         " x those of the model's detector's best detection on the side the text states" +
+                         (zones_used ? std::string(" and at the height of the lobe it names") : std::string()) +
+                         ", where the study has detections of it)";
     }
     r.score_meaning += ", ranked among the " + std::to_string(pool) +
                        " studies closest by embedding; z_mm is the centre of the axial slab whose feature matches "
@@ -361,9 +471,12 @@ class QueryEngineImpl final : public QueryEngine {
       p.disease = e.name;
       p.margin = Dot(v.image, dir);
       p.probability = Sigmoid(e.logit_scale * p.margin);
+      double z = e.logit_scale * p.margin;
       if (const NamedFeature* f = FindNamed(v.diseases, e.name)) {
-        p.token_probability = Sigmoid(e.logit_scale * Dot(Normalized(f->vector), dir));
+        z = e.logit_scale * Dot(Normalized(f->vector), dir);
+        p.token_probability = Sigmoid(z);
       }
+      if (e.calibration_studies > 0) p.calibrated_probability = Sigmoid(CalibratedLogit(e, z));
       for (const auto& l : rec.labels) p.labelled |= AsciiLower(l) == AsciiLower(e.name);
       for (const Detection& d : v.detections) {
         if (AsciiEqualsIgnoreCase(d.finding, e.name)) p.detections.push_back(d);
@@ -392,10 +505,17 @@ class QueryEngineImpl final : public QueryEngine {
     }
     l.z_mm = l.slab_z_mm;
     // A stated finding the detector saw answers more precisely than a 12 mm
-    // slab: the detection's own voxel, x and y too.
+    // slab: the detection's own voxel, x and y too; on the stated side, at
+    // the height of the stated lobe.
+    std::optional<std::pair<double, double>> z_range;
+    if (!v.detections.empty()) {
+      CTDB_ASSIGN_OR_RETURN(StudyRecord rec, db_->GetRecord(key));
+      z_range = ScanZRange(rec);
+    }
     for (const auto& f : embed::ParseReport(text).findings) {
       if (f.existence != Existence::kPresent) continue;
-      const Detection* d = BestDetection(v.detections, f.finding, SideOf(f.region)).best;
+      const ZBand band = ZoneBand(ZoneOf(f.region), z_range, options_);
+      const Detection* d = BestDetection(v.detections, f.finding, SideOf(f.region), band).best;
       if (d && d->score >= options_.localize_min_score && (!l.detection || d->score > l.detection->score)) {
         l.detection = *d;
       }
@@ -480,6 +600,9 @@ class QueryEngineImpl final : public QueryEngine {
     e.name = found.ok() ? found->name : name;
     e.positive = positive;
     e.negative = negative;
+    if (!found.ok() || found->positive != positive || found->negative != negative) {
+      ClearCalibration(&e);  // fitted on the old phrases' direction
+    }
     if (positive.empty()) return Status::InvalidArgument("disease " + name + " needs at least one positive phrase");
     CTDB_RETURN_IF_ERROR(Embed(&e));
     CTDB_RETURN_IF_ERROR(db_->PutDisease(e));
@@ -532,6 +655,55 @@ class QueryEngineImpl final : public QueryEngine {
     }
     CTDB_RETURN_IF_ERROR(Reload());
     return used;
+  }
+
+  Result<std::vector<DiseaseEntry>> CalibrateDiseases() override {
+    std::vector<DiseaseEntry> catalog = Catalog();
+    const size_t n = catalog.size();
+    std::vector<std::vector<double>> z(n);
+    std::vector<std::vector<bool>> has(n);
+    ListOptions lo;
+    lo.limit = 1000;
+    for (;;) {
+      CTDB_ASSIGN_OR_RETURN(auto keys, db_->ListKeys(lo));
+      for (const auto& key : keys) {
+        auto got = db_->GetRecord(key);
+        auto vr = db_->GetDiseaseVectors(key);
+        if (Gone(got.status()) || Gone(vr.status())) continue;
+        CTDB_RETURN_IF_ERROR(got.status());
+        CTDB_RETURN_IF_ERROR(vr.status());
+        for (size_t i = 0; i < n; ++i) {
+          const DiseaseEntry& e = catalog[i];
+          if (e.positive_prototype.empty()) continue;
+          const std::vector<float> dir = Direction(e.positive_prototype, e.negative_prototype);
+          // The log-odds the searches read: the disease's token feature, else the global embedding.
+          double margin = Dot(vr->image, dir);
+          if (const NamedFeature* f = FindNamed(vr->diseases, e.name)) margin = Dot(Normalized(f->vector), dir);
+          bool labelled = false;
+          for (const auto& l : got->labels) labelled |= AsciiLower(l) == AsciiLower(e.name);
+          z[i].push_back(e.logit_scale * margin);
+          has[i].push_back(labelled);
+        }
+      }
+      if (keys.size() < lo.limit) break;
+      lo.start_after = keys.back();
+    }
+    if (std::all_of(z.begin(), z.end(), [](const auto& v) { return v.empty(); })) {
+      return Status::FailedPrecondition("no stored study to calibrate the disease catalog on");
+    }
+    for (size_t i = 0; i < n; ++i) {
+      DiseaseEntry& e = catalog[i];
+      const PlattFit fit = FitPlatt(z[i], has[i]);
+      ClearCalibration(&e);
+      if (fit.positives >= kMinCalibrationClass && fit.negatives >= kMinCalibrationClass) {
+        e.calibration_scale = fit.scale;
+        e.calibration_bias = fit.bias;
+        e.calibration_studies = fit.positives + fit.negatives;
+      }
+      CTDB_RETURN_IF_ERROR(db_->PutDisease(e));
+    }
+    CTDB_RETURN_IF_ERROR(Reload());
+    return Catalog();
   }
 
   Result<std::vector<DiseaseEntry>> Diseases() override { return Catalog(); }
@@ -602,6 +774,7 @@ class QueryEngineImpl final : public QueryEngine {
     // The side a present finding is stated on, as the sign of LPS x: +1
     // left ("left upper lobe", "lingula"), -1 right, 0 unstated or both.
     int side = 0;
+    Zone zone = kAnyZone;  // the lobe's zone a present finding is stated in
   };
 
   // The findings `text` states, parsed like a report (negation included;
@@ -617,9 +790,11 @@ class QueryEngineImpl final : public QueryEngine {
       auto same = std::find_if(out.begin(), out.end(),
                                [&](const StatedFinding& s) { return AsciiLower(s.entry.name) == AsciiLower(f.finding); });
       const int side = present ? SideOf(f.region) : 0;
+      const Zone zone = present ? ZoneOf(f.region) : kAnyZone;
       if (same != out.end()) {
         if (present && same->present && same->side != side) same->side = 0;  // stated on both sides
-        if (present && !same->present) same->side = side;
+        if (present && same->present && same->zone != zone) same->zone = kAnyZone;
+        if (present && !same->present) same->side = side, same->zone = zone;
         same->present |= present;
         continue;
       }
@@ -628,6 +803,7 @@ class QueryEngineImpl final : public QueryEngine {
       StatedFinding sf;
       sf.present = present;
       sf.side = side;
+      sf.zone = zone;
       if (f.sentence < parsed.sentences.size()) sf.sentence = parsed.sentences[f.sentence];
       sf.direction = Direction(e->positive_prototype, e->negative_prototype);
       sf.entry = std::move(e).value();
@@ -790,6 +966,15 @@ class QueryEngineImpl final : public QueryEngine {
     return Status::Ok();
   }
 
+  // Labelled studies each class needs before a disease is calibrated.
+  static constexpr uint64_t kMinCalibrationClass = 5;
+
+  static void ClearCalibration(DiseaseEntry* e) {
+    e->calibration_scale = 1;
+    e->calibration_bias = 0;
+    e->calibration_studies = 0;
+  }
+
   static Status NeedPrototypes(const DiseaseEntry& e) {
     if (e.positive_prototype.empty()) {
       return Status::FailedPrecondition("disease " + e.name + " has no prototypes yet; open with the model once");
@@ -896,6 +1081,12 @@ class QueryEngineImpl final : public QueryEngine {
 Result<std::unique_ptr<QueryEngine>> QueryEngine::Open(Database* db, std::shared_ptr<Model> model,
                                                        const QueryEngineOptions& options) {
   if (db == nullptr) return Status::InvalidArgument("QueryEngine needs a database");
+  if (!(options.probability_floor > 0 && options.probability_floor < 0.5)) {
+    return Status::InvalidArgument("probability_floor must be in (0, 0.5)");
+  }
+  if (!std::isfinite(options.lower_zone_top) || !std::isfinite(options.upper_zone_bottom)) {
+    return Status::InvalidArgument("lobe zone bounds must be finite");
+  }
   auto q = std::make_unique<QueryEngineImpl>(db, std::move(model), options);
   CTDB_RETURN_IF_ERROR(q->Init());
   return std::unique_ptr<QueryEngine>(std::move(q));

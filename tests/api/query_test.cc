@@ -3,10 +3,15 @@
 // catalog editing, and backup / restore.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <tuple>
 
+#include "api/src/model_manifest_json.h"
+#include "api/src/study_pipeline.h"
 #include "ctdb/ctdb.h"
+#include "embed/disease_catalog.h"
 #include "tests/test_util.h"
 #include "embed/nifti_io.h"
 #include "tools/synth/synth.h"
@@ -206,7 +211,7 @@ TEST_CASE("query: text search re-ranks by the findings the text states, present 
   CHECK(order(**plain, "Pleural effusion.").first == "close,shows");  // cosine 1 vs 0.8
   auto aware = QueryEngine::Open(db.get(), model);
   REQUIRE(aware.ok());
-  // 1 + 0.1 log 0.01 = 0.54 against 0.8 + 0.1 log 0.99 = 0.80.
+  // 1 + 0.1 log 0.001 = 0.31 against 0.8 + 0.1 log 0.999 = 0.80 (probability_floor 0.001).
   const auto stated = order(**aware, "Pleural effusion.");
   CHECK(stated.first == "shows,close");
   CHECK(stated.second.find("(Pleural effusion)") != std::string::npos);
@@ -286,14 +291,15 @@ TEST_CASE("query: text search reads the findings a text leaves unstated as absen
   f.Put("just", 0.8f, {{"Pleural effusion", f.u}, {"Cardiomegaly", minus_v}});
   QueryEngineOptions off;
   off.unstated_weight = 0;
+  off.unstated_weight_uncalibrated = 0;
   off.sentence_weight = 0;
-  CHECK(f.Order(off, "Pleural effusion.").first == "more,just");  // the stated finding: both 0.99
-  // 0.9 + 0.5 log 0.01 = -1.4 against 0.8 + 0.5 log 0.99 = 0.795.
+  CHECK(f.Order(off, "Pleural effusion.").first == "more,just");  // the stated finding: both 0.999
+  // 0.9 + 0.5 log 0.001 = -2.55 against 0.8 + 0.5 log 0.999 = 0.80.
   QueryEngineOptions on = off;
-  on.unstated_weight = 0.5;
+  on.unstated_weight = on.unstated_weight_uncalibrated = 0.5;
   const auto r = f.Order(on, "Pleural effusion.");
   CHECK(r.first == "just,more");
-  CHECK(r.second.find("0.5 x the mean log-probability of absence of the 1 catalog findings it does not state") !=
+  CHECK(r.second.find("the mean log-probability of absence of the 1 catalog findings it does not state, each x 0.5") !=
         std::string::npos);
   // Stating both: nothing is left unstated, and the closer one leads again.
   CHECK(f.Order(on, "Pleural effusion. Cardiomegaly.").first == "more,just");
@@ -310,6 +316,7 @@ TEST_CASE("query: text search mixes in the detector's best detection of a findin
         {{"Cardiomegaly", 0.995f, {0, 0, 0}}, {"Pleural effusion", 0.99f, {-20, 4, -100}}});
   QueryEngineOptions o;
   o.unstated_weight = 0;
+  o.unstated_weight_uncalibrated = 0;
   o.detection_weight = 0;
   const auto unread = f.Order(o, "Pleural effusion.");
   CHECK(unread.first == "close,found");  // the detector unread: by cosine
@@ -378,6 +385,188 @@ TEST_CASE("query: localize answers with the detection of a stated finding on its
   CHECK(l.z_mm == l.slab_z_mm);
 }
 
+// A record whose slices span patient z -200 .. -100 mm (101 slices 1 mm
+// apart): lower-lobe zone below -155, upper above -132.5 (default bounds).
+void SpanZ(StudyRecord* r) {
+  r->shape = {16, 16, 101};
+  r->spacing_mm = {1, 1, 1};
+  r->extra[kExtraSliceZ] = "-200 1";
+}
+
+TEST_CASE("query: a finding stated in a lobe reads the detections at that lobe's height") {
+  TwoShowing f("Lung nodule.");
+  DiseaseEntry nodule;
+  nodule.name = "Lung nodule";
+  nodule.positive = {"Lung nodule."};
+  nodule.negative = {"No lung nodule."};
+  nodule.positive_prototype = f.u;
+  nodule.negative_prototype = f.v;
+  nodule.model_id = f.model->id();
+  REQUIRE(f.db->PutDisease(nodule).ok());
+  // Localize: the best right nodule is high in the scan, a weaker one low.
+  Study s = test::MakeStudy("a", f.t.data(), 32);
+  SpanZ(&s.record);
+  s.vectors.slabs = {{-150.f, f.t}};
+  s.vectors.detections = {{"Lung nodule", 0.9f, {-40, 0, -120}}, {"Lung nodule", 0.7f, {-45, 10, -180}},
+                          {"Lung nodule", 0.8f, {40, 0, -140}}};
+  REQUIRE(f.db->Put(s).ok());
+  auto z_of = [&](const QueryEngineOptions& o, const std::string& text) {
+    auto q = QueryEngine::Open(f.db.get(), f.model, o);
+    REQUIRE(q.ok());
+    auto l = (*q)->Localize("a", text);
+    REQUIRE_MESSAGE(l.ok(), l.status().ToString());
+    return l->z_mm;
+  };
+  const QueryEngineOptions o;
+  CHECK(z_of(o, "4 mm right lower lobe nodule.") == -180.f);
+  CHECK(z_of(o, "4 mm nodule in the right upper lobe.") == -120.f);
+  CHECK(z_of(o, "5 mm lingula nodule.") == -140.f);  // left, middle zone
+  CHECK(z_of(o, "Right lung nodule.") == -120.f);    // no lobe: the best on the side
+  QueryEngineOptions off;
+  off.lower_zone_top = off.upper_zone_bottom = 0;
+  CHECK(z_of(off, "4 mm right lower lobe nodule.") == -120.f);
+  // A record without slice geometry (not ingested from a volume): any height.
+  Study b = s;
+  b.record.key = "b";
+  b.record.extra.clear();
+  REQUIRE(f.db->Put(b).ok());
+  auto q = QueryEngine::Open(f.db.get(), f.model, o);
+  REQUIRE(q.ok());
+  CHECK((*q)->Localize("b", "4 mm right lower lobe nodule.")->z_mm == -120.f);
+
+  // Text search: "high" is closer by embedding, its right nodule in the
+  // upper zone; "low" has one in the lower zone. Tokens undecided.
+  REQUIRE(f.db->Delete("a").ok());
+  REQUIRE(f.db->Delete("b").ok());
+  for (const auto& [key, c, z] : {std::tuple{"high", 0.9f, -120.f}, std::tuple{"low", 0.8f, -180.f}}) {
+    Study st = test::MakeStudy(key, f.t.data(), 32);
+    std::vector<float> image(32);
+    for (size_t i = 0; i < 32; ++i) image[i] = c * f.t[i] + std::sqrt(1 - c * c) * f.w[i];
+    st.vectors.image = image;
+    SpanZ(&st.record);
+    st.vectors.diseases = {{"Lung nodule", f.w}, {"Pleural effusion", f.w}, {"Cardiomegaly", f.w}};
+    st.vectors.detections = {{"Lung nodule", 0.95f, {-40, 0, z}}};
+    REQUIRE(f.db->Put(st).ok());
+  }
+  QueryEngineOptions t;
+  t.unstated_weight = 0;
+  t.unstated_weight_uncalibrated = 0;
+  const auto lower = f.Order(t, "4 mm right lower lobe nodule.");
+  CHECK(lower.first == "low,high");
+  CHECK(lower.second.find("at the height of the lobe it names") != std::string::npos);
+  CHECK(f.Order(t, "4 mm right upper lobe nodule.").first == "high,low");
+  CHECK(f.Order(off, "4 mm right lower lobe nodule.").first == "high,low");  // zones off: both found
+  QueryEngineOptions bad;
+  bad.probability_floor = 0;
+  CHECK(QueryEngine::Open(f.db.get(), f.model, bad).status().IsInvalidArgument());
+}
+
+TEST_CASE("query: calibrate fits each disease to the stored labels -- classify and text search use it") {
+  TwoShowing f("Pleural effusion.");
+  {
+    auto q = QueryEngine::Open(f.db.get(), f.model);
+    REQUIRE(q.ok());
+    CHECK((*q)->CalibrateDiseases().status().code() == Status::Code::kFailedPrecondition);  // no studies
+  }
+  // 16 studies: effusion token cos c with u (margin 2c, raw log-odds 20c);
+  // labelled where c > 0, two of them the other way. Cardiomegaly: never.
+  for (int i = 0; i < 16; ++i) {
+    const float c = -0.9f + 0.12f * static_cast<float>(i);
+    std::vector<float> token(32);
+    for (size_t k = 0; k < 32; ++k) token[k] = c * f.u[k] + std::sqrt(1 - c * c) * f.w[k];
+    f.Put("s" + std::to_string(i), 0.5f, {{"Pleural effusion", token}, {"Cardiomegaly", f.w}});
+    Study st = *f.db->Get("s" + std::to_string(i));
+    if ((c > 0) != (i == 3 || i == 12)) st.record.labels = {"Pleural effusion"};
+    REQUIRE(f.db->Put(st).ok());
+  }
+  auto q = QueryEngine::Open(f.db.get(), f.model);
+  REQUIRE(q.ok());
+  auto cal = (*q)->CalibrateDiseases();
+  REQUIRE_MESSAGE(cal.ok(), cal.status().ToString());
+  const DiseaseEntry* eff = nullptr;
+  for (const auto& e : *cal) {
+    if (e.name == "Pleural effusion") eff = &e;
+    if (e.name == "Cardiomegaly") CHECK(e.calibration_studies == 0);  // no positives
+  }
+  REQUIRE(eff);
+  CHECK(eff->calibration_studies == 16);
+  CHECK(eff->calibration_scale > 0);
+  CHECK(eff->calibration_scale < 1);  // two mistakes: the raw log-odds (up to 18) are overconfident
+  // Classify: sigmoid(scale z + bias) beside the raw token probability.
+  auto ps = (*q)->Classify("s0");
+  REQUIRE(ps.ok());
+  for (const DiseaseProbability& p : *ps) {
+    if (p.disease == "Cardiomegaly") CHECK(!p.calibrated_probability);
+    if (p.disease != "Pleural effusion") continue;
+    REQUIRE(p.token_probability);
+    REQUIRE(p.calibrated_probability);
+    const double z = std::log(*p.token_probability / (1 - *p.token_probability));
+    CHECK(*p.calibrated_probability ==
+          doctest::Approx(1 / (1 + std::exp(-(eff->calibration_scale * z + eff->calibration_bias)))).epsilon(1e-3));
+    CHECK(*p.calibrated_probability > *p.token_probability);  // less sure it is absent
+  }
+  CHECK(f.Order({}, "Pleural effusion.").second.find("(calibrated on labelled studies: Pleural effusion)") !=
+        std::string::npos);
+  // Stored: a new engine reads it; the same phrases keep it, new ones reset it.
+  auto again = QueryEngine::Open(f.db.get(), f.model);
+  REQUIRE(again.ok());
+  auto same = (*again)->SetDisease("Pleural effusion", eff->positive, eff->negative);
+  REQUIRE(same.ok());
+  CHECK(same->calibration_studies == 16);
+  auto edited = (*again)->SetDisease("Pleural effusion", {"Fluid in the pleural space."}, eff->negative);
+  REQUIRE(edited.ok());
+  CHECK(edited->calibration_studies == 0);
+  CHECK(edited->calibration_scale == 1);
+}
+
+TEST_CASE("query: a model's shipped calibration seeds new catalogs and reaches older uncalibrated ones") {
+  test::TempDir dir;
+  const std::string path = test::MakeTinyModel(dir.Sub("m"));
+  auto model = Model::Open(path);
+  REQUIRE(model.ok());
+  std::shared_ptr<Model> m = std::move(model).value();
+  // An older database: its catalog seeded before the model had a calibration.
+  auto old_db = OpenDb(dir.Sub("old"), 32, m->id());
+  REQUIRE(QueryEngine::Open(old_db.get(), m).ok());
+  const std::vector<DiseaseEntry> before = *old_db->ListDiseases();
+  REQUIRE(before.size() >= 2);
+  CHECK(before[0].calibration_studies == 0);
+  // The model's own catalog, written out with a calibration for its first disease.
+  std::vector<embed::DiseasePrompts> file;
+  for (const auto& p : *m->DiseasePrototypes()) file.push_back({p.name, p.positive, p.negative});
+  auto named = [](auto& list, const std::string& name) {
+    auto it = std::find_if(list.begin(), list.end(), [&](const auto& e) { return e.name == name; });
+    REQUIRE(it != list.end());
+    return &*it;
+  };
+  const std::string first = before[0].name, other = before[1].name;
+  named(file, first)->calibration_scale = 0.25;
+  named(file, first)->calibration_bias = -1.5;
+  named(file, first)->calibration_studies = 1400;
+  REQUIRE(WriteDiseaseCatalog(path, file).ok());
+  auto reread = ReadDiseaseCatalog(path);
+  REQUIRE(reread.ok());
+  CHECK(named(*reread, first)->calibration_scale == 0.25);
+  CHECK(named(*reread, other)->calibration_studies == 0);
+  std::shared_ptr<Model> shipped = std::move(Model::Open(path).value());
+  for (const std::string which : {"new", "old"}) {
+    std::unique_ptr<Database> db = which == "new" ? OpenDb(dir.Sub("new"), 32, m->id()) : std::move(old_db);
+    auto q = QueryEngine::Open(db.get(), shipped);
+    REQUIRE(q.ok());
+    auto c = (*q)->Diseases();
+    REQUIRE(c.ok());
+    CHECK_MESSAGE(named(*c, first)->calibration_studies == 1400, which);
+    CHECK(named(*c, first)->calibration_bias == -1.5);
+    CHECK(named(*c, other)->calibration_studies == 0);
+  }
+  // A malformed calibration is refused with the entry named.
+  test::WriteFileBytes(path + "/diseases.json", R"([{"name": "X", "positive": ["x."], "negative": ["no x."],
+                                                     "calibration": {"scale": 1, "bias": 0, "studies": 0}}])");
+  auto bad = ReadDiseaseCatalog(path);
+  REQUIRE(bad.status().IsInvalidArgument());
+  CHECK(bad.status().message().find("(X): \"calibration\"") != std::string::npos);
+}
+
 TEST_CASE("query: disease search ranks by the model's detector where it covers the disease") {
   TwoShowing f("Pleural effusion.");
   // Every image off p+ - p- (margin 0): only the detector tells them apart.
@@ -434,7 +623,7 @@ TEST_CASE("query: a whole-study normal text states every catalog finding absent"
   QueryEngineOptions plain;
   plain.findings_weight = 0;
   CHECK(f.Order(plain, "Normal chest CT.").first == "sick,well");
-  // 0.9 + 0.1 log 0.01 = 0.44 against 0.8 + 0.1 log 0.99 = 0.80.
+  // 0.9 + 0.1 log 0.001 = 0.21 against 0.8 + 0.1 log 0.999 = 0.80.
   const auto r = f.Order(QueryEngineOptions{}, "Normal chest CT.");
   CHECK(r.first == "well,sick");
   CHECK(r.second.find("no Pleural effusion") != std::string::npos);
@@ -446,7 +635,7 @@ TEST_CASE("query: a whole-study normal text states every catalog finding absent"
 
 TEST_CASE("query: text search matches each stated sentence with its finding's token feature") {
   TwoShowing f("Right pleural effusion.");
-  // Both tokens show effusion (margin 2/sqrt 2 along u: P = 0.99 each);
+  // Both tokens show effusion (margin 2/sqrt 2 along u: P = 0.999 each, the floor);
   // "right"'s leans toward the sentence, "left"'s away from it.
   const float h = 1 / std::sqrt(2.0f);
   std::vector<float> toward = TwoShowing::Sum(f.u, f.t, 1), away = TwoShowing::Sum(f.u, f.t, -1);
@@ -456,6 +645,7 @@ TEST_CASE("query: text search matches each stated sentence with its finding's to
   f.Put("right", 0.8f, {{"Pleural effusion", toward}});
   QueryEngineOptions off;
   off.unstated_weight = 0;
+  off.unstated_weight_uncalibrated = 0;
   off.sentence_weight = 0;
   off.attribute_weight = 0;
   CHECK(f.Order(off, "Right pleural effusion.").first == "left,right");
@@ -487,7 +677,7 @@ TEST_CASE("query: text search contrasts each stated attribute with the sentence 
     std::vector<float> image(32);
     for (size_t i = 0; i < 32; ++i) image[i] = c * f.t[i] + a * e[i] + std::sqrt(1 - c * c - a * a) * w[i];
     Study s = test::MakeStudy(key, image.data(), 32);
-    s.vectors.diseases = {{"Pleural effusion", f.u}};  // both show it: P = 0.99
+    s.vectors.diseases = {{"Pleural effusion", f.u}};  // both show it: P = 1 - probability_floor
     REQUIRE(f.db->Put(s).ok());
   };
   put("leans-left", 0.9f, 0.3f);
@@ -495,6 +685,7 @@ TEST_CASE("query: text search contrasts each stated attribute with the sentence 
   auto contrast = [&](double c, double a) { return c * (1 - lt) - a * l_perp; };
   QueryEngineOptions off;
   off.unstated_weight = 0;
+  off.unstated_weight_uncalibrated = 0;
   off.attribute_weight = 0;
   CHECK(f.Order(off, "Right pleural effusion.").first == "leans-left,leans-right");  // cosine 0.9 vs 0.8
   // A weight at which the contrast turns the order: twice the one that ties.
@@ -508,8 +699,8 @@ TEST_CASE("query: text search contrasts each stated attribute with the sentence 
   REQUIRE_MESSAGE(r.ok(), r.status().ToString());
   REQUIRE(r->hits.size() == 2);
   CHECK(r->hits[0].key == "leans-right");
-  CHECK(r->hits[0].score == doctest::Approx(0.8 + 0.1 * std::log(0.99) + on.attribute_weight * contrast(0.8, -0.3)).epsilon(1e-4));
-  CHECK(r->hits[1].score == doctest::Approx(0.9 + 0.1 * std::log(0.99) + on.attribute_weight * contrast(0.9, 0.3)).epsilon(1e-4));
+  CHECK(r->hits[0].score == doctest::Approx(0.8 + 0.1 * std::log(1 - on.probability_floor) + on.attribute_weight * contrast(0.8, -0.3)).epsilon(1e-4));
+  CHECK(r->hits[1].score == doctest::Approx(0.9 + 0.1 * std::log(1 - on.probability_floor) + on.attribute_weight * contrast(0.9, 0.3)).epsilon(1e-4));
   CHECK(r->score_meaning.find("attributes its present findings' sentences state (side)") != std::string::npos);
   // Nothing to contrast: no attribute word, or the finding stated absent.
   CHECK(f.Order(on, "Pleural effusion.").second.find("attributes") == std::string::npos);

@@ -327,6 +327,14 @@ TEST_CASE("server: disease catalog edits need write scope and take effect") {
   CHECK(Body(w.Get("/v1/diseases"))["diseases"].size() == 18);
   auto ex = Body(w.Post("/v1/diseases/exemplars", "", "application/json"));
   CHECK(ex["studies"] == 6);
+  // Calibration: six studies are too few (5 with and 5 without a disease):
+  // the catalog comes back, every entry without a "calibration".
+  auto cal = w.Post("/v1/diseases/calibration", "", "application/json");
+  REQUIRE(cal->status == 200);
+  const json cat = json::parse(cal->body)["diseases"];
+  CHECK(cat.size() == 18);
+  for (const auto& e : cat) CHECK(!e.contains("calibration"));
+  CheckError(f.Client(kRead).Post("/v1/diseases/calibration", "", "application/json"), 403, "permission_denied");
 }
 
 TEST_CASE("server: uploads (NIfTI, zipped DICOM), duplicates, size limit and path confinement") {

@@ -91,6 +91,44 @@ TEST_CASE("version 1 records (before report statements) still decode") {
   CHECK(back->statements.empty());
 }
 
+TEST_CASE("disease entries round trip their calibration, and version 1 entries decode uncalibrated") {
+  DiseaseEntry e;
+  e.name = "Lung nodule";
+  e.positive = {"A lung nodule."};
+  e.negative = {"No nodule."};
+  e.positive_prototype = {0.6f, 0.8f};
+  e.model_id = "m@1#ab";
+  e.logit_scale = 21.5;
+  e.calibration_scale = 0.28;
+  e.calibration_bias = -0.36;
+  e.calibration_studies = 600;
+  auto back = DecodeDisease(EncodeDisease(e), "disease");
+  REQUIRE_MESSAGE(back.ok(), back.status().ToString());
+  CHECK(back->calibration_scale == 0.28);
+  CHECK(back->calibration_bias == -0.36);
+  CHECK(back->calibration_studies == 600);
+  CHECK(back->logit_scale == 21.5);
+
+  // A v2 encoding with the three calibration fields removed, relabelled v1.
+  std::string enc = EncodeDisease(e);
+  enc.erase(enc.size() - 4 - 24, 24);
+  enc[0] = 1;
+  uint32_t crc = index::Crc32c(enc.data(), enc.size() - 4);
+  std::memcpy(&enc[enc.size() - 4], &crc, 4);
+  auto v1 = DecodeDisease(enc, "disease");
+  REQUIRE_MESSAGE(v1.ok(), v1.status().ToString());
+  CHECK(v1->logit_scale == 21.5);
+  CHECK(v1->calibration_scale == 1);
+  CHECK(v1->calibration_bias == 0);
+  CHECK(v1->calibration_studies == 0);
+
+  // A non-finite calibration is corruption, not a probability of NaN.
+  e.calibration_bias = std::nan("");
+  auto bad = DecodeDisease(EncodeDisease(e), "disease Lung nodule");
+  REQUIRE(bad.status().IsCorruption());
+  CHECK(bad.status().message().find("non-finite calibration") != std::string::npos);
+}
+
 TEST_CASE("a newer value version is refused with a clear message") {
   std::string enc = EncodeRecord(FullRecord());
   enc[0] = 99;  // a version from the future, with a valid checksum

@@ -608,6 +608,16 @@ TEST_CASE("cli: query commands, diseases, backup/restore, serve until SIGTERM") 
   CHECK(Ctdb("diseases delete Pneumothorax" + db).code == 11);
   r = Ctdb("diseases exemplars" + db);
   CHECK(r.out.find("from 6 studies") != std::string::npos);
+  // Six studies cannot calibrate a disease (5 with and 5 without it needed);
+  // --save-model writes the model's catalog back, none calibrated.
+  r = Ctdb("diseases calibrate" + m + " --save-model");
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("Pleural effusion") != std::string::npos);
+  CHECK(r.out.find("uncalibrated (fewer than 5 stored studies with it, or without it)") != std::string::npos);
+  CHECK(r.out.find("wrote 0 calibrations into") != std::string::npos);
+  CHECK(test::ReadFileBytes(dir.Sub("m") + "/diseases.json").find("\"name\": \"Pleural effusion\"") != std::string::npos);
+  CHECK(Ctdb("diseases calibrate" + db + " --save-model").code == 12);  // which model?
+  CHECK(Ctdb("diseases" + db + " --save-model").code == 2);
 
   CHECK(Ctdb("backup" + db + " --out " + dir.Sub("bk")).code == 0);
   CHECK(Ctdb("backup" + db + " --out " + dir.Sub("bk")).code == 16);

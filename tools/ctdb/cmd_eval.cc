@@ -43,13 +43,18 @@ const char kHelp[] =
     "  --sentence-weight W  weight of each stating sentence's match with its finding's token\n"
     "                     (default: the query engine's)\n"
     "  --unstated-weight W  weight of the findings a text leaves unstated, read as absent\n"
-    "                     (default: the query engine's)\n"
+    "                     (calibrated diseases; default: the query engine's)\n"
+    "  --unstated-weight-uncalibrated W  the same for diseases not calibrated (default: the\n"
+    "                     query engine's)\n"
     "  --attribute-weight W  weight of the side, level and amount its sentences state\n"
     "                     (default: the query engine's)\n"
     "  --detection-weight A  share of a finding's log-odds taken from the model's detector\n"
     "                     where it has one, in [0, 1] (default: the query engine's)\n"
     "  --localize-min-score S  a detection answers a localization from this score up (default:\n"
     "                     the query engine's; > 1 = the best slab always)\n"
+    "  --probability-floor F  the findings terms clamp probabilities to [F, 1 - F], F in\n"
+    "                     (0, 0.5) (default: the query engine's)\n"
+    "  --no-zones         a finding stated in a lobe reads detections at any height\n"
     "  --misses FILE  write each impression whose study is not in its top 10, one JSON object\n"
     "              per line: key, impression, rank (-1 = not in the top k + 1), and the first\n"
     "              hit's key and impression (needs --model)\n";
@@ -103,9 +108,9 @@ void PrintTable(const eval::EvalReport& r) {
 }  // namespace
 
 int CmdEval(int argc, char** argv) {
-  Args args(argc, argv, 0, {"help", "json"});
+  Args args(argc, argv, 0, {"help", "json", "no-zones"});
   int exit;
-  if (!Prepare(args, {"db", "data", "model", "split", "k", "limit", "threads", "out", "misses", "findings-weight", "findings-pool", "sentence-weight", "unstated-weight", "attribute-weight", "detection-weight", "localize-min-score", "json", "help"}, kHelp, &exit)) return exit;
+  if (!Prepare(args, {"db", "data", "model", "split", "k", "limit", "threads", "out", "misses", "findings-weight", "findings-pool", "sentence-weight", "unstated-weight", "unstated-weight-uncalibrated", "attribute-weight", "detection-weight", "localize-min-score", "probability-floor", "no-zones", "json", "help"}, kHelp, &exit)) return exit;
   if (!args.Has("db") && !args.Has("data")) return UsageError("give --db PATH or --data DIR", kHelp);
   if (args.Has("data") && !args.Has("db") && !args.Has("model")) return UsageError("--data needs --model", kHelp);
   if (args.Has("misses") && !args.Has("model")) return UsageError("--misses needs --model", kHelp);
@@ -120,9 +125,15 @@ int CmdEval(int argc, char** argv) {
   qo.findings_pool = static_cast<size_t>(findings_pool);
   if (s.ok()) s = args.GetDouble("sentence-weight", qo.sentence_weight, 0, 100, &qo.sentence_weight);
   if (s.ok()) s = args.GetDouble("unstated-weight", qo.unstated_weight, 0, 100, &qo.unstated_weight);
+  if (s.ok()) {
+    s = args.GetDouble("unstated-weight-uncalibrated", qo.unstated_weight_uncalibrated, 0, 100,
+                       &qo.unstated_weight_uncalibrated);
+  }
   if (s.ok()) s = args.GetDouble("attribute-weight", qo.attribute_weight, 0, 100, &qo.attribute_weight);
   if (s.ok()) s = args.GetDouble("detection-weight", qo.detection_weight, 0, 1, &qo.detection_weight);
   if (s.ok()) s = args.GetDouble("localize-min-score", qo.localize_min_score, 0, 2, &qo.localize_min_score);
+  if (s.ok()) s = args.GetDouble("probability-floor", qo.probability_floor, 1e-9, 0.499, &qo.probability_floor);
+  if (args.Has("no-zones")) qo.lower_zone_top = qo.upper_zone_bottom = 0;
   if (!s.ok()) return UsageError(s.message(), kHelp);
 
   std::unique_ptr<Model> model;

@@ -3,7 +3,9 @@
 #include <cstdio>
 #include <memory>
 
+#include "api/src/model_manifest_json.h"
 #include "api/src/server/json_codec.h"
+#include "embed/disease_catalog.h"
 #include "ctdb/ctdb.h"
 #include "tools/ctdb/cli_common.h"
 #include "tools/ctdb/commands.h"
@@ -244,26 +246,83 @@ int CmdReport(int argc, char** argv) {
   return 0;
 }
 
+namespace {
+
+// `ctdb diseases calibrate`: fits, prints, and with --save-model writes the
+// fits into the model's diseases.json (its own phrases only: a fit belongs
+// to the direction its phrases make).
+int CalibrateDiseases(const Args& args, Session& session) {
+  auto c = session.engine->CalibrateDiseases();
+  if (!c.ok()) return Fail(c.status());
+  if (args.Has("save-model")) {
+    auto protos = session.model->DiseasePrototypes();
+    if (!protos.ok()) return Fail(protos.status());
+    std::vector<embed::DiseasePrompts> file;
+    size_t saved = 0;
+    for (const auto& p : *protos) {
+      embed::DiseasePrompts d;
+      d.name = p.name;
+      d.positive = p.positive;
+      d.negative = p.negative;
+      for (const auto& e : *c) {
+        if (e.name != p.name || e.positive != p.positive || e.negative != p.negative || !e.calibration_studies) continue;
+        d.calibration_scale = e.calibration_scale;
+        d.calibration_bias = e.calibration_bias;
+        d.calibration_studies = e.calibration_studies;
+        ++saved;
+      }
+      file.push_back(std::move(d));
+    }
+    Status s = WriteDiseaseCatalog(args.Get("model"), file);
+    if (!s.ok()) return Fail(s);
+    std::fprintf(stderr, "wrote %zu calibrations into %s/diseases.json\n", saved, args.Get("model").c_str());
+  }
+  if (args.Has("json")) {
+    std::printf("%s\n", server::DiseasesJson(*c).c_str());
+    return 0;
+  }
+  for (const auto& e : *c) {
+    if (e.calibration_studies) {
+      std::printf("%-40s scale %8.4f  bias %+8.3f  (%llu studies)\n", e.name.c_str(), e.calibration_scale,
+                  e.calibration_bias, (unsigned long long)e.calibration_studies);
+    } else {
+      std::printf("%-40s uncalibrated (fewer than 5 stored studies with it, or without it)\n", e.name.c_str());
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
 int CmdDiseases(int argc, char** argv) {
   const std::string help =
       std::string("usage: ctdb diseases [list]                                   --db PATH [--model DIR] [--json]\n"
                   "       ctdb diseases set NAME --positive 'a|b' [--negative 'c|d'] --db PATH --model DIR\n"
                   "       ctdb diseases delete NAME                              --db PATH\n"
                   "       ctdb diseases exemplars                                --db PATH [--model DIR]\n"
+                  "       ctdb diseases calibrate                                --db PATH [--model DIR] [--save-model]\n"
                   "The database's disease catalog: phrases saying a finding is present (--positive) or\n"
                   "absent (--negative), '|'-separated, embedded into prototypes with the model; exemplars\n"
-                  "averages labelled studies' image vectors (for search disease --exemplar-weight).\n") +
+                  "averages labelled studies' image vectors (for search disease --exemplar-weight);\n"
+                  "calibrate fits each disease's P = sigmoid(scale z + bias) to the stored studies' labels\n"
+                  "(z the model's log-odds; >= 5 studies with and without it), which text search and\n"
+                  "classify's calibrated probability use. --save-model also writes the fits into the\n"
+                  "model's diseases.json (entries with the model's phrases), so databases made with the\n"
+                  "model start calibrated; fit on labelled studies the model was not trained on.\n") +
       kQueryOptions;
-  Args args(argc, argv, 0, {"help", "json"});
+  Args args(argc, argv, 0, {"help", "json", "save-model"});
   int exit;
-  if (!Prepare(args, {"db", "model", "threads", "json", "help", "positive", "negative"}, help, &exit)) return exit;
+  if (!Prepare(args, {"db", "model", "threads", "json", "help", "positive", "negative", "save-model"}, help, &exit)) {
+    return exit;
+  }
   const std::string what = args.positional().empty() ? "list" : args.positional()[0];
   const std::string name = JoinPositional(args, 1);
-  if (what != "list" && what != "set" && what != "delete" && what != "exemplars") {
-    return UsageError("unknown diseases action '" + what + "' (list, set, delete, exemplars)", help);
+  if (what != "list" && what != "set" && what != "delete" && what != "exemplars" && what != "calibrate") {
+    return UsageError("unknown diseases action '" + what + "' (list, set, delete, exemplars, calibrate)", help);
   }
+  if (args.Has("save-model") && what != "calibrate") return UsageError("--save-model goes with calibrate", help);
   if (what == "delete" && name.empty()) return UsageError("diseases delete needs a NAME", help);
-  auto session = OpenSession(args, what == "set");
+  auto session = OpenSession(args, what == "set" || args.Has("save-model"));
   if (!session.ok()) return Fail(session.status());
   if (what == "delete") {
     Status s = session->engine->DeleteDisease(name);
@@ -288,6 +347,7 @@ int CmdDiseases(int argc, char** argv) {
                 (unsigned long long)*n);
     return 0;
   }
+  if (what == "calibrate") return CalibrateDiseases(args, *session);
   auto c = session->engine->Diseases();
   if (!c.ok()) return Fail(c.status());
   if (args.Has("json")) {
@@ -295,9 +355,11 @@ int CmdDiseases(int argc, char** argv) {
     return 0;
   }
   for (const auto& e : *c) {
-    std::printf("%-40s %2zu+ %2zu-  %s%s\n", e.name.c_str(), e.positive.size(), e.negative.size(),
+    std::printf("%-40s %2zu+ %2zu-  %s%s%s\n", e.name.c_str(), e.positive.size(), e.negative.size(),
                 e.positive_prototype.empty() ? "not embedded" : "embedded",
-                e.exemplar_studies ? (", exemplars of " + std::to_string(e.exemplar_studies) + " studies").c_str() : "");
+                e.exemplar_studies ? (", exemplars of " + std::to_string(e.exemplar_studies) + " studies").c_str() : "",
+                e.calibration_studies ? (", calibrated on " + std::to_string(e.calibration_studies) + " studies").c_str()
+                                      : "");
   }
   if (c->empty()) std::printf("(empty catalog: open with --model once to seed it from the model)\n");
   return 0;

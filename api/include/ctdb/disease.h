@@ -1,7 +1,8 @@
 // The disease catalog a database keeps (DESIGN.md "Queries"): for each
 // disease, clinical phrases saying it is present and absent, their text
 // prototypes under the database's model (diagnosis-aware prompts, seed 000),
-// and optional exemplar prototypes averaged from labelled studies.
+// optional exemplar prototypes averaged from labelled studies, and an
+// optional calibration of the model's log-odds fitted on labelled studies.
 //
 // Thread contract: plain value type.
 #pragma once
@@ -27,6 +28,19 @@ struct DiseaseEntry {
   uint64_t exemplar_studies = 0;  // studies the exemplars average over
   std::string model_id;           // model the prototypes come from
   double logit_scale = 10;        // that model's 1/tau (ModelInfo::logit_scale)
+  // Platt calibration of the disease's log-odds z = logit_scale * x.(p+ -
+  // p-), x the study's feature of this disease's query token (its global
+  // embedding without one): P(disease | study) = sigmoid(scale * z + bias),
+  // fitted by logistic regression on labelled studies (QueryEngine::
+  // CalibrateDiseases, or shipped in the model's diseases.json). The
+  // contrastive temperature makes the raw z overconfident and each disease
+  // is off by its own offset; probabilities that add up across findings
+  // (text search) need them on one scale. Identity (1, 0) while
+  // calibration_studies is 0; editing the phrases or changing the model
+  // resets it (the direction it was fitted on changed).
+  double calibration_scale = 1;
+  double calibration_bias = 0;
+  uint64_t calibration_studies = 0;  // labelled studies it was fitted on; 0 = none
 };
 
 }  // namespace ctdb

@@ -70,6 +70,10 @@ struct DiseasePrototype {
   std::string name;
   std::vector<std::string> positive, negative;
   std::vector<float> p_positive, p_negative;  // means of the phrase embeddings
+  // Calibration shipped with the model (diseases.json "calibration"), as
+  // in DiseaseEntry; calibration_studies 0 = none.
+  double calibration_scale = 1, calibration_bias = 0;
+  uint64_t calibration_studies = 0;
 };
 
 class Model {

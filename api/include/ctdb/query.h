@@ -60,6 +60,11 @@ struct DiseaseProbability {
   // The same with x = the study's feature of this disease's query token,
   // when the model has one for it.
   std::optional<float> token_probability;
+  // The calibrated probability, when the disease is calibrated
+  // (DiseaseEntry::calibration_studies > 0): sigmoid(scale * z + bias), z
+  // the log-odds of token_probability (of probability without a token).
+  // What text search adds up across findings.
+  std::optional<float> calibrated_probability;
   bool labelled = false;  // the study's own label says present (for comparison)
   // Where the model's detector found the disease (the shipped model: lung
   // nodule candidates), best first; empty when it has no detector for it.
@@ -136,9 +141,23 @@ struct QueryEngineOptions {
   // Applied only to texts stating at least one catalog finding or calling
   // the study normal, and, like sentence_weight, only while
   // findings_weight > 0 (0 there = the embedding's ranking alone). 0 = off.
-  // Default: 0.5 (R@10 0.782 -> 0.882 on the seed-2027 valid phantoms;
-  // 0.3: 0.873, 1: 0.863).
-  double unstated_weight = 0.5;
+  // Default: 1.2, chosen with calibrated diseases and probability_floor
+  // 0.001 (R@10 on the seed-2027 valid phantoms 0.915 at 0.9, 0.920 at 1.2
+  // and 1.5; uncalibrated with floor 0.01 it was 0.5: 0.782 -> 0.882 then).
+  double unstated_weight = 1.2;
+  // The same for unstated findings whose disease is not calibrated: the raw
+  // contrastive probabilities are overconfident, and a heavier weight lets
+  // their mistakes dominate (uncalibrated, floor 0.001: R@10 0.908 at 0.5,
+  // 0.892 at 1.2 on the seed-2027 valid phantoms). Each unstated finding
+  // weighs by its own kind in the mean. Default: 0.5.
+  double unstated_weight_uncalibrated = 0.5;
+  // The findings terms read each probability clamped to [probability_floor,
+  // 1 - probability_floor], so one confident mistake cannot sink a study.
+  // The raw contrastive log-odds reach 1e-11, calibrated ones (DiseaseEntry::
+  // calibration_*) are honest further out. Default: 0.001 (R@10 on the
+  // seed-2027 valid phantoms, calibrated: 0.893 at 0.01, 0.905 at 0.001,
+  // flat below; it was 0.01 before calibration).
+  double probability_floor = 0.001;
   // Weight of the attributes each sentence stating a present finding gives
   // it: side, level, amount ("Small right pleural effusion."). Per
   // attribute, the cosine of the study's global image embedding with the
@@ -161,6 +180,19 @@ struct QueryEngineOptions {
   // token alone, 1 = the detector alone. Default: 1 (R@10 0.887 -> 0.897
   // on the seed-2027 valid phantoms; 0.5: 0.888, 0.75: 0.893 with sides).
   double detection_weight = 1;
+  // A finding stated in a lobe ("right lower lobe", "lingula") reads only
+  // the detections at that lobe's height in the scan (-1 its lowest slice,
+  // +1 its highest): lower lobes below lower_zone_top, the middle lobe and
+  // lingula between it and upper_zone_bottom, upper lobes above. Height
+  // stands in for lobe segmentation: it assumes a chest CT covering the
+  // lungs, as CT-RATE's do, and lobes split by level (fissures are oblique,
+  // so near a boundary it can be wrong). Defaults: -0.1 and 0.35, where the
+  // 532 lobe sentences with a slice reference in the seed-2027 training
+  // reports put them (upper lobe 0.33..0.79, middle and lingula -0.11..0.36,
+  // lower -0.62..-0.10). Needs the record's slice geometry (ingested
+  // studies have it); lower_zone_top >= upper_zone_bottom turns zones off.
+  double lower_zone_top = -0.1;
+  double upper_zone_bottom = 0.35;
   // Localize answers with the model's best detection of a finding the text
   // states present (on its stated side) when that detection scores at least
   // this; else with the best slab. > 1 = slabs only. Default: 0.3, the
@@ -216,6 +248,13 @@ class QueryEngine {
   // Recomputes every disease's exemplar prototypes from the stored studies'
   // labels; returns the number of labelled studies used.
   virtual Result<uint64_t> ComputeExemplars() = 0;
+  // Fits every disease's calibration (DiseaseEntry::calibration_*) by
+  // logistic regression of the stored studies' labels on the disease's
+  // log-odds, and stores it; a disease with fewer than 5 labelled studies
+  // with it or 5 without is left uncalibrated (calibration_studies 0).
+  // Returns the catalog as stored. Like exemplars, every study counts, a
+  // missing label as absent. FailedPrecondition for an empty database.
+  virtual Result<std::vector<DiseaseEntry>> CalibrateDiseases() = 0;
   // The catalog as stored (with this model's prototypes).
   virtual Result<std::vector<DiseaseEntry>> Diseases() = 0;
   // Removes a disease from the catalog (NotFound if absent); queries of

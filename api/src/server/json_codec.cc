@@ -34,12 +34,16 @@ json Record(const StudyRecord& r) {
 }
 
 json Disease(const DiseaseEntry& e) {
-  return {{"name", e.name},
-          {"positive", e.positive},
-          {"negative", e.negative},
-          {"embedded", !e.positive_prototype.empty()},
-          {"model_id", e.model_id},
-          {"exemplar_studies", e.exemplar_studies}};
+  json j = {{"name", e.name},
+            {"positive", e.positive},
+            {"negative", e.negative},
+            {"embedded", !e.positive_prototype.empty()},
+            {"model_id", e.model_id},
+            {"exemplar_studies", e.exemplar_studies}};
+  if (e.calibration_studies > 0) {
+    j["calibration"] = {{"scale", e.calibration_scale}, {"bias", e.calibration_bias}, {"studies", e.calibration_studies}};
+  }
+  return j;
 }
 
 }  // namespace
@@ -68,6 +72,7 @@ std::string ClassifyJson(const std::string& key, const std::vector<DiseaseProbab
   for (const auto& p : ps) {
     json j = {{"disease", p.disease}, {"probability", p.probability}, {"margin", p.margin}, {"labelled", p.labelled}};
     if (p.token_probability) j["token_probability"] = *p.token_probability;
+    if (p.calibrated_probability) j["calibrated_probability"] = *p.calibrated_probability;
     if (!p.detections.empty()) {
       json ds = json::array();
       for (const Detection& d : p.detections) ds.push_back({{"score", d.score}, {"position_mm", d.position_mm}});
@@ -78,7 +83,9 @@ std::string ClassifyJson(const std::string& key, const std::vector<DiseaseProbab
   return Dump({{"key", key},
                {"score_meaning", "probability = sigmoid(logit_scale * (x.p+ - x.p-)), x the study's global image "
                                  "embedding, p+/p- the disease's phrase prototypes; token_probability uses the "
-                                 "disease's query-token feature; labelled = the study's own label; detections (where the model has a "
+                                 "disease's query-token feature; calibrated_probability (calibrated diseases) = sigmoid(scale * z + "
+                                 "bias), z the log-odds of token_probability (else probability), fitted on labelled "
+                                 "studies; labelled = the study's own label; detections (where the model has a "
                                  "detector for the disease): its candidates, best first, score = the detector's "
                                  "sigmoid output (not calibrated), position_mm = LPS x (+left) and y (+posterior) "
                                  "from the field of view's centre, z = patient z"},

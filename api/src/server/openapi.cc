@@ -82,7 +82,7 @@ json Build() {
   schemas["Classification"] = {{"type", "object"},
                                {"properties",
                                 {{"key", str}, {"score_meaning", str},
-                                 {"diseases", {{"type", "array"}, {"items", {{"type", "object"}, {"properties", {{"disease", str}, {"probability", num}, {"token_probability", num}, {"margin", num}, {"labelled", {{"type", "boolean"}}}, {"detections", {{"type", "array"}, {"items", {{"type", "object"}, {"properties", {{"score", num}, {"position_mm", {{"type", "array"}, {"items", num}, {"minItems", 3}, {"maxItems", 3}}}}}}}}}}}}}}}}}};
+                                 {"diseases", {{"type", "array"}, {"items", {{"type", "object"}, {"properties", {{"disease", str}, {"probability", num}, {"token_probability", num}, {"calibrated_probability", num}, {"margin", num}, {"labelled", {{"type", "boolean"}}}, {"detections", {{"type", "array"}, {"items", {{"type", "object"}, {"properties", {{"score", num}, {"position_mm", {{"type", "array"}, {"items", num}, {"minItems", 3}, {"maxItems", 3}}}}}}}}}}}}}}}}}};
   schemas["Localization"] = {{"type", "object"},
                              {"properties",
                               {{"key", str}, {"z_mm", num}, {"slab_z_mm", num}, {"score", num}, {"slab_mm", num}, {"score_meaning", str},
@@ -97,7 +97,7 @@ json Build() {
                         {"properties",
                          {{"name", str}, {"positive", {{"type", "array"}, {"items", str}}},
                           {"negative", {{"type", "array"}, {"items", str}}}, {"embedded", {{"type", "boolean"}}},
-                          {"model_id", str}, {"exemplar_studies", integer}}}};
+                          {"model_id", str}, {"exemplar_studies", integer}, {"calibration", {{"type", "object"}, {"properties", {{"scale", num}, {"bias", num}, {"studies", integer}}}}}}}};
   schemas["Diseases"] = {{"type", "object"}, {"properties", {{"diseases", {{"type", "array"}, {"items", Ref("Disease")}}}}}};
   schemas["DiseasePhrases"] = {{"type", "object"},
                                {"required", {"positive"}},
@@ -176,6 +176,7 @@ json Build() {
   paths["/v1/diseases/{name}"]["put"]["requestBody"] = JsonBody(Ref("DiseasePhrases"));
   paths["/v1/diseases/{name}"]["delete"] = Op("deleteDisease", "Remove a disease from the catalog", "diseases", Responses("Deleted", true));
   paths["/v1/diseases/exemplars"]["post"] = Op("computeExemplars", "Recompute exemplar prototypes from labelled studies", "diseases", Responses("Count", true));
+  paths["/v1/diseases/calibration"]["post"] = Op("calibrateDiseases", "Fit each disease's calibration to the stored studies' labels; returns the catalog", "diseases", Responses("Diseases", true));
 
   return {{"openapi", "3.0.3"},
           {"info",

@@ -233,6 +233,12 @@ void ServerImpl::AddQueryRoutes() {
           r->body = json{{"deleted", req.matches[1].str()}}.dump();
           return Status::Ok();
         });
+  Route("POST", "/v1/diseases/calibration", "/v1/diseases/calibration", Scope::kWrite,
+        [this](const httplib::Request&, Reply* r) {
+          CTDB_ASSIGN_OR_RETURN(auto c, engine_->CalibrateDiseases());
+          r->body = DiseasesJson(c);
+          return Status::Ok();
+        });
   Route("POST", "/v1/diseases/exemplars", "/v1/diseases/exemplars", Scope::kWrite,
         [this](const httplib::Request&, Reply* r) {
           CTDB_ASSIGN_OR_RETURN(uint64_t n, engine_->ComputeExemplars());
