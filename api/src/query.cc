@@ -264,7 +264,7 @@ class QueryEngineImpl final : public QueryEngine {
       if (Gone(vr.status())) continue;
       CTDB_RETURN_IF_ERROR(vr.status());
       std::optional<std::pair<double, double>> z_range;
-      if (zoned) {
+      if (zoned && !vr->detections.empty()) {
         auto rec = db_->GetRecord(h.key);
         if (Gone(rec.status())) continue;
         CTDB_RETURN_IF_ERROR(rec.status());
@@ -660,6 +660,16 @@ class QueryEngineImpl final : public QueryEngine {
   Result<std::vector<DiseaseEntry>> CalibrateDiseases() override {
     std::vector<DiseaseEntry> catalog = Catalog();
     const size_t n = catalog.size();
+    std::vector<std::vector<float>> dirs(n);
+    for (size_t i = 0; i < n; ++i) {
+      if (!catalog[i].positive_prototype.empty()) {
+        dirs[i] = Direction(catalog[i].positive_prototype, catalog[i].negative_prototype);
+      }
+    }
+    if (std::all_of(dirs.begin(), dirs.end(), [](const auto& d) { return d.empty(); })) {
+      return Status::FailedPrecondition("the disease catalog has no embedded prototypes; open the query engine with "
+                                        "the database's model once");
+    }
     std::vector<std::vector<double>> z(n);
     std::vector<std::vector<bool>> has(n);
     ListOptions lo;
@@ -674,8 +684,8 @@ class QueryEngineImpl final : public QueryEngine {
         CTDB_RETURN_IF_ERROR(vr.status());
         for (size_t i = 0; i < n; ++i) {
           const DiseaseEntry& e = catalog[i];
-          if (e.positive_prototype.empty()) continue;
-          const std::vector<float> dir = Direction(e.positive_prototype, e.negative_prototype);
+          const std::vector<float>& dir = dirs[i];
+          if (dir.empty()) continue;
           // The log-odds the searches read: the disease's token feature, else the global embedding.
           double margin = Dot(vr->image, dir);
           if (const NamedFeature* f = FindNamed(vr->diseases, e.name)) margin = Dot(Normalized(f->vector), dir);
@@ -693,6 +703,7 @@ class QueryEngineImpl final : public QueryEngine {
     }
     for (size_t i = 0; i < n; ++i) {
       DiseaseEntry& e = catalog[i];
+      if (dirs[i].empty()) continue;  // not embedded: nothing to calibrate
       const PlattFit fit = FitPlatt(z[i], has[i]);
       ClearCalibration(&e);
       if (fit.positives >= kMinCalibrationClass && fit.negatives >= kMinCalibrationClass) {
