@@ -58,6 +58,16 @@ class ModelImpl final : public Model {
   Result<std::vector<DiseasePrototype>> DiseasePrototypes() override {
     std::lock_guard<std::mutex> lock(prototypes_mu_);
     if (!prototypes_.empty()) return prototypes_;
+    CTDB_ASSIGN_OR_RETURN(std::vector<DiseasePrototype> out, DiseasePhrases());
+    for (auto& p : out) {
+      CTDB_ASSIGN_OR_RETURN(p.p_positive, MeanEmbedding(p.positive));
+      CTDB_ASSIGN_OR_RETURN(p.p_negative, MeanEmbedding(p.negative));
+    }
+    prototypes_ = out;
+    return out;
+  }
+
+  Result<std::vector<DiseasePrototype>> DiseasePhrases() override {
     std::vector<embed::DiseasePrompts> catalog;
     auto file = ReadDiseaseCatalog(dir_);
     if (file.ok()) {
@@ -78,11 +88,8 @@ class ModelImpl final : public Model {
       p.calibration_scale = d.calibration_scale;
       p.calibration_bias = d.calibration_bias;
       p.calibration_studies = d.calibration_studies;
-      CTDB_ASSIGN_OR_RETURN(p.p_positive, MeanEmbedding(p.positive));
-      CTDB_ASSIGN_OR_RETURN(p.p_negative, MeanEmbedding(p.negative));
       out.push_back(std::move(p));
     }
-    prototypes_ = out;
     return out;
   }
 

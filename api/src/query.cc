@@ -168,7 +168,7 @@ class QueryEngineImpl final : public QueryEngine {
     if (model_) {
       std::optional<std::vector<DiseasePrototype>> protos;
       if (catalog.empty()) {
-        CTDB_ASSIGN_OR_RETURN(protos, model_->DiseasePrototypes());
+        CTDB_ASSIGN_OR_RETURN(protos, model_->DiseasePhrases());
         for (const auto& p : *protos) {
           DiseaseEntry e;
           e.name = p.name;
@@ -194,8 +194,8 @@ class QueryEngineImpl final : public QueryEngine {
         // had one). Best effort: a model catalog that fails to load leaves
         // the entry as it is (the searches still work, uncalibrated).
         if (e.calibration_studies == 0) {
-          if (!protos) {
-            auto got = model_->DiseasePrototypes();
+          if (!protos) {  // the phrases only: embedding them costs ~0.15 s per open
+            auto got = model_->DiseasePhrases();
             protos = got.ok() ? std::move(got).value() : std::vector<DiseasePrototype>{};
           }
           for (const auto& p : *protos) {

@@ -371,6 +371,14 @@ TEST_CASE("model: disease prototypes from the built-in catalog and from an edite
   CHECK((*protos)[12].negative.front() == "No pleural effusion.");
   CHECK((*protos)[12].p_positive.size() == 32);
   CHECK((*protos)[12].p_positive != (*protos)[12].p_negative);
+  // The phrases alone, unembedded (what a catalog upgrade compares).
+  auto phrases = (*model)->DiseasePhrases();
+  REQUIRE(phrases.ok());
+  REQUIRE(phrases->size() == 18);
+  CHECK((*phrases)[12].name == "Pleural effusion");
+  CHECK((*phrases)[12].positive == (*protos)[12].positive);
+  CHECK((*phrases)[12].p_positive.empty());
+  CHECK((*phrases)[12].calibration_studies == 0);
   // p+ is the mean of the positive phrases' embeddings.
   auto e = (*model)->EmbedTexts((*protos)[3].positive);
   REQUIRE(e.ok());

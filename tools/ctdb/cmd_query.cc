@@ -255,7 +255,7 @@ int CalibrateDiseases(const Args& args, Session& session) {
   auto c = session.engine->CalibrateDiseases();
   if (!c.ok()) return Fail(c.status());
   if (args.Has("save-model")) {
-    auto protos = session.model->DiseasePrototypes();
+    auto protos = session.model->DiseasePhrases();
     if (!protos.ok()) return Fail(protos.status());
     std::vector<embed::DiseasePrompts> file;
     size_t saved = 0;

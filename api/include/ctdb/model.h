@@ -106,6 +106,9 @@ class Model {
   // directory's diseases.json when present (users may edit its phrases and
   // add diseases), else the built-in phrases for the manifest's diseases.
   virtual Result<std::vector<DiseasePrototype>> DiseasePrototypes() = 0;
+  // The same catalog without embedding it (p_positive, p_negative empty):
+  // names, phrases and shipped calibrations, read each call.
+  virtual Result<std::vector<DiseasePrototype>> DiseasePhrases() = 0;
 };
 
 }  // namespace ctdb
