@@ -593,6 +593,9 @@ TEST_CASE("cli: query commands, diseases, backup/restore, serve until SIGTERM") 
   r = Ctdb("classify " + key + db + " --json");
   REQUIRE_MESSAGE(r.code == 0, r.out);
   CHECK(r.out.find("\"disease\":\"Pleural effusion\"") != std::string::npos);
+  r = Ctdb("classify " + key + db);  // text: raw, token and calibrated probabilities ("-" where none)
+  REQUIRE_MESSAGE(r.code == 0, r.out);
+  CHECK(r.out.find("P(token) P(cal)") != std::string::npos);
   r = Ctdb("localize " + key + " nodule in the right upper lobe" + m + " --json");
   REQUIRE_MESSAGE(r.code == 0, r.out);
   CHECK(r.out.find("\"curve\"") != std::string::npos);

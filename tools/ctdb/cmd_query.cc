@@ -167,11 +167,12 @@ int CmdClassify(int argc, char** argv) {
     std::printf("%s\n", server::ClassifyJson(key, *r).c_str());
     return 0;
   }
-  std::printf("%-40s %-8s %-8s %s\n", "disease", "P", "P(token)", "label");
+  std::printf("%-40s %-8s %-8s %-8s %s\n", "disease", "P", "P(token)", "P(cal)", "label");
   for (const auto& p : *r) {
-    char tok[16] = "-";
+    char tok[16] = "-", cal[16] = "-";
     if (p.token_probability) std::snprintf(tok, sizeof(tok), "%.3f", *p.token_probability);
-    std::printf("%-40s %-8.3f %-8s %s\n", p.disease.c_str(), p.probability, tok, p.labelled ? "present" : "");
+    if (p.calibrated_probability) std::snprintf(cal, sizeof(cal), "%.3f", *p.calibrated_probability);
+    std::printf("%-40s %-8.3f %-8s %-8s %s\n", p.disease.c_str(), p.probability, tok, cal, p.labelled ? "present" : "");
   }
   // Where the detector looked: its candidates scoring >= 0.5 (the best one
   // whatever its score), positions LPS mm.
