@@ -132,6 +132,12 @@ const NamedFeature* FindNamed(const std::vector<NamedFeature>& fs, const std::st
   return nullptr;
 }
 
+// Whether a study's own labels name a disease (case aside).
+bool HasLabel(const StudyRecord& rec, const std::string& disease) {
+  return std::any_of(rec.labels.begin(), rec.labels.end(),
+                     [&](const std::string& l) { return AsciiEqualsIgnoreCase(l, disease); });
+}
+
 Status CheckQuery(const QueryOptions& o) {
   if (o.k < 1 || o.k > 1000) return Status::InvalidArgument("k must be in [1, 1000]");
   if (o.offset > 10000) return Status::InvalidArgument("offset must be <= 10000");
@@ -471,13 +477,10 @@ class QueryEngineImpl final : public QueryEngine {
       p.disease = e.name;
       p.margin = Dot(v.image, dir);
       p.probability = Sigmoid(e.logit_scale * p.margin);
-      double z = e.logit_scale * p.margin;
-      if (const NamedFeature* f = FindNamed(v.diseases, e.name)) {
-        z = e.logit_scale * Dot(Normalized(f->vector), dir);
-        p.token_probability = Sigmoid(z);
-      }
+      const double z = RawLogit(e, dir, v);
+      if (FindNamed(v.diseases, e.name)) p.token_probability = Sigmoid(z);
       if (e.calibration_studies > 0) p.calibrated_probability = Sigmoid(CalibratedLogit(e, z));
-      for (const auto& l : rec.labels) p.labelled |= AsciiLower(l) == AsciiLower(e.name);
+      p.labelled = HasLabel(rec, e.name);
       for (const Detection& d : v.detections) {
         if (AsciiEqualsIgnoreCase(d.finding, e.name)) p.detections.push_back(d);
       }
@@ -616,30 +619,17 @@ class QueryEngineImpl final : public QueryEngine {
     std::vector<std::vector<double>> pos(n, std::vector<double>(d)), neg(n, std::vector<double>(d));
     std::vector<uint64_t> npos(n), nneg(n);
     uint64_t used = 0;
-    ListOptions lo;
-    lo.limit = 1000;
-    for (;;) {
-      CTDB_ASSIGN_OR_RETURN(auto keys, db_->ListKeys(lo));
-      for (const auto& key : keys) {
-        auto got = db_->GetRecord(key);
-        auto xr = ImageVector(key);
-        if (Gone(got.status()) || Gone(xr.status())) continue;
-        CTDB_RETURN_IF_ERROR(got.status());
-        CTDB_RETURN_IF_ERROR(xr.status());
-        const StudyRecord& rec = *got;
-        const std::vector<float>& x = *xr;
-        ++used;
-        for (size_t i = 0; i < n; ++i) {
-          bool has = false;
-          for (const auto& l : rec.labels) has |= AsciiLower(l) == AsciiLower(catalog[i].name);
-          auto& acc = has ? pos[i] : neg[i];
-          (has ? npos[i] : nneg[i])++;
-          for (size_t j = 0; j < d; ++j) acc[j] += x[j];
-        }
-      }
-      if (keys.size() < lo.limit) break;
-      lo.start_after = keys.back();
-    }
+    CTDB_RETURN_IF_ERROR(ForEachStudy(
+        [this](const std::string& key) { return ImageVector(key); },
+        [&](const StudyRecord& rec, const std::vector<float>& x) {
+          ++used;
+          for (size_t i = 0; i < n; ++i) {
+            const bool has = HasLabel(rec, catalog[i].name);
+            auto& acc = has ? pos[i] : neg[i];
+            (has ? npos[i] : nneg[i])++;
+            for (size_t j = 0; j < d; ++j) acc[j] += x[j];
+          }
+        }));
     for (size_t i = 0; i < n; ++i) {
       auto mean = [&](const std::vector<double>& acc, uint64_t c) {
         std::vector<float> m;
@@ -672,32 +662,14 @@ class QueryEngineImpl final : public QueryEngine {
     }
     std::vector<std::vector<double>> z(n);
     std::vector<std::vector<bool>> has(n);
-    ListOptions lo;
-    lo.limit = 1000;
-    for (;;) {
-      CTDB_ASSIGN_OR_RETURN(auto keys, db_->ListKeys(lo));
-      for (const auto& key : keys) {
-        auto got = db_->GetRecord(key);
-        auto vr = db_->GetDiseaseVectors(key);
-        if (Gone(got.status()) || Gone(vr.status())) continue;
-        CTDB_RETURN_IF_ERROR(got.status());
-        CTDB_RETURN_IF_ERROR(vr.status());
-        for (size_t i = 0; i < n; ++i) {
-          const DiseaseEntry& e = catalog[i];
-          const std::vector<float>& dir = dirs[i];
-          if (dir.empty()) continue;
-          // The log-odds the searches read: the disease's token feature, else the global embedding.
-          double margin = Dot(vr->image, dir);
-          if (const NamedFeature* f = FindNamed(vr->diseases, e.name)) margin = Dot(Normalized(f->vector), dir);
-          bool labelled = false;
-          for (const auto& l : got->labels) labelled |= AsciiLower(l) == AsciiLower(e.name);
-          z[i].push_back(e.logit_scale * margin);
-          has[i].push_back(labelled);
-        }
-      }
-      if (keys.size() < lo.limit) break;
-      lo.start_after = keys.back();
-    }
+    CTDB_RETURN_IF_ERROR(ForEachStudy([this](const std::string& key) { return db_->GetDiseaseVectors(key); },
+                                      [&](const StudyRecord& rec, const StudyVectors& v) {
+                                        for (size_t i = 0; i < n; ++i) {
+                                          if (dirs[i].empty()) continue;
+                                          z[i].push_back(RawLogit(catalog[i], dirs[i], v));
+                                          has[i].push_back(HasLabel(rec, catalog[i].name));
+                                        }
+                                      }));
     if (std::all_of(z.begin(), z.end(), [](const auto& v) { return v.empty(); })) {
       return Status::FailedPrecondition("no stored study to calibrate the disease catalog on");
     }
@@ -975,6 +947,36 @@ class QueryEngineImpl final : public QueryEngine {
     e->model_id = model_->id();
     e->logit_scale = model_->info().logit_scale;
     return Status::Ok();
+  }
+
+  // Visits every stored study's record with what `read` returns for its
+  // key, in key order, a page at a time; a study deleted meanwhile (listing
+  // and reads race deletes) is skipped, any other error stops the visit.
+  template <typename Read, typename Visit>
+  Status ForEachStudy(Read read, Visit visit) const {
+    ListOptions lo;
+    lo.limit = 1000;
+    for (;;) {
+      CTDB_ASSIGN_OR_RETURN(auto keys, db_->ListKeys(lo));
+      for (const auto& key : keys) {
+        auto got = db_->GetRecord(key);
+        auto x = read(key);
+        if (Gone(got.status()) || Gone(x.status())) continue;
+        CTDB_RETURN_IF_ERROR(got.status());
+        CTDB_RETURN_IF_ERROR(x.status());
+        visit(*got, *x);
+      }
+      if (keys.size() < lo.limit) return Status::Ok();
+      lo.start_after = keys.back();
+    }
+  }
+
+  // A disease's uncalibrated log-odds for a study, logit_scale x (x.(p+ -
+  // p-)), `dir` = p+ - p-: x its token feature (normalized), its global
+  // embedding without one. What classify reports and calibration fits.
+  static double RawLogit(const DiseaseEntry& e, const std::vector<float>& dir, const StudyVectors& v) {
+    const NamedFeature* f = FindNamed(v.diseases, e.name);
+    return e.logit_scale * (f ? Dot(Normalized(f->vector), dir) : Dot(v.image, dir));
   }
 
   // Labelled studies each class needs before a disease is calibrated.
